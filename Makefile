@@ -1,0 +1,69 @@
+# slm: `make` builds build/slm (static, optimized), `make test` builds and runs the doctest suite,
+# `make test-asan` runs the same tests under AddressSanitizer + UBSan, `make demo` runs the main job.
+CXX      ?= g++
+BUILD    ?= build
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
+MAKEFLAGS += -j$(NPROC) --no-print-directory
+FIXTURES ?= ../shared/fixtures
+
+WARN     := -Wall -Wextra
+INCLUDES := -Isrc -Ikernels/cpu -Itools -Itests
+CXXFLAGS ?= -O2
+ALL_CXXFLAGS := -std=c++20 $(WARN) $(INCLUDES) $(CXXFLAGS) -pthread -MMD -MP
+LDFLAGS  ?= -static
+ALL_LDFLAGS := $(LDFLAGS) -pthread
+
+LIB_SRC  := $(wildcard src/*.cpp) $(wildcard kernels/cpu/*.cpp) $(filter-out tools/main.cpp,$(wildcard tools/*.cpp))
+TEST_SRC := $(wildcard tests/*.cpp)
+LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/tools/main.o
+
+.PHONY: all test test-asan demo clean doctest-check cuda
+all: $(BUILD)/slm
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libslm.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/slm: $(MAIN_OBJ) $(BUILD)/libslm.a
+	$(CXX) $(ALL_LDFLAGS) -o $@ $(MAIN_OBJ) -Wl,--whole-archive $(BUILD)/libslm.a -Wl,--no-whole-archive
+
+$(BUILD)/slm-tests: $(TEST_OBJ) $(BUILD)/libslm.a
+	$(CXX) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) -Wl,--whole-archive $(BUILD)/libslm.a -Wl,--no-whole-archive
+
+# doctest is header-only; Debian ships it as doctest-dev.
+doctest-check:
+	@if [ ! -f /usr/include/doctest/doctest.h ] && [ ! -f /usr/local/include/doctest/doctest.h ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "doctest missing: installing Debian's doctest-dev"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq doctest-dev) || exit 1; \
+	  else \
+	    echo "doctest is missing; install it with: sudo apt-get install -y doctest-dev"; exit 1; \
+	  fi; \
+	fi
+
+# TEST_ARGS: extra doctest options, e.g. make test TEST_ARGS='-tc="gguf*"'
+test: doctest-check
+	@$(MAKE) $(BUILD)/slm $(BUILD)/slm-tests
+	SLM_FIXTURES=$(FIXTURES) SLM_TEST_TMP=$(BUILD)/test-tmp SLM_BIN=$(BUILD)/slm ./$(BUILD)/slm-tests $(TEST_ARGS)
+
+# Same tests with AddressSanitizer and UndefinedBehaviorSanitizer (dynamic link: ASan cannot be static).
+test-asan: doctest-check
+	@$(MAKE) BUILD=build-asan CXXFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" build-asan/slm build-asan/slm-tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  SLM_FIXTURES=$(FIXTURES) SLM_TEST_TMP=build-asan/test-tmp SLM_BIN=build-asan/slm SLM_ASAN=1 ./build-asan/slm-tests $(TEST_ARGS)
+
+# The most complete pipeline that exists so far, end to end, on the fixtures.
+demo: $(BUILD)/slm
+	bash tools/demo.sh $(BUILD)/slm $(FIXTURES)
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

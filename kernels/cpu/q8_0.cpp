@@ -1,0 +1,11 @@
+// STUB: to be replaced by the real kernels for q8_0 (layout comment, quantize, dequantize, dots).
+#include "kernels.h"
+
+namespace slm::kernels {
+
+const TypeOps& ops_q8_0() {
+    static const TypeOps ops{GgmlType::Q8_0};
+    return ops;
+}
+
+}  // namespace slm::kernels

@@ -1,0 +1,45 @@
+// Small shared helpers: the one error type every component throws, and string formatting.
+#pragma once
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
+namespace slm {
+
+// Every user-facing failure (bad file, bad argument, unsupported type) is an slm::Error with a message that
+// names the file / field / argument and what was expected. Commands catch it in main() and exit non-zero.
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// printf-style formatting into a std::string.
+[[gnu::format(printf, 1, 2)]] inline std::string strfmt(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, ap);
+    va_end(ap);
+    std::string s(n > 0 ? size_t(n) : 0, '\0');
+    if (n > 0) std::vsnprintf(s.data(), size_t(n) + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
+
+// Throw slm::Error with a printf-style message.
+[[noreturn, gnu::format(printf, 1, 2)]] inline void fail(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, ap);
+    va_end(ap);
+    std::string s(n > 0 ? size_t(n) : 0, '\0');
+    if (n > 0) std::vsnprintf(s.data(), size_t(n) + 1, fmt, ap2);
+    va_end(ap2);
+    throw Error(s);
+}
+
+}  // namespace slm

@@ -1,0 +1,61 @@
+// Shared test helpers: where the fixtures are, a scratch directory under build/, reading files.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace slm::test {
+
+// ../shared/fixtures relative to the project root (tests run from there), or $SLM_FIXTURES.
+inline std::string fixtures_dir() {
+    if (const char* e = std::getenv("SLM_FIXTURES")) return e;
+    return "../shared/fixtures";
+}
+inline std::string fixture(const std::string& rel) { return fixtures_dir() + "/" + rel; }
+inline bool have_fixture(const std::string& rel) { return std::filesystem::exists(fixture(rel)); }
+
+// Use at the top of a test case: returns from it with a message when the fixture is absent.
+#define SLM_REQUIRE_FIXTURE(rel)                                                        \
+    do {                                                                                \
+        if (!slm::test::have_fixture(rel)) {                                            \
+            MESSAGE("skipped: fixture " << slm::test::fixture(rel) << " is not present"); \
+            return;                                                                     \
+        }                                                                               \
+    } while (0)
+
+// A fresh scratch directory for one test: $SLM_TEST_TMP (default build/test-tmp)/<name>.
+inline std::string scratch_dir(const std::string& name) {
+    const char* base = std::getenv("SLM_TEST_TMP");
+    std::filesystem::path p = std::filesystem::path(base ? base : "build/test-tmp") / name;
+    std::filesystem::remove_all(p);
+    std::filesystem::create_directories(p);
+    return p.string();
+}
+
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    REQUIRE_MESSAGE(f.good(), "cannot open " << path);
+    return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+inline std::string read_text(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    REQUIRE_MESSAGE(f.good(), "cannot open " << path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+inline std::vector<float> read_f32(const std::string& path) {
+    auto b = read_bytes(path);
+    std::vector<float> v(b.size() / 4);
+    std::memcpy(v.data(), b.data(), v.size() * 4);
+    return v;
+}
+
+}  // namespace slm::test
