@@ -1,0 +1,44 @@
+// The generation loop shared by `slm run` and `slm chat`: feed the prompt in batches, then sample one token at
+// a time, stream the text out (never half a UTF-8 character, never the start of a stop string that may still
+// complete), and stop at EOS/EOT, a stop string, the token budget or the end of the context.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "forward.h"
+#include "sampler.h"
+
+namespace slm {
+
+struct GenerateOptions {
+    int n_predict = 256;                 // < 0: until a stop or the end of the context
+    std::vector<std::string> stop;       // stop strings (not printed)
+    bool stop_at_eog = true;             // stop at the tokenizer's EOS / EOT
+    std::vector<int32_t> stop_tokens;    // extra stop ids (e.g. BOS for llama2.c-style stories)
+};
+
+struct GenerateResult {
+    std::vector<int32_t> tokens;   // generated ids (the stop token included if one ended it)
+    std::string text;              // the generated text, stop string cut off
+    std::string stop_reason;       // "eog", "stop-token", "stop-string", "length", "context"
+    int n_prompt = 0;              // prompt tokens evaluated in this call
+    double prompt_seconds = 0, gen_seconds = 0;
+    int n_gen_evals = 0;           // single-token evaluations during generation
+};
+
+// Evaluates `prompt` (appended after what ctx already holds) and generates. on_text receives text pieces as
+// they become safe to show. history: the tokens before the prompt for the repetition penalty (may be empty).
+GenerateResult generate(Context& ctx, Sampler& sampler, const std::vector<int32_t>& prompt,
+                        const GenerateOptions& opt, const std::function<void(const std::string&)>& on_text,
+                        std::vector<int32_t> history = {});
+
+// Length of the longest prefix of s[0..n) that ends on a UTF-8 character boundary (an incomplete trailing
+// sequence is held back; invalid bytes count as complete so they never block the stream).
+size_t utf8_complete_prefix(const std::string& s);
+
+// Peak resident memory of this process in KiB (VmHWM from /proc/self/status), or -1 if unavailable.
+long peak_rss_kib();
+
+}  // namespace slm

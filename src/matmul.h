@@ -1,0 +1,47 @@
+// The one product every layer uses: Y = X * W^T for a weight matrix of ANY ggml type, through the kernel table
+// (kernels::TypeOps). Quantized types slot in by adding their TypeOps; nothing here changes.
+//
+// A weight matrix is stored the ggml way: n_out rows of n_in elements each (ne = [n_in, n_out]), every row
+// encoded in `type`. Activations are plain float rows. Each activation row is converted ONCE to the type's
+// partner format (vec_dot_type: F32 for the float types, Q8_0 / Q8_1 / Q8_K for the quantized ones), then every
+// output element is one call of the dot kernel: Y[t][o] = dot(W row o, X row t).
+//
+// Determinism: each output element is computed by exactly one kernel call whatever the thread count, so the
+// result does not depend on how rows are split over threads.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "threadpool.h"
+#include "types.h"
+
+namespace slm {
+
+// A view of a weight matrix (no ownership). `data` must hold n_out rows of row_bytes(type, n_in) bytes.
+struct WeightView {
+    GgmlType type = GgmlType::F32;
+    const void* data = nullptr;
+    int64_t n_in = 0;   // ne[0]: elements per row (the input dimension)
+    int64_t n_out = 0;  // ne[1]: rows (the output dimension)
+
+    bool empty() const { return data == nullptr; }
+    int64_t row_size() const { return row_bytes(type, n_in); }
+    const uint8_t* row(int64_t i) const { return static_cast<const uint8_t*>(data) + i * row_size(); }
+};
+
+// Reusable buffer for the converted activations (so the layer loop does not allocate per call).
+struct MatmulScratch {
+    std::vector<uint8_t> act;
+};
+
+// Y[n_tok x n_out] = X[n_tok x n_in] * W^T (row-major, f32). Overwrites Y. Throws slm::Error if the type has no
+// kernels or n_in is not a multiple of the block sizes involved.
+void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool, MatmulScratch& scratch);
+
+// The plain reference: dequantize each weight row and accumulate in double. For tests.
+void matmul_reference(const WeightView& W, const float* X, int64_t n_tok, float* Y);
+
+// Dequantize one row of W into out[n_in] (embedding lookup of any type).
+void dequantize_row(const WeightView& W, int64_t row, float* out);
+
+}  // namespace slm
