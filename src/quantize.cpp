@@ -1,0 +1,448 @@
+#include "quantize.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+
+#include "common.h"
+#include "gguf.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace slm::quant {
+
+namespace {
+
+using FT = FileType;
+using T = GgmlType;
+
+bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+bool ends_with(const std::string& s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// "blk.N." -> N, else -1 (output, token_embd, ...).
+int layer_of(const std::string& name) {
+    if (name.rfind("blk.", 0) != 0) return -1;
+    size_t i = 4;
+    int64_t v = 0;
+    size_t start = i;
+    while (i < name.size() && name[i] >= '0' && name[i] <= '9' && v < 1000000) v = v * 10 + (name[i++] - '0');
+    if (i == start || i >= name.size() || name[i] != '.') return -1;
+    return int(v);
+}
+
+// ggml_n_dims: dimensions up to the last one larger than 1 (at least 1).
+int effective_dims(const TensorDesc& t) {
+    for (int i = 3; i >= 1; --i)
+        if (t.ne[i] > 1) return i + 1;
+    return 1;
+}
+
+bool is_block_quantized(T t) { return t != T::F32 && t != T::F16 && t != T::BF16 && t != T::F64 &&
+                                      t != T::I8 && t != T::I16 && t != T::I32 && t != T::I64; }
+
+// llama.cpp's use_more_bits: the first and last eighth of the layers, and every third layer in between.
+bool use_more_bits(int i_layer, int n_layers) {
+    return i_layer < n_layers / 8 || i_layer >= 7 * n_layers / 8 || (i_layer - n_layers / 8) % 3 == 2;
+}
+
+// The counters llama.cpp keeps while it walks the tensors (in layer-then-name order).
+struct PlanState {
+    bool has_output = false;  // a separate output.weight exists (else token_embd is the output too)
+    int n_attention_wv = 0;
+    int i_attention_wv = 0;
+    int i_ffn_down = 0;
+    int n_fallback = 0;
+};
+
+// The mix's type for one quantizable tensor (llama_tensor_get_type for the llama architecture, no imatrix,
+// no user overrides).
+T choose_type(const Mix& mix, const ModelShape& shape, const TensorDesc& t, PlanState& st, bool* fallback) {
+    const FT f = mix.ftype;
+    const std::string& name = t.name;
+    T type = mix.default_type;
+    const int n_layer = shape.n_layer;
+
+    if (name == "output.weight" || (!st.has_output && name == "token_embd.weight")) {
+        // The output projection decides every next-token probability: keep it at 6 bits or better.
+        if (t.ne[0] % type_info(type).block_size != 0) type = T::Q8_0;
+        else if (type != T::Q8_0) type = T::Q6_K;
+    } else if (name == "token_embd.weight") {
+        // llama.cpp only changes the embedding for the IQ and TQ mixes, which slm does not make.
+    } else if (contains(name, "attn_v.weight")) {
+        // V is n_gqa times smaller than Q (grouped-query attention) and sensitive: a few more bits are cheap.
+        const int i = st.i_attention_wv;
+        if (f == FT::MOSTLY_Q2_K) type = shape.n_gqa() >= 4 ? T::Q4_K : T::Q3_K;
+        else if (f == FT::MOSTLY_Q3_K_M) type = i < 2 ? T::Q5_K : T::Q4_K;
+        else if (f == FT::MOSTLY_Q3_K_L) type = T::Q5_K;
+        else if ((f == FT::MOSTLY_Q4_K_M || f == FT::MOSTLY_Q5_K_M) && use_more_bits(i, st.n_attention_wv))
+            type = T::Q6_K;
+        else if (f == FT::MOSTLY_Q4_K_S && i < 4) type = T::Q5_K;
+        if (shape.is_70b() && (type == T::Q3_K || type == T::Q4_K)) type = T::Q5_K;
+        if (shape.n_expert == 8) type = T::Q8_0;
+        ++st.i_attention_wv;
+    } else if (contains(name, "attn_k.weight")) {
+        if (shape.n_expert == 8) type = T::Q8_0;
+    } else if (contains(name, "attn_q.weight")) {
+        // only the IQ3 mixes change attn_q
+    } else if (contains(name, "ffn_down")) {
+        // Expert tensors are not always in layer order: llama.cpp reads the layer from the name then.
+        int i = st.i_ffn_down;
+        if (shape.n_expert > 1) {
+            i = layer_of(name);
+            if (i < 0 || i >= n_layer) fail("quantize: cannot tell the layer of tensor %s (expected blk.N.)", name.c_str());
+        }
+        if (f == FT::MOSTLY_Q2_K) type = T::Q3_K;
+        else if (f == FT::MOSTLY_Q3_K_M) type = i < n_layer / 16 ? T::Q5_K : T::Q4_K;
+        else if (f == FT::MOSTLY_Q3_K_L) type = T::Q5_K;
+        else if (f == FT::MOSTLY_Q4_K_M && use_more_bits(i, n_layer)) type = T::Q6_K;
+        else if (f == FT::MOSTLY_Q5_K_M && use_more_bits(i, n_layer)) type = T::Q6_K;
+        else if (f == FT::MOSTLY_Q4_K_S && i < n_layer / 8) type = T::Q5_K;
+        ++st.i_ffn_down;
+    } else if (contains(name, "attn_output.weight")) {
+        if (shape.n_expert == 8) {
+            if (f == FT::MOSTLY_Q2_K || f == FT::MOSTLY_Q3_K_S || f == FT::MOSTLY_Q3_K_M ||
+                f == FT::MOSTLY_Q4_K_S || f == FT::MOSTLY_Q4_K_M)
+                type = T::Q5_K;
+        } else {
+            if (f == FT::MOSTLY_Q2_K) type = T::Q3_K;
+            else if (f == FT::MOSTLY_Q3_K_M) type = T::Q4_K;
+            else if (f == FT::MOSTLY_Q3_K_L) type = T::Q5_K;
+        }
+    } else if (contains(name, "attn_qkv.weight")) {
+        if (f == FT::MOSTLY_Q3_K_M || f == FT::MOSTLY_Q3_K_L) type = T::Q4_K;
+        else if (f == FT::MOSTLY_Q4_K_M) type = T::Q5_K;
+        else if (f == FT::MOSTLY_Q5_K_M) type = T::Q6_K;
+    }
+    // ffn_gate / ffn_up: only the IQ3_XS mix changes them.
+
+    // Rows must hold whole blocks. A K type (256 per block) falls back to a legacy type of 32 per block with
+    // about as many bits; if even that does not fit, the tensor stays F16.
+    *fallback = false;
+    if (t.ne[0] % type_info(type).block_size != 0) {
+        T fb;
+        switch (type) {
+            case T::Q2_K:
+            case T::Q3_K: fb = T::IQ4_NL; break;
+            case T::Q4_K: fb = T::Q5_0; break;
+            case T::Q5_K: fb = T::Q5_1; break;
+            case T::Q6_K: fb = T::Q8_0; break;
+            default:
+                fail("quantize: tensor %s has rows of %" PRId64 " elements, not a multiple of %" PRId64
+                     " as %s requires, and %s has no fallback type",
+                     name.c_str(), t.ne[0], type_info(type).block_size, type_name(type), type_name(type));
+        }
+        if (t.ne[0] % type_info(fb).block_size != 0) fb = T::F16;
+        type = fb;
+        *fallback = true;
+        ++st.n_fallback;
+    }
+    return type;
+}
+
+}  // namespace
+
+const std::vector<Mix>& all_mixes() {
+    static const std::vector<Mix> mixes = {
+        {"Q8_0", FT::MOSTLY_Q8_0, T::Q8_0},       {"Q6_K", FT::MOSTLY_Q6_K, T::Q6_K},
+        {"Q5_K_M", FT::MOSTLY_Q5_K_M, T::Q5_K},   {"Q5_K_S", FT::MOSTLY_Q5_K_S, T::Q5_K},
+        {"Q4_K_M", FT::MOSTLY_Q4_K_M, T::Q4_K},   {"Q4_K_S", FT::MOSTLY_Q4_K_S, T::Q4_K},
+        {"Q3_K_L", FT::MOSTLY_Q3_K_L, T::Q3_K},   {"Q3_K_M", FT::MOSTLY_Q3_K_M, T::Q3_K},
+        {"Q3_K_S", FT::MOSTLY_Q3_K_S, T::Q3_K},   {"Q2_K", FT::MOSTLY_Q2_K, T::Q2_K},
+        {"Q4_0", FT::MOSTLY_Q4_0, T::Q4_0},       {"Q4_1", FT::MOSTLY_Q4_1, T::Q4_1},
+        {"Q5_0", FT::MOSTLY_Q5_0, T::Q5_0},       {"Q5_1", FT::MOSTLY_Q5_1, T::Q5_1},
+        {"F16", FT::MOSTLY_F16, T::F16},          {"BF16", FT::MOSTLY_BF16, T::BF16},
+    };
+    return mixes;
+}
+
+std::optional<Mix> mix_from_name(std::string_view name) {
+    std::string up(name);
+    for (char& c : up) c = char(std::toupper(static_cast<unsigned char>(c)));
+    if (up == "Q3_K") up = "Q3_K_M";  // llama-quantize's aliases
+    if (up == "Q4_K") up = "Q4_K_M";
+    if (up == "Q5_K") up = "Q5_K_M";
+    for (const Mix& m : all_mixes()) {
+        std::string n = m.name;
+        for (char& c : n) c = char(std::toupper(static_cast<unsigned char>(c)));
+        if (n == up) return m;
+    }
+    return std::nullopt;
+}
+
+std::string mix_names() {
+    std::string s;
+    for (const Mix& m : all_mixes()) {
+        if (!s.empty()) s += ", ";
+        s += m.name;
+    }
+    return s;
+}
+
+ModelShape model_shape(const gguf::File& f) {
+    ModelShape s;
+    s.arch = f.get_string("general.architecture", "");
+    if (s.arch != "llama")
+        fail("%s: not a llama model (general.architecture is %s; slm quantize knows the llama rules only)",
+             f.path().c_str(), s.arch.empty() ? "missing" : ("\"" + s.arch + "\"").c_str());
+    auto get_count = [&](const char* key, int64_t def) -> int {
+        int64_t v = def < 0 ? f.get_int(key) : f.get_int(key, def);
+        if (v < 0 || v > 1000000) fail("%s: metadata key %s: %" PRId64 " is out of range", f.path().c_str(), key, v);
+        return int(v);
+    };
+    s.n_layer = get_count("llama.block_count", -1);
+    s.n_head = get_count("llama.attention.head_count", -1);
+    s.n_head_kv = get_count("llama.attention.head_count_kv", s.n_head);
+    s.n_expert = get_count("llama.expert_count", 0);
+    if (s.n_layer == 0) fail("%s: llama.block_count is 0", f.path().c_str());
+    if (s.n_head_kv == 0 || s.n_head % s.n_head_kv != 0)
+        fail("%s: llama.attention.head_count %d is not a multiple of head_count_kv %d", f.path().c_str(), s.n_head,
+             s.n_head_kv);
+    return s;
+}
+
+bool is_quantizable(const TensorDesc& t) {
+    const std::string& n = t.name;
+    if (!ends_with(n, "weight")) return false;
+    if (effective_dims(t) < 2) return false;  // norms, biases, rope_freqs
+    static const char* kKeep[] = {
+        "_norm.weight", "ffn_gate_inp.weight", "altup", "laurel", "per_layer_model_proj", "ssm_conv1d.weight",
+        "shortconv.conv.weight", "time_mix_", "attn_rel_b.weight",
+    };
+    for (const char* k : kKeep)
+        if (contains(n, k)) return false;
+    return n != "position_embd.weight" && n != "token_types.weight";
+}
+
+Plan make_plan(const Mix& mix, const ModelShape& shape, const std::vector<TensorDesc>& tensors) {
+    Plan plan;
+    plan.mix = mix;
+    PlanState st;
+    for (const TensorDesc& t : tensors) {
+        if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") ||
+            contains(t.name, "attn_kv_b.weight"))
+            ++st.n_attention_wv;
+        else if (t.name == "output.weight")
+            st.has_output = true;
+    }
+    // llama.cpp visits tensors sorted by layer number, then name; its counters (i_attention_wv, i_ffn_down)
+    // number tensors in that order.
+    std::vector<size_t> order(tensors.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        int la = layer_of(tensors[a].name), lb = layer_of(tensors[b].name);
+        if (la != lb) return la < lb;
+        return tensors[a].name < tensors[b].name;
+    });
+
+    plan.entries.resize(tensors.size());
+    const bool mix_quantized = is_block_quantized(mix.default_type);
+    for (size_t idx : order) {
+        const TensorDesc& t = tensors[idx];
+        for (int d = 0; d < 4; ++d)
+            if (t.ne[d] <= 0) fail("quantize: tensor %s has dimension %d of size %" PRId64, t.name.c_str(), d, t.ne[d]);
+        PlanEntry e;
+        e.tensor = t;
+        e.to = t.type;
+        if (is_quantizable(t)) {
+            T to = mix.default_type;
+            if (mix_quantized) to = choose_type(mix, shape, t, st, &e.fallback);
+            e.to = to;
+        }
+        e.convert = e.to != t.type;
+        const TypeInfo& fi = type_info(t.type);
+        if (t.ne[0] % fi.block_size != 0)
+            fail("quantize: tensor %s: row of %" PRId64 " is not a multiple of %s's block", t.name.c_str(), t.ne[0],
+                 fi.name);
+        e.bytes_from = uint64_t(row_bytes(t.type, t.ne[0]) * (t.n_elements() / t.ne[0]));
+        e.bytes_to = uint64_t(row_bytes(e.to, t.ne[0]) * (t.n_elements() / t.ne[0]));
+        plan.entries[idx] = e;
+    }
+    for (const PlanEntry& e : plan.entries) {
+        plan.bytes_from += e.bytes_from;
+        plan.bytes_to += e.bytes_to;
+        plan.n_elements += e.tensor.n_elements();
+        plan.n_fallback += e.fallback ? 1 : 0;
+    }
+    return plan;
+}
+
+namespace {
+std::string shape_str(const TensorDesc& t) {
+    std::string s = std::to_string(t.ne[0]);
+    for (uint32_t d = 1; d < std::max<uint32_t>(t.n_dims, 1); ++d) s += "x" + std::to_string(t.ne[d]);
+    return s;
+}
+}  // namespace
+
+std::string format_plan(const Plan& plan) {
+    std::string out;
+    size_t w = 6;
+    for (const PlanEntry& e : plan.entries) w = std::max(w, e.tensor.name.size());
+    out += strfmt("%-*s  %-16s  %-6s    %-6s  %12s  %12s\n", int(w), "tensor", "shape", "from", "to", "bytes before",
+                  "bytes after");
+    for (const PlanEntry& e : plan.entries) {
+        out += strfmt("%-*s  %-16s  %-6s -> %-6s  %12" PRIu64 "  %12" PRIu64 "%s%s\n", int(w), e.tensor.name.c_str(),
+                      shape_str(e.tensor).c_str(), type_name(e.tensor.type), type_name(e.to), e.bytes_from, e.bytes_to,
+                      e.convert ? "" : "  (copied)", e.fallback ? "  (fallback: row length)" : "");
+    }
+    out += strfmt("total: %zu tensors, %" PRId64 " weights, %.2f MB -> %.2f MB, %.3f -> %.3f bits per weight (%s)\n",
+                  plan.entries.size(), plan.n_elements, plan.bytes_from / 1e6, plan.bytes_to / 1e6, plan.bpw_from(),
+                  plan.bpw_to(), plan.mix.name);
+    if (plan.n_fallback) out += strfmt("%d tensor(s) use a fallback type\n", plan.n_fallback);
+    return out;
+}
+
+void row_to_f32(GgmlType from, const void* src, float* dst, int64_t n) {
+    switch (from) {
+        case T::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+        case T::F16: {
+            const auto* h = static_cast<const uint8_t*>(src);
+            for (int64_t i = 0; i < n; ++i) {
+                fp16_t v;
+                std::memcpy(&v, h + 2 * i, 2);
+                dst[i] = fp16_to_fp32(v);
+            }
+            return;
+        }
+        case T::BF16: {
+            const auto* h = static_cast<const uint8_t*>(src);
+            for (int64_t i = 0; i < n; ++i) {
+                bf16_t v;
+                std::memcpy(&v, h + 2 * i, 2);
+                dst[i] = bf16_to_fp32(v);
+            }
+            return;
+        }
+        default: {
+            const kernels::TypeOps& ops = kernels::type_ops(from);  // throws for types without kernels
+            ops.dequantize(src, dst, n);
+        }
+    }
+}
+
+void row_from_f32(GgmlType to, const float* src, void* dst, int64_t n) {
+    switch (to) {
+        case T::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+        case T::F16: {
+            auto* h = static_cast<uint8_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) {
+                fp16_t v = fp32_to_fp16(src[i]);
+                std::memcpy(h + 2 * i, &v, 2);
+            }
+            return;
+        }
+        case T::BF16: {
+            auto* h = static_cast<uint8_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) {
+                bf16_t v = fp32_to_bf16(src[i]);
+                std::memcpy(h + 2 * i, &v, 2);
+            }
+            return;
+        }
+        default: {
+            if (!kernels::has_ops(to) || !kernels::type_ops(to).quantize)
+                fail("quantize: slm cannot produce tensors of type %s", type_name(to));
+            kernels::type_ops(to).quantize(src, dst, n);
+        }
+    }
+}
+
+std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, GgmlType to, ThreadPool& pool) {
+    const int64_t n_per_row = t.ne[0];
+    const int64_t n_rows = t.n_elements() / n_per_row;
+    if (n_per_row % type_info(to).block_size != 0 || n_per_row % type_info(t.type).block_size != 0)
+        fail("quantize: tensor %s: rows of %" PRId64 " do not fit %s -> %s blocks", t.name.c_str(), n_per_row,
+             type_name(t.type), type_name(to));
+    // Check the conversion exists before starting threads, so the error comes from this thread.
+    if (to != T::F32 && to != T::F16 && to != T::BF16 && (!kernels::has_ops(to) || !kernels::type_ops(to).quantize))
+        fail("quantize: tensor %s: slm cannot produce type %s", t.name.c_str(), type_name(to));
+    if (t.type != T::F32 && t.type != T::F16 && t.type != T::BF16) (void)kernels::type_ops(t.type);
+
+    const int64_t in_row = row_bytes(t.type, n_per_row), out_row = row_bytes(to, n_per_row);
+    std::vector<uint8_t> out(size_t(out_row * n_rows));
+    // About 64K elements per chunk: big enough to amortize scheduling, small enough to balance two threads.
+    const int64_t grain = std::max<int64_t>(1, 65536 / n_per_row);
+    pool.parallel_for(n_rows, grain, [&](int64_t r0, int64_t r1, int) {
+        std::vector<float> buf(static_cast<size_t>(n_per_row));
+        for (int64_t r = r0; r < r1; ++r) {
+            row_to_f32(t.type, data + r * in_row, buf.data(), n_per_row);
+            row_from_f32(to, buf.data(), out.data() + r * out_row, n_per_row);
+        }
+    });
+    return out;
+}
+
+QuantizeResult quantize_file(const std::string& in_path, const std::string& out_path, const Mix& mix,
+                             ThreadPool& pool, const QuantizeOptions& opts) {
+    gguf::File in = gguf::File::open(in_path);
+    ModelShape shape = model_shape(in);
+
+    std::vector<TensorDesc> descs;
+    for (const gguf::TensorInfo& ti : in.tensors()) {
+        TensorDesc d;
+        d.name = ti.name;
+        d.ne = ti.ne;
+        d.n_dims = ti.n_dims;
+        d.type = ti.type;
+        descs.push_back(d);
+    }
+    QuantizeResult res;
+    res.plan = make_plan(mix, shape, descs);
+
+    // Requantizing compounds two rounding errors; llama.cpp refuses it unless asked, and so do we.
+    for (const PlanEntry& e : res.plan.entries) {
+        if (!e.convert || !is_block_quantized(e.tensor.type)) continue;
+        if (!opts.allow_requantize)
+            fail("%s: tensor %s is already quantized (%s); requantizing to %s loses accuracy twice. Quantize from "
+                 "the F16/BF16/F32 model, or pass --allow-requantize",
+                 in_path.c_str(), e.tensor.name.c_str(), type_name(e.tensor.type), type_name(e.to));
+        std::fprintf(stderr, "warning: %s: requantizing %s from %s to %s\n", in_path.c_str(), e.tensor.name.c_str(),
+                     type_name(e.tensor.type), type_name(e.to));
+    }
+
+    gguf::Writer w;
+    for (const gguf::KV& kv : in.metadata()) w.set(kv.key, kv.value);
+    w.set("general.quantization_version", gguf::Value::make_u32(2));
+    w.set("general.file_type", gguf::Value::make_u32(uint32_t(mix.ftype)));
+    for (const char* k : {"split.no", "split.count", "split.tensors.count"}) w.remove(k);
+
+    uint64_t total_in = 0, done_in = 0;
+    for (const PlanEntry& e : res.plan.entries) total_in += e.convert ? e.bytes_from : 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last_print = t0;
+    const size_t n = res.plan.entries.size();
+    for (size_t i = 0; i < n; ++i) {
+        const PlanEntry& e = res.plan.entries[i];
+        const gguf::TensorInfo& ti = in.tensors()[i];
+        std::vector<int64_t> ne(ti.ne.begin(), ti.ne.begin() + std::max<uint32_t>(ti.n_dims, 1));
+        if (!e.convert) {
+            w.add_tensor_view(ti.name, ti.type, ne, in.tensor_data(ti), ti.nbytes);
+            continue;
+        }
+        std::vector<uint8_t> bytes = convert_tensor(e.tensor, in.tensor_data(ti), e.to, pool);
+        w.add_tensor(ti.name, e.to, ne, std::move(bytes));
+        done_in += e.bytes_from;
+        auto now = std::chrono::steady_clock::now();
+        double el = std::chrono::duration<double>(now - t0).count();
+        if (opts.progress && (std::chrono::duration<double>(now - last_print).count() > 0.5 || i + 1 == n)) {
+            last_print = now;
+            double rate = el > 0 ? done_in / 1e6 / el : 0;
+            double eta = rate > 0 ? (total_in - done_in) / 1e6 / rate : 0;
+            std::fprintf(stderr, "\rquantize: %zu/%zu tensors, %.1f MB/s, ETA %.0fs   ", i + 1, n, rate, eta);
+            std::fflush(stderr);
+        }
+    }
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    res.mb_per_s = res.seconds > 0 ? total_in / 1e6 / res.seconds : 0;
+    if (opts.progress) std::fprintf(stderr, "\n");
+    w.write(out_path);
+    return res;
+}
+
+}  // namespace slm::quant
