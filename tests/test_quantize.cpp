@@ -237,11 +237,16 @@ TEST_CASE("quantize: plan rules on synthetic shapes") {
         CHECK(entry(p5, "blk.1.attn_q.weight").to == GgmlType::Q5_1);
         auto p3 = quant::make_plan(*quant::mix_from_name("Q3_K_S"), shape, descs);
         CHECK(entry(p3, "blk.1.attn_q.weight").to == GgmlType::IQ4_NL);  // llama.cpp's choice (slm cannot write it)
-        auto odd = synthetic_model(8, 48, 80, 16, true);  // 48: not even a multiple of 32 -> F16
+        auto odd = synthetic_model(8, 256, 80, 64, true);  // ffn_down rows of 80: not even a multiple of 32 -> F16
         auto po = quant::make_plan(*quant::mix_from_name("Q4_K_M"), shape, odd);
-        CHECK(entry(po, "blk.1.attn_q.weight").to == GgmlType::F16);
-        CHECK_THROWS_WITH_AS(quant::make_plan(*quant::mix_from_name("Q8_0"), shape, odd), doctest::Contains("multiple of 32"),
-                             slm::Error);
+        CHECK(entry(po, "blk.1.ffn_down.weight").to == GgmlType::F16);
+        CHECK(entry(po, "blk.0.ffn_down.weight").to == GgmlType::F16);  // Q6_K -> Q8_0 -> F16
+        CHECK(entry(po, "blk.1.ffn_up.weight").to == GgmlType::Q4_K);
+        // Q8_0 has no fallback (llama.cpp refuses too), and neither does the output at Q8_0.
+        CHECK_THROWS_WITH_AS(quant::make_plan(*quant::mix_from_name("Q8_0"), shape, odd),
+                             doctest::Contains("not a multiple of 32"), slm::Error);
+        CHECK_THROWS_WITH_AS(quant::make_plan(*quant::mix_from_name("Q4_K_M"), shape, synthetic_model(8, 48, 80, 16, true)),
+                             doctest::Contains("token_embd.weight"), slm::Error);
     }
     SUBCASE("8 experts and 70B rules") {
         auto descs = synthetic_model(8, 256, 512, 64, true);
@@ -272,8 +277,10 @@ TEST_CASE("quantize: plan rules on synthetic shapes") {
         CHECK(p.bytes_from == from);
         CHECK(p.bytes_to == to);
         CHECK(p.n_elements == n);
-        CHECK(p.bpw_to() < 8.5 + 1e-9);  // Q8_0 is 8.5, F32 norms push it slightly up but they are tiny
-        CHECK(p.bpw_to() > 8.4);
+        CHECK(p.bpw_to() == doctest::Approx(8.0 * double(to) / double(n)));
+        CHECK(p.bpw_from() == doctest::Approx(8.0 * double(from) / double(n)));
+        CHECK(p.bpw_to() > 8.5);  // Q8_0 is 8.5 bits; the F32 norms add a little
+        CHECK(p.bpw_to() < 8.6);
         std::string text = quant::format_plan(p);
         CHECK(text.find("blk.1.ffn_down.weight") != std::string::npos);
         CHECK(text.find("bits per weight") != std::string::npos);
