@@ -1,10 +1,309 @@
-// STUB: to be replaced by the real kernels for q2_K (layout comment, quantize, dequantize, dots).
+// Q2_K: 2-bit K-quant, 256 values per super-block in 16 sub-blocks of 16, each with a 4-bit scale and a
+// 4-bit minimum (x ~= scale * q - min).
+//
+// block_q2_K (84 bytes, 2.625 bits per weight):
+//   offset  bytes  field
+//        0     16  scales[16]  sub-block j: low nibble = scale sc_j, high nibble = min m_j (both 0..15)
+//       16     64  qs[64]      2-bit quants: value e = 128*h + 32*s + l sits in qs[32*h + l], bits 2s..2s+1
+//       80      2  d           fp16 super-block scale of the scales
+//       82      2  dmin        fp16 super-block scale of the mins
+//
+//   value[e] = (d * sc_j) * q - (dmin * m_j)      j = e / 16, q in [0, 3]
+//
+// Dot product partner: Q8_K (y = dy * qy, bsums = sums of 16 consecutive qy):
+//   dot = d * dy * sum_j sc_j * (sum_{e in j} q_e * qy_e)  -  dmin * dy * sum_j m_j * bsum_j
+#include "q2_K.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "cpu_features.h"
 #include "kernels.h"
+#include "kquant_common.h"
+#include "q8_K.h"
 
 namespace slm::kernels {
 
+namespace {
+
+// The 2-bit quant of value e (0..255).
+inline int q2_value(const block_q2_K& b, int e) {
+    return (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+}
+
+}  // namespace
+
+void quantize_row_q2_K(const float* x, void* vy, int64_t n) {
+    block_q2_K* y = static_cast<block_q2_K*>(vy);
+    const int64_t nb = n / QK_K;
+    uint8_t L[QK_K];
+    uint8_t Laux[16];
+    float weights[16];
+    float mins[QK_K / 16];
+    float scales[QK_K / 16];
+    const float q4scale = 15.f;
+    for (int64_t i = 0; i < nb; i++, x += QK_K) {
+        // 1. each sub-block's best (scale, min) with |x|-weighted absolute error
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < QK_K / 16; j++) {
+            for (int l = 0; l < 16; l++) weights[l] = std::fabs(x[16 * j + l]);
+            scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        // 2. scales and mins to 4 bits against the largest of each (byte arithmetic wraps exactly as ggml's)
+        if (max_scale > 0) {
+            const float iscale = q4scale / max_scale;
+            for (int j = 0; j < QK_K / 16; j++) y[i].scales[j] = uint8_t(nearest_int(iscale * scales[j]));
+            y[i].d = fp32_to_fp16(max_scale / q4scale);
+        } else {
+            for (int j = 0; j < QK_K / 16; j++) y[i].scales[j] = 0;
+            y[i].d = fp32_to_fp16(0.f);
+        }
+        if (max_min > 0) {
+            const float iscale = q4scale / max_min;
+            for (int j = 0; j < QK_K / 16; j++)
+                y[i].scales[j] = uint8_t(y[i].scales[j] | (nearest_int(iscale * mins[j]) << 4));
+            y[i].dmin = fp32_to_fp16(max_min / q4scale);
+        } else {
+            y[i].dmin = fp32_to_fp16(0.f);
+        }
+        // 3. re-quantize with the stored (rounded) scale and min; a sub-block with stored scale 0 keeps the
+        //    quants of step 1, as ggml does
+        const float d_all = fp16_to_fp32(y[i].d), m_all = fp16_to_fp32(y[i].dmin);
+        for (int j = 0; j < QK_K / 16; j++) {
+            const float d = d_all * float(y[i].scales[j] & 0xF);
+            if (!d) continue;
+            const float dm = m_all * float(y[i].scales[j] >> 4);
+            for (int k = 0; k < 16; k++) {
+                int l = nearest_int((x[16 * j + k] + dm) / d);
+                L[16 * j + k] = uint8_t(std::max(0, std::min(3, l)));
+            }
+        }
+        // 4. pack four quants per byte
+        for (int h = 0; h < QK_K / 128; h++)
+            for (int l = 0; l < 32; l++) {
+                const uint8_t* q = L + 128 * h + l;
+                y[i].qs[32 * h + l] = uint8_t(q[0] | (q[32] << 2) | (q[64] << 4) | (q[96] << 6));
+            }
+    }
+}
+
+void dequantize_row_q2_K(const void* vx, float* y, int64_t n) {
+    const block_q2_K* x = static_cast<const block_q2_K*>(vx);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+        for (int j = 0; j < QK_K / 16; j++) {
+            const float dl = d * float(x[i].scales[j] & 0xF);
+            const float ml = dmin * float(x[i].scales[j] >> 4);
+            for (int k = 0; k < 16; k++) *y++ = dl * float(q2_value(x[i], 16 * j + k)) - ml;
+        }
+    }
+}
+
+namespace {
+
+// The reference: exact int32 sums per super-block (|sum| <= 256 * 3 * 127 * 15), then two float terms.
+float dot_q2_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
+    const block_q2_K* x = static_cast<const block_q2_K*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    float sum = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0, summs = 0;
+        for (int j = 0; j < QK_K / 16; j++) {
+            int32_t s = 0;
+            for (int k = 0; k < 16; k++) s += q2_value(x[i], 16 * j + k) * int32_t(y[i].qs[16 * j + k]);
+            isum += (x[i].scales[j] & 0xF) * s;
+            summs += (x[i].scales[j] >> 4) * int32_t(y[i].bsums[j]);
+        }
+        const float d = fp16_to_fp32(x[i].d) * y[i].d;
+        const float dmin = fp16_to_fp32(x[i].dmin) * y[i].d;
+        sum += d * float(isum) - dmin * float(summs);
+    }
+    return sum;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// AVX2: 32 values (sub-blocks 2k, 2k+1) per register; maddubs(q, qy) then madd with the scales.
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+namespace {
+
+inline float hsum_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// pshufb control that, applied to a register holding 8 int16 scales in both 128-bit lanes, broadcasts
+// scale 2t over the low lane and scale 2t+1 over the high lane (the two 16-value halves of sub-block pair t).
+inline __m256i scale_pair_shuffle(int t) {
+    const __m128i lo = _mm_set1_epi16(int16_t(((4 * t + 1) << 8) | (4 * t)));
+    const __m128i hi = _mm_set1_epi16(int16_t(((4 * t + 3) << 8) | (4 * t + 2)));
+    return _mm256_set_m128i(hi, lo);
+}
+
+float dot_q2_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
+    const block_q2_K* x = static_cast<const block_q2_K*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m15 = _mm_set1_epi8(15);
+    const __m256i shuf[4] = {scale_pair_shuffle(0), scale_pair_shuffle(1), scale_pair_shuffle(2),
+                             scale_pair_shuffle(3)};
+    __m256 acc = _mm256_setzero_ps();
+    __m256 acc_min = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = _cvtsh_ss(x[i].d) * y[i].d;
+        const float dmin = _cvtsh_ss(x[i].dmin) * y[i].d;
+
+        const __m128i sm = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sm, m15));
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m15));
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins16, bsums)), acc_min);
+
+        const __m256i sc_lo = _mm256_permute2x128_si256(sc16, sc16, 0x00);  // scales 0..7 in both lanes
+        const __m256i sc_hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);  // scales 8..15 in both lanes
+        const __m256i q_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+        const __m256i q_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32));
+        const int8_t* qy = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m256i qsrc = k < 4 ? q_lo : q_hi;
+            const int s = k % 4;
+            const __m256i u = _mm256_and_si256(_mm256_srli_epi16(qsrc, 2 * s), m3);
+            const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qy + 32 * k)));
+            const __m256i scv = _mm256_shuffle_epi8(k < 4 ? sc_lo : sc_hi, shuf[s]);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_avx2(acc) - hsum_avx2(acc_min);
+}
+
+}  // namespace
+#pragma GCC pop_options
+
+// ---------------------------------------------------------------------------------------------------------
+// AVX-512: 64 values (sub-blocks 4m..4m+3) per register. The 32 bytes of qs that hold them are broadcast to
+// both 256-bit halves, which shift by different amounts; each 128-bit lane then holds one 16-value sub-block,
+// so the scales go per lane.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+namespace {
+
+// Lane g (of 4) of the result: int16 index 4m+g repeated, for _mm512_permutexvar_epi16.
+inline __m512i scale_lane_index(int m) {
+    const int a = (4 * m) * 0x10001, b = (4 * m + 1) * 0x10001, c = (4 * m + 2) * 0x10001,
+              e = (4 * m + 3) * 0x10001;
+    return _mm512_set_epi32(e, e, e, e, c, c, c, c, b, b, b, b, a, a, a, a);
+}
+
+// The 2-bit quants of the 64 values 64m..64m+63.
+inline __m512i q2_u_512(__m512i q_lo2, __m512i q_hi2, int m) {
+    const __m512i qsrc = m < 2 ? q_lo2 : q_hi2;
+    const int s = 2 * (m % 2);
+    const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16(int16_t(2 * s)), _mm256_set1_epi16(int16_t(2 * s + 2)), 1);
+    return _mm512_and_si512(_mm512_srlv_epi16(qsrc, shift), _mm512_set1_epi8(3));
+}
+
+struct Q2Block512 {
+    __m512i q_lo2, q_hi2, sc512;
+    __m256i summs;  // m_j * bsum_j, 8 int32
+};
+
+inline Q2Block512 q2_load_512(const block_q2_K& x, const block_q8_K& y) {
+    Q2Block512 b;
+    const __m128i m15 = _mm_set1_epi8(15);
+    const __m128i sm = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sm, m15));
+    const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m15));
+    b.summs = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums)));
+    b.sc512 = _mm512_inserti64x4(_mm512_setzero_si512(), sc16, 0);
+    b.q_lo2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
+    b.q_hi2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32)));
+    return b;
+}
+
+float dot_q2_K_q8_K_avx512_plain(int64_t n, const void* vx, const void* vy) {
+    const block_q2_K* x = static_cast<const block_q2_K*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    const __m512i idx[4] = {scale_lane_index(0), scale_lane_index(1), scale_lane_index(2), scale_lane_index(3)};
+    __m512 acc = _mm512_setzero_ps();
+    __m256 acc_min = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = _cvtsh_ss(x[i].d) * y[i].d;
+        const float dmin = _cvtsh_ss(x[i].dmin) * y[i].d;
+        const Q2Block512 b = q2_load_512(x[i], y[i]);
+        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(b.summs), acc_min);
+        __m512i sumi = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) {
+            const __m512i u = q2_u_512(b.q_lo2, b.q_hi2, m);
+            const __m512i p = _mm512_maddubs_epi16(u, _mm512_loadu_si512(y[i].qs + 64 * m));
+            sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, _mm512_permutexvar_epi16(idx[m], b.sc512)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    return _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_setzero_ps(), acc_min, 0));
+}
+
+}  // namespace
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
+namespace {
+
+// VNNI: dpbusd sums q * qy over 4 values into int32 (|sum| <= 4 * 3 * 127, so it fits in int16); dpwssd
+// then multiplies the low int16 of each int32 by the scale (the high int16 by 0) and accumulates.
+float dot_q2_K_q8_K_avx512_vnni(int64_t n, const void* vx, const void* vy) {
+    const block_q2_K* x = static_cast<const block_q2_K*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    const __m512i idx[4] = {scale_lane_index(0), scale_lane_index(1), scale_lane_index(2), scale_lane_index(3)};
+    const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+    __m512 acc = _mm512_setzero_ps();
+    __m256 acc_min = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = _cvtsh_ss(x[i].d) * y[i].d;
+        const float dmin = _cvtsh_ss(x[i].dmin) * y[i].d;
+        const Q2Block512 b = q2_load_512(x[i], y[i]);
+        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(b.summs), acc_min);
+        __m512i sumi = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) {
+            const __m512i u = q2_u_512(b.q_lo2, b.q_hi2, m);
+            const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(y[i].qs + 64 * m));
+            const __m512i scv = _mm512_and_si512(_mm512_permutexvar_epi16(idx[m], b.sc512), low16);
+            sumi = _mm512_dpwssd_epi32(sumi, t, scv);
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    return _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_setzero_ps(), acc_min, 0));
+}
+
+}  // namespace
+#pragma GCC pop_options
+
+namespace {
+float dot_q2_K_q8_K_avx512(int64_t n, const void* vx, const void* vy) {
+    if (cpu_features().avx512vnni) return dot_q2_K_q8_K_avx512_vnni(n, vx, vy);
+    return dot_q2_K_q8_K_avx512_plain(n, vx, vy);
+}
+}  // namespace
+
+vec_dot_fn q2_K_dot_avx512_novnni() { return dot_q2_K_q8_K_avx512_plain; }
+
 const TypeOps& ops_q2_K() {
-    static const TypeOps ops{GgmlType::Q2_K};
+    static const TypeOps ops{GgmlType::Q2_K,         quantize_row_q2_K,     dequantize_row_q2_K,
+                             GgmlType::Q8_K,         dot_q2_K_q8_K_scalar,  dot_q2_K_q8_K_avx2,
+                             dot_q2_K_q8_K_avx512};
     return ops;
 }
 
