@@ -1,0 +1,792 @@
+#include "intent_data.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "common.h"
+#include "intent_lexicon.h"
+
+namespace slm::intent {
+
+int Rng::weighted(const std::vector<int>& w) {
+    int total = 0;
+    for (int x : w) total += x;
+    int r = uniform(total);
+    for (size_t i = 0; i < w.size(); i++) {
+        if (r < w[i]) return int(i);
+        r -= w[i];
+    }
+    return int(w.size()) - 1;
+}
+
+namespace {
+
+enum { EN, ES, DE, FR, IT, PT };
+
+// Phrasing templates. Slots (at most one per template) name the product and decide the quantity:
+//   {q}   a counted noun phrase: "2 t-shirts", "3x t-shirts", "t-shirts x3", "two t-shirts", "a t-shirt" (-> 1),
+//         or "the t-shirt" / bare "t-shirts" (-> null). German accusative.
+//   {t}   a topic without a number: "a t-shirt", "the t-shirt", "t-shirts" (quantity null). German accusative.
+//   {ts}  a singular topic, "a t-shirt" / "the t-shirt" (German nominative): for "how much is {ts}".
+//   {tb}  a bare noun, singular or plural, after a preposition ("price of {tb}").
+//   {tp}  a bare plural.
+// A template without a slot names no product. Grammar is kept simple where a slot follows a preposition
+// that would contract with an article (es "del", fr "du", it "al", pt "do"): those templates use {tb}.
+struct Template {
+    int lang;
+    const char* action;
+    const char* text;
+};
+
+const Template kTrainTemplates[] = {
+    // English
+    {EN, "add_to_cart", "add {q} to my cart"}, {EN, "add_to_cart", "I want to buy {q}"},
+    {EN, "add_to_cart", "put {q} in the basket"}, {EN, "add_to_cart", "can you add {q} to my cart?"},
+    {EN, "add_to_cart", "I'll take {q}"},
+    {EN, "remove_from_cart", "remove {q} from my cart"}, {EN, "remove_from_cart", "take {q} out of the cart"},
+    {EN, "remove_from_cart", "delete {q} from my basket"}, {EN, "remove_from_cart", "drop {q} from my cart"},
+    {EN, "view_cart", "show me my cart"}, {EN, "view_cart", "what's in my cart?"}, {EN, "view_cart", "view cart"},
+    {EN, "view_cart", "open my basket"}, {EN, "view_cart", "what did I put in the cart?"},
+    {EN, "checkout", "checkout"}, {EN, "checkout", "I want to pay now"}, {EN, "checkout", "proceed to checkout"},
+    {EN, "checkout", "place my order"}, {EN, "checkout", "let's pay"},
+    {EN, "search_product", "I'm looking for {t}"}, {EN, "search_product", "do you have {t}?"},
+    {EN, "search_product", "show me {t}"}, {EN, "search_product", "search for {t}"}, {EN, "search_product", "find {t}"},
+    {EN, "get_price", "how much is {ts}?"}, {EN, "get_price", "what's the price of {ts}?"},
+    {EN, "get_price", "price of {tb}?"}, {EN, "get_price", "how much does {ts} cost?"},
+    {EN, "track_order", "where is my order?"}, {EN, "track_order", "track my order"},
+    {EN, "track_order", "when will my package arrive?"}, {EN, "track_order", "order status"},
+    {EN, "track_order", "has my parcel shipped?"},
+    {EN, "cancel_order", "cancel my order"}, {EN, "cancel_order", "I want to cancel the order"},
+    {EN, "cancel_order", "please cancel my purchase"}, {EN, "cancel_order", "stop my order"},
+    {EN, "return_product", "I want to return {q}"}, {EN, "return_product", "how do I return {q}?"},
+    {EN, "return_product", "return {q}"}, {EN, "return_product", "refund for {tb}"},
+    {EN, "return_product", "I'd like a refund"}, {EN, "return_product", "I want to return my order"},
+    {EN, "other", "hello"}, {EN, "other", "what's the weather like today?"}, {EN, "other", "tell me a joke"},
+    {EN, "other", "how are you?"}, {EN, "other", "thanks, bye"}, {EN, "other", "who won the game last night?"},
+    // Spanish
+    {ES, "add_to_cart", "añade {q} al carrito"}, {ES, "add_to_cart", "quiero comprar {q}"},
+    {ES, "add_to_cart", "pon {q} en mi carrito"}, {ES, "add_to_cart", "agrega {q} a la cesta"},
+    {ES, "add_to_cart", "me llevo {q}"},
+    {ES, "remove_from_cart", "quita {q} del carrito"}, {ES, "remove_from_cart", "elimina {q} de mi carrito"},
+    {ES, "remove_from_cart", "saca {q} de la cesta"}, {ES, "remove_from_cart", "borra {q} del carrito"},
+    {ES, "view_cart", "muéstrame mi carrito"}, {ES, "view_cart", "¿qué hay en mi carrito?"},
+    {ES, "view_cart", "ver carrito"}, {ES, "view_cart", "enséñame la cesta"},
+    {ES, "checkout", "quiero pagar"}, {ES, "checkout", "finalizar compra"}, {ES, "checkout", "proceder al pago"},
+    {ES, "checkout", "vamos a pagar ya"},
+    {ES, "search_product", "busco {t}"}, {ES, "search_product", "¿tienen {t}?"},
+    {ES, "search_product", "enséñame {t}"}, {ES, "search_product", "muéstrame {t}"},
+    {ES, "get_price", "¿cuánto cuesta {ts}?"}, {ES, "get_price", "¿qué precio tiene {ts}?"},
+    {ES, "get_price", "precio de {tb}"}, {ES, "get_price", "¿cuánto vale {ts}?"},
+    {ES, "track_order", "¿dónde está mi pedido?"}, {ES, "track_order", "quiero rastrear mi pedido"},
+    {ES, "track_order", "¿cuándo llega mi paquete?"}, {ES, "track_order", "estado de mi envío"},
+    {ES, "cancel_order", "cancela mi pedido"}, {ES, "cancel_order", "quiero cancelar el pedido"},
+    {ES, "cancel_order", "anula mi compra"},
+    {ES, "return_product", "quiero devolver {q}"}, {ES, "return_product", "¿cómo devuelvo {q}?"},
+    {ES, "return_product", "devolución de {tb}"}, {ES, "return_product", "quiero devolver mi pedido"},
+    {ES, "return_product", "quiero un reembolso"},
+    {ES, "other", "hola"}, {ES, "other", "¿qué tiempo hace hoy?"}, {ES, "other", "cuéntame un chiste"},
+    {ES, "other", "¿cómo estás?"}, {ES, "other", "gracias, adiós"},
+    // German
+    {DE, "add_to_cart", "Leg {q} in den Warenkorb"}, {DE, "add_to_cart", "Ich möchte {q} kaufen"},
+    {DE, "add_to_cart", "Füge {q} zum Warenkorb hinzu"}, {DE, "add_to_cart", "Ich nehme {q}"},
+    {DE, "add_to_cart", "Pack {q} in meinen Warenkorb"},
+    {DE, "remove_from_cart", "Entferne {q} aus dem Warenkorb"}, {DE, "remove_from_cart", "Nimm {q} aus meinem Warenkorb"},
+    {DE, "remove_from_cart", "Lösch {q} aus dem Korb"},
+    {DE, "view_cart", "Zeig mir meinen Warenkorb"}, {DE, "view_cart", "Was ist in meinem Warenkorb?"},
+    {DE, "view_cart", "Warenkorb anzeigen"}, {DE, "view_cart", "Was hab ich im Korb?"},
+    {DE, "checkout", "Zur Kasse"}, {DE, "checkout", "Ich möchte jetzt bezahlen"},
+    {DE, "checkout", "Bestellung abschließen"}, {DE, "checkout", "Jetzt kaufen und bezahlen"},
+    {DE, "search_product", "Ich suche {t}"}, {DE, "search_product", "Habt ihr {t}?"},
+    {DE, "search_product", "Zeig mir {t}"}, {DE, "search_product", "Gibt es {t}?"},
+    {DE, "get_price", "Was kostet {ts}?"}, {DE, "get_price", "Wie viel kostet {ts}?"},
+    {DE, "get_price", "Preis für {tb}?"},
+    {DE, "track_order", "Wo ist meine Bestellung?"}, {DE, "track_order", "Sendungsverfolgung bitte"},
+    {DE, "track_order", "Wann kommt mein Paket?"}, {DE, "track_order", "Status meiner Bestellung"},
+    {DE, "cancel_order", "Storniere meine Bestellung"}, {DE, "cancel_order", "Ich möchte die Bestellung stornieren"},
+    {DE, "cancel_order", "Bestellung abbrechen"},
+    {DE, "return_product", "Ich möchte {q} zurückgeben"}, {DE, "return_product", "Wie kann ich {q} zurückschicken?"},
+    {DE, "return_product", "Ich will mein Geld zurück"}, {DE, "return_product", "Rücksendung für meine Bestellung"},
+    {DE, "other", "Hallo"}, {DE, "other", "Wie ist das Wetter heute?"}, {DE, "other", "Erzähl mir einen Witz"},
+    {DE, "other", "Wie geht's?"}, {DE, "other", "Danke, tschüss"},
+    // French
+    {FR, "add_to_cart", "Ajoute {q} au panier"}, {FR, "add_to_cart", "Je veux acheter {q}"},
+    {FR, "add_to_cart", "Mets {q} dans mon panier"}, {FR, "add_to_cart", "Je prends {q}"},
+    {FR, "add_to_cart", "Tu peux ajouter {q} à mon panier ?"},
+    {FR, "remove_from_cart", "Enlève {q} du panier"}, {FR, "remove_from_cart", "Retire {q} de mon panier"},
+    {FR, "remove_from_cart", "Supprime {q} du panier"},
+    {FR, "view_cart", "Montre-moi mon panier"}, {FR, "view_cart", "Qu'est-ce qu'il y a dans mon panier ?"},
+    {FR, "view_cart", "Voir le panier"}, {FR, "view_cart", "Affiche mon panier"},
+    {FR, "checkout", "Je veux payer"}, {FR, "checkout", "Passer la commande"}, {FR, "checkout", "Valider mon panier"},
+    {FR, "checkout", "Aller au paiement"},
+    {FR, "search_product", "Je cherche {t}"}, {FR, "search_product", "Vous avez {t} ?"},
+    {FR, "search_product", "Montre-moi {t}"}, {FR, "search_product", "Recherche {t}"},
+    {FR, "get_price", "Combien coûte {ts} ?"}, {FR, "get_price", "C'est combien, {ts} ?"},
+    {FR, "get_price", "Prix {tb} ?"},
+    {FR, "track_order", "Où est ma commande ?"}, {FR, "track_order", "Suivre ma commande"},
+    {FR, "track_order", "Quand arrive mon colis ?"}, {FR, "track_order", "Statut de ma livraison"},
+    {FR, "cancel_order", "Annule ma commande"}, {FR, "cancel_order", "Je veux annuler la commande"},
+    {FR, "cancel_order", "Annuler mon achat"},
+    {FR, "return_product", "Je veux retourner {q}"}, {FR, "return_product", "Comment renvoyer {q} ?"},
+    {FR, "return_product", "Je veux être remboursé"}, {FR, "return_product", "Retour de ma commande"},
+    {FR, "other", "Bonjour"}, {FR, "other", "Quel temps fait-il aujourd'hui ?"},
+    {FR, "other", "Raconte-moi une blague"}, {FR, "other", "Ça va ?"}, {FR, "other", "Merci, au revoir"},
+    // Italian
+    {IT, "add_to_cart", "Aggiungi {q} al carrello"}, {IT, "add_to_cart", "Voglio comprare {q}"},
+    {IT, "add_to_cart", "Metti {q} nel carrello"}, {IT, "add_to_cart", "Prendo {q}"},
+    {IT, "add_to_cart", "Puoi aggiungere {q} al mio carrello?"},
+    {IT, "remove_from_cart", "Togli {q} dal carrello"}, {IT, "remove_from_cart", "Rimuovi {q} dal mio carrello"},
+    {IT, "remove_from_cart", "Elimina {q} dal carrello"},
+    {IT, "view_cart", "Mostrami il carrello"}, {IT, "view_cart", "Cosa c'è nel mio carrello?"},
+    {IT, "view_cart", "Vedi carrello"}, {IT, "view_cart", "Fammi vedere il carrello"},
+    {IT, "checkout", "Voglio pagare"}, {IT, "checkout", "Procedi al pagamento"}, {IT, "checkout", "Completa l'ordine"},
+    {IT, "checkout", "Vai alla cassa"},
+    {IT, "search_product", "Cerco {t}"}, {IT, "search_product", "Avete {t}?"}, {IT, "search_product", "Mostrami {t}"},
+    {IT, "search_product", "Sto cercando {t}"},
+    {IT, "get_price", "Quanto costa {ts}?"}, {IT, "get_price", "Qual è il prezzo di {tb}?"},
+    {IT, "get_price", "Prezzo {tb}?"},
+    {IT, "track_order", "Dov'è il mio ordine?"}, {IT, "track_order", "Traccia il mio ordine"},
+    {IT, "track_order", "Quando arriva il mio pacco?"}, {IT, "track_order", "Stato della spedizione"},
+    {IT, "cancel_order", "Annulla il mio ordine"}, {IT, "cancel_order", "Voglio cancellare l'ordine"},
+    {IT, "cancel_order", "Annulla l'acquisto"},
+    {IT, "return_product", "Voglio restituire {q}"}, {IT, "return_product", "Come faccio a rendere {q}?"},
+    {IT, "return_product", "Voglio un rimborso"}, {IT, "return_product", "Reso del mio ordine"},
+    {IT, "other", "Ciao"}, {IT, "other", "Che tempo fa oggi?"}, {IT, "other", "Raccontami una barzelletta"},
+    {IT, "other", "Come stai?"}, {IT, "other", "Grazie, arrivederci"},
+    // Portuguese
+    {PT, "add_to_cart", "Adiciona {q} ao carrinho"}, {PT, "add_to_cart", "Quero comprar {q}"},
+    {PT, "add_to_cart", "Coloca {q} no meu carrinho"}, {PT, "add_to_cart", "Vou levar {q}"},
+    {PT, "add_to_cart", "Pode adicionar {q} no carrinho?"},
+    {PT, "remove_from_cart", "Remove {q} do carrinho"}, {PT, "remove_from_cart", "Tira {q} do meu carrinho"},
+    {PT, "remove_from_cart", "Exclui {q} do carrinho"},
+    {PT, "view_cart", "Mostra meu carrinho"}, {PT, "view_cart", "O que tem no meu carrinho?"},
+    {PT, "view_cart", "Ver carrinho"}, {PT, "view_cart", "Abre o carrinho"},
+    {PT, "checkout", "Quero pagar"}, {PT, "checkout", "Finalizar compra"}, {PT, "checkout", "Ir para o pagamento"},
+    {PT, "checkout", "Fechar o pedido"},
+    {PT, "search_product", "Estou procurando {t}"}, {PT, "search_product", "Vocês têm {t}?"},
+    {PT, "search_product", "Mostra {t}"}, {PT, "search_product", "Procuro {t}"},
+    {PT, "get_price", "Quanto custa {ts}?"}, {PT, "get_price", "Qual o preço de {tb}?"}, {PT, "get_price", "Preço {tb}?"},
+    {PT, "track_order", "Onde está meu pedido?"}, {PT, "track_order", "Rastrear meu pedido"},
+    {PT, "track_order", "Quando chega minha encomenda?"}, {PT, "track_order", "Status da entrega"},
+    {PT, "cancel_order", "Cancela meu pedido"}, {PT, "cancel_order", "Quero cancelar o pedido"},
+    {PT, "cancel_order", "Cancelar a compra"},
+    {PT, "return_product", "Quero devolver {q}"}, {PT, "return_product", "Como devolvo {q}?"},
+    {PT, "return_product", "Quero meu dinheiro de volta"}, {PT, "return_product", "Devolução do meu pedido"},
+    {PT, "other", "Oi"}, {PT, "other", "Como está o tempo hoje?"}, {PT, "other", "Me conta uma piada"},
+    {PT, "other", "Tudo bem?"}, {PT, "other", "Obrigado, tchau"},
+};
+
+// Phrasings only test.jsonl uses.
+const Template kTestTemplates[] = {
+    {EN, "add_to_cart", "throw {q} into my cart"}, {EN, "add_to_cart", "could you pop {q} in my basket?"},
+    {EN, "add_to_cart", "grab me {q}"},
+    {EN, "remove_from_cart", "get rid of {q} in my cart"}, {EN, "remove_from_cart", "scrap {q} from the basket"},
+    {EN, "view_cart", "list everything in my basket"}, {EN, "view_cart", "cart contents?"},
+    {EN, "checkout", "finish the purchase"}, {EN, "checkout", "take me to payment"},
+    {EN, "search_product", "any {tp} in stock?"}, {EN, "search_product", "browse {tp}"},
+    {EN, "get_price", "what would {ts} set me back?"}, {EN, "get_price", "cost of {tb}?"},
+    {EN, "track_order", "my delivery still hasn't come, where is it?"}, {EN, "track_order", "any update on my shipment?"},
+    {EN, "cancel_order", "I changed my mind, call off my order"}, {EN, "cancel_order", "undo the order I just placed"},
+    {EN, "return_product", "I need to send back {q}"}, {EN, "return_product", "can I get my money back?"},
+    {EN, "other", "good morning!"}, {EN, "other", "what time is it in Tokyo?"}, {EN, "other", "do you like music?"},
+
+    {ES, "add_to_cart", "¿puedes meter {q} en el carro?"}, {ES, "add_to_cart", "apúntame {q}"},
+    {ES, "remove_from_cart", "retira {q} de mi cesta"}, {ES, "remove_from_cart", "descarta {q} del carrito"},
+    {ES, "view_cart", "¿qué llevo en el carrito?"}, {ES, "view_cart", "abre mi cesta"},
+    {ES, "checkout", "tramita el pedido ya"}, {ES, "checkout", "quiero terminar la compra y pagar"},
+    {ES, "search_product", "¿venden {t}?"}, {ES, "search_product", "ando buscando {t}"},
+    {ES, "get_price", "¿a cuánto está {ts}?"}, {ES, "get_price", "¿me dices el precio de {tb}?"},
+    {ES, "track_order", "mi pedido no ha llegado todavía"}, {ES, "track_order", "¿por dónde va mi paquete?"},
+    {ES, "cancel_order", "quiero anular la orden que hice ayer"}, {ES, "cancel_order", "¿puedo cancelar mi compra?"},
+    {ES, "return_product", "me gustaría devolver {q}, no me queda bien"},
+    {ES, "return_product", "necesito que me reembolsen el dinero"},
+    {ES, "other", "¿quién ganó el partido anoche?"}, {ES, "other", "buenas noches"},
+
+    {DE, "add_to_cart", "Kannst du {q} in den Korb tun?"}, {DE, "add_to_cart", "Ich hätte gern {q}"},
+    {DE, "remove_from_cart", "Bitte {q} aus dem Warenkorb streichen"},
+    {DE, "remove_from_cart", "Schmeiß {q} aus dem Einkaufswagen"},
+    {DE, "view_cart", "Inhalt vom Warenkorb bitte"}, {DE, "view_cart", "Öffne meinen Einkaufswagen"},
+    {DE, "checkout", "Ich will die Bestellung aufgeben"}, {DE, "checkout", "Weiter zur Zahlung"},
+    {DE, "search_product", "Verkauft ihr {t}?"}, {DE, "search_product", "Wo finde ich {t}?"},
+    {DE, "get_price", "Wie teuer ist {ts}?"}, {DE, "get_price", "Was muss ich für {t} zahlen?"},
+    {DE, "track_order", "Mein Paket ist immer noch nicht da"}, {DE, "track_order", "Ist meine Lieferung schon unterwegs?"},
+    {DE, "cancel_order", "Bitte meinen Auftrag rückgängig machen"},
+    {DE, "cancel_order", "Kann ich die Bestellung noch canceln?"},
+    {DE, "return_product", "Bitte {q} zurücksenden, passt nicht"}, {DE, "return_product", "Erstattung bitte, die Ware ist kaputt"},
+    {DE, "other", "Guten Abend!"}, {DE, "other", "Wer hat gestern das Spiel gewonnen?"},
+
+    {FR, "add_to_cart", "Rajoute-moi {q} dans le panier"}, {FR, "add_to_cart", "J'aimerais commander {q}"},
+    {FR, "remove_from_cart", "Vire {q} de mon panier"}, {FR, "remove_from_cart", "Ôte {q} du panier"},
+    {FR, "view_cart", "C'est quoi dans mon panier ?"}, {FR, "view_cart", "Ouvre le panier"},
+    {FR, "checkout", "On finalise l'achat"}, {FR, "checkout", "Je règle maintenant"},
+    {FR, "search_product", "Vous vendez {t} ?"}, {FR, "search_product", "Je voudrais voir vos {tp}"},
+    {FR, "get_price", "Ça vaut combien, {ts} ?"}, {FR, "get_price", "Quel est le tarif pour {t} ?"},
+    {FR, "track_order", "Mon colis n'est toujours pas là"}, {FR, "track_order", "Ma commande a été expédiée ?"},
+    {FR, "cancel_order", "Je ne veux plus de ma commande, annulez-la"}, {FR, "cancel_order", "Stoppe ma commande"},
+    {FR, "return_product", "Je dois rendre {q}"}, {FR, "return_product", "Remboursez-moi s'il vous plaît"},
+    {FR, "other", "Bonne soirée"}, {FR, "other", "Qui a gagné le match hier ?"},
+
+    {IT, "add_to_cart", "Inserisci {q} nel carrello"}, {IT, "add_to_cart", "Vorrei ordinare {q}"},
+    {IT, "remove_from_cart", "Leva {q} dal carrello"}, {IT, "remove_from_cart", "Cancella {q} dal mio carrello"},
+    {IT, "view_cart", "Che cosa ho messo nel carrello?"}, {IT, "view_cart", "Apri il mio carrello"},
+    {IT, "checkout", "Concludiamo l'acquisto"}, {IT, "checkout", "Pago adesso"},
+    {IT, "search_product", "Vendete {t}?"}, {IT, "search_product", "Vorrei vedere {t}"},
+    {IT, "get_price", "Quanto viene {ts}?"}, {IT, "get_price", "Mi dici quanto costa {ts}?"},
+    {IT, "track_order", "Il pacco non è ancora arrivato"}, {IT, "track_order", "A che punto è la mia consegna?"},
+    {IT, "cancel_order", "Non voglio più l'ordine, annullalo"}, {IT, "cancel_order", "Posso disdire l'ordine?"},
+    {IT, "return_product", "Devo rispedire {q}"}, {IT, "return_product", "Rivoglio i miei soldi"},
+    {IT, "other", "Buonanotte"}, {IT, "other", "Chi ha vinto la partita ieri?"},
+
+    {PT, "add_to_cart", "Bota {q} no carrinho"}, {PT, "add_to_cart", "Queria encomendar {q}"},
+    {PT, "remove_from_cart", "Apaga {q} do carrinho"}, {PT, "remove_from_cart", "Retira {q} do meu carrinho"},
+    {PT, "view_cart", "Quais itens estão no carrinho?"}, {PT, "view_cart", "Me mostra o que eu coloquei no carrinho"},
+    {PT, "checkout", "Vamos concluir a compra"}, {PT, "checkout", "Pagar agora"},
+    {PT, "search_product", "Vocês vendem {t}?"}, {PT, "search_product", "Queria ver {t}"},
+    {PT, "get_price", "Quanto sai {ts}?"}, {PT, "get_price", "Quanto está {ts}?"},
+    {PT, "track_order", "Minha encomenda ainda não chegou"}, {PT, "track_order", "Meu pacote já foi enviado?"},
+    {PT, "cancel_order", "Desisti, cancela a encomenda"}, {PT, "cancel_order", "Dá pra cancelar meu pedido?"},
+    {PT, "return_product", "Vou mandar de volta {q}"}, {PT, "return_product", "Quero reembolso"},
+    {PT, "other", "Boa noite"}, {PT, "other", "Quem ganhou o jogo ontem?"},
+};
+
+// Per-language noise vocabulary; [0] = train bank, [1] = test bank (disjoint lists).
+struct LangNoise {
+    std::vector<const char*> polite[2];   // appended (", please")
+    std::vector<const char*> filler[2];   // prepended ("hey, ")
+    std::vector<std::pair<const char*, const char*>> slang[2];  // whole-word substitutions
+    std::vector<const char*> colour[2];   // descriptors appended to a product
+    std::vector<const char*> size[2];
+};
+
+const LangNoise kNoise[6] = {
+    {{{"please", "thanks", "pls"}, {"if you don't mind", "cheers"}},
+     {{"hey", "um", "ok so", "hi"}, {"yo", "well"}},
+     {{{"please", "pls"}, {"you", "u"}, {"thanks", "thx"}, {"to", "2"}, {"are", "r"}, {"want to", "wanna"}},
+      {{"please", "plz"}, {"for", "4"}, {"the", "da"}, {"I'm", "im"}, {"my", "mah"}}},
+     {{"in black", "in red", "in white"}, {"in navy blue", "in beige"}},
+     {{"in size M", "in size L"}, {"size XL", "size 42"}}},
+    {{{"por favor", "gracias"}, {"si no es molestia", "mil gracias"}},
+     {{"oye", "bueno", "hola"}, {"mira", "pues nada"}},
+     {{{"por favor", "porfa"}, {"que", "q"}, {"quiero", "kiero"}, {"qué", "q"}},
+      {{"por favor", "xfa"}, {"por", "x"}, {"gracias", "grax"}}},
+     {{"en negro", "en rojo", "en blanco"}, {"en azul marino", "en beige"}},
+     {{"talla M", "talla L"}, {"talla XL", "talla 42"}}},
+    {{{"bitte", "danke"}, {"wenn's geht", "vielen Dank"}},
+     {{"hey", "also", "hallo"}, {"äh", "na"}},
+     {{{"bitte", "pls"}, {"ich", "i"}, {"habe", "hab"}, {"nicht", "nich"}, {"einen", "nen"}},
+      {{"danke", "thx"}, {"eine", "ne"}, {"bitte", "bidde"}, {"ist", "is"}}},
+     {{"in Schwarz", "in Rot", "in Weiß"}, {"in Dunkelblau", "in Beige"}},
+     {{"in Größe M", "in Größe L"}, {"Größe XL", "Größe 42"}}},
+    {{{"s'il vous plaît", "merci"}, {"si possible", "merci beaucoup"}},
+     {{"salut", "euh", "alors"}, {"bon", "coucou"}},
+     {{{"s'il vous plaît", "svp"}, {"je veux", "jveux"}, {"quoi", "koi"}, {"merci", "mci"}},
+      {{"s'il te plaît", "stp"}, {"c'est", "c"}, {"merci", "mrc"}, {"pourquoi", "pk"}}},
+     {{"en noir", "en rouge", "en blanc"}, {"en bleu marine", "en beige"}},
+     {{"taille M", "taille L"}, {"taille XL", "taille 42"}}},
+    {{{"per favore", "grazie"}, {"se possibile", "grazie mille"}},
+     {{"ciao", "allora", "ehm"}, {"senti", "boh"}},
+     {{{"per favore", "x favore"}, {"che", "ke"}, {"non", "nn"}, {"grazie", "grz"}},
+      {{"per favore", "x fav"}, {"perché", "xké"}, {"comunque", "cmq"}, {"mi", "m"}}},
+     {{"in nero", "in rosso", "in bianco"}, {"blu navy", "beige"}},
+     {{"taglia M", "taglia L"}, {"taglia XL", "taglia 42"}}},
+    {{{"por favor", "obrigado"}, {"se possível", "valeu"}},
+     {{"oi", "então", "olha"}, {"tipo", "e aí"}},
+     {{{"por favor", "pfv"}, {"você", "vc"}, {"que", "q"}, {"obrigado", "obg"}},
+      {{"obrigado", "vlw"}, {"também", "tb"}, {"não", "n"}, {"vocês", "vcs"}}},
+     {{"em preto", "em vermelho", "em branco"}, {"azul-marinho", "bege"}},
+     {{"tamanho M", "tamanho G"}, {"tamanho GG", "tamanho 42"}}},
+};
+
+const std::vector<const char*> kEmoji[2] = {
+    {"\xF0\x9F\x99\x82", "\xF0\x9F\x9B\x92", "\xF0\x9F\x99\x8F", "\xF0\x9F\x98\x85", "\xF0\x9F\x91\x8D", "\xF0\x9F\x98\x8A"},
+    {"\xF0\x9F\xA4\x94", "\xF0\x9F\x98\x82", "\xF0\x9F\xA5\xBA", "\xE2\x9C\xA8", "\xF0\x9F\x92\xAF"},
+};
+
+// --- UTF-8 helpers --------------------------------------------------------------------------------------
+
+// Splits a string into code points (each as its UTF-8 bytes), so that typos never cut a character in half.
+std::vector<std::string> chars_of(const std::string& s) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+        n = std::min(n, s.size() - i);
+        out.push_back(s.substr(i, n));
+        i += n;
+    }
+    return out;
+}
+
+std::string join_chars(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& c : v) s += c;
+    return s;
+}
+
+bool is_letter(const std::string& ch) {
+    if (ch.size() == 1) return std::isalpha((unsigned char)ch[0]) != 0;
+    return ch.size() == 2 && (unsigned char)ch[0] == 0xC3;  // Latin-1 letters (à, é, ß, ñ, ...)
+}
+
+// Case mapping for ASCII and the Latin-1 letters (U+00C0..U+00FE, whose UTF-8 forms differ by 0x20 in the
+// second byte), which covers every letter of the six languages.
+std::string to_upper(const std::string& s) {
+    std::string o = s;
+    for (size_t i = 0; i < o.size(); i++) {
+        unsigned char c = (unsigned char)o[i];
+        if (c >= 'a' && c <= 'z') o[i] = char(c - 32);
+        else if (c == 0xC3 && i + 1 < o.size()) {
+            unsigned char d = (unsigned char)o[i + 1];
+            if (d >= 0xA0 && d <= 0xBE && d != 0xB7 && d != 0x9F) o[i + 1] = char(d - 0x20);
+            i++;
+        }
+    }
+    return o;
+}
+std::string to_lower(const std::string& s) {
+    std::string o = s;
+    for (size_t i = 0; i < o.size(); i++) {
+        unsigned char c = (unsigned char)o[i];
+        if (c >= 'A' && c <= 'Z') o[i] = char(c + 32);
+        else if (c == 0xC3 && i + 1 < o.size()) {
+            unsigned char d = (unsigned char)o[i + 1];
+            if (d >= 0x80 && d <= 0x9E && d != 0x97) o[i + 1] = char(d + 0x20);
+            i++;
+        }
+    }
+    return o;
+}
+
+// What a phone keyboard without accents produces.
+std::string strip_accents(const std::string& s) {
+    static const std::pair<const char*, const char*> map[] = {
+        {"á", "a"}, {"à", "a"}, {"â", "a"}, {"ã", "a"}, {"ä", "a"}, {"é", "e"}, {"è", "e"}, {"ê", "e"}, {"ë", "e"},
+        {"í", "i"}, {"ì", "i"}, {"î", "i"}, {"ï", "i"}, {"ó", "o"}, {"ò", "o"}, {"ô", "o"}, {"õ", "o"}, {"ö", "o"},
+        {"ú", "u"}, {"ù", "u"}, {"û", "u"}, {"ü", "u"}, {"ñ", "n"}, {"ç", "c"}, {"ß", "ss"}, {"Á", "A"}, {"É", "E"},
+        {"Í", "I"}, {"Ó", "O"}, {"Ú", "U"}, {"Ä", "A"}, {"Ö", "O"}, {"Ü", "U"}, {"Ç", "C"}, {"Ñ", "N"}, {"À", "A"},
+        {"È", "E"}, {"Ô", "O"}, {"Ê", "E"}, {"Â", "A"}, {"¿", ""}, {"¡", ""},
+    };
+    std::string out;
+    for (const auto& ch : chars_of(s)) {
+        const char* rep = nullptr;
+        for (const auto& [from, to] : map)
+            if (ch == from) rep = to;
+        out += rep ? rep : ch;
+    }
+    return out;
+}
+
+// QWERTY neighbours, for the "fat finger" typo.
+const char* neighbours(char c) {
+    static const char* rows[] = {"qwertyuiop", "asdfghjkl", "zxcvbnm"};
+    static char buf[8];
+    c = char(std::tolower((unsigned char)c));
+    int n = 0;
+    for (int r = 0; r < 3; r++) {
+        const char* row = rows[r];
+        const char* p = std::strchr(row, c);
+        if (!p || !c) continue;
+        int i = int(p - row);
+        if (i > 0) buf[n++] = row[i - 1];
+        if (row[i + 1]) buf[n++] = row[i + 1];
+        if (r > 0 && i < int(std::strlen(rows[r - 1]))) buf[n++] = rows[r - 1][i];
+        if (r < 2 && i < int(std::strlen(rows[r + 1]))) buf[n++] = rows[r + 1][i];
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+std::vector<std::string> split_words(const std::string& s) {
+    std::vector<std::string> w;
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t j = s.find(' ', i);
+        if (j == std::string::npos) j = s.size();
+        if (j > i) w.push_back(s.substr(i, j - i));
+        i = j + 1;
+    }
+    return w;
+}
+std::string join_words(const std::vector<std::string>& w) {
+    std::string s;
+    for (size_t i = 0; i < w.size(); i++) s += (i ? " " : "") + w[i];
+    return s;
+}
+
+// Words typos and elongation leave alone: anything holding a digit, and every number word, so the quantity
+// stays recoverable. Product words may be misspelled (shoppers do that), the label stays the catalog id.
+bool protected_word(const std::string& w) {
+    static const std::set<std::string> numbers = {
+        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "a", "an", "un", "una",
+        "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "diez", "ein", "eine", "einen",
+        "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn", "une", "deux", "trois", "quatre",
+        "cinq", "sept", "huit", "neuf", "dix", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove",
+        "dieci", "um", "uma", "dois", "duas", "três", "sete", "oito", "dez"};
+    for (char c : w)
+        if (std::isdigit((unsigned char)c)) return true;
+    std::string core;
+    for (char c : w)
+        if (c != ',' && c != '?' && c != '!' && c != '.') core += c;
+    return numbers.count(to_lower(core)) > 0 || core.rfind("un'", 0) == 0;
+}
+
+const char* const kKindsTrain[] = {"typo_swap", "typo_drop", "typo_double", "typo_neighbor", "no_accents", "slang",
+                                   "upper", "lower", "emoji", "no_punct", "filler", "politeness"};
+const char* const kKindsTestOnly[] = {"elongate", "no_space"};
+
+struct Built {
+    std::string text;
+    std::optional<std::string> product;
+    std::optional<int64_t> quantity;
+};
+
+}  // namespace
+
+const std::vector<std::string>& noise_kinds(Bank bank) {
+    static const std::vector<std::string> train(std::begin(kKindsTrain), std::end(kKindsTrain));
+    static const std::vector<std::string> test = [] {
+        std::vector<std::string> v(std::begin(kKindsTrain), std::end(kKindsTrain));
+        v.insert(v.end(), std::begin(kKindsTestOnly), std::end(kKindsTestOnly));
+        return v;
+    }();
+    return bank == Bank::train ? train : test;
+}
+
+std::vector<std::string> template_strings(Bank bank) {
+    std::vector<std::string> out;
+    auto add = [&](const Template* b, const Template* e) {
+        for (const Template* t = b; t != e; ++t) out.push_back(languages()[size_t(t->lang)] + "|" + t->action + "|" + t->text);
+    };
+    if (bank == Bank::train) add(std::begin(kTrainTemplates), std::end(kTrainTemplates));
+    else add(std::begin(kTestTemplates), std::end(kTestTemplates));
+    return out;
+}
+
+Generator::Generator(const GenOptions& opt, Bank bank) : opt_(opt), bank_(bank), rng_(opt.seed * 2 + (bank == Bank::test)) {
+    if (opt_.langs.empty()) opt_.langs = languages();
+    for (const auto& l : opt_.langs) {
+        int i = language_index(l);
+        if (i < 0) fail("unknown language \"%s\" (expected some of en, es, de, fr, it, pt)", l.c_str());
+        if (std::find(langs_.begin(), langs_.end(), i) == langs_.end()) langs_.push_back(i);
+    }
+    if (opt_.noise_per_mille < 0 || opt_.noise_per_mille > 1000) fail("noise rate must be in [0, 1]");
+    for (int k = 0; k < 20; k++) rng_.next();  // decorrelate nearby seeds
+}
+
+namespace {
+
+// A plural without a number: bare in every language but French, which needs "des" ("je cherche des lampes").
+std::string bare_plural(int lang, const Noun& noun) { return (lang == FR ? "des " : "") + noun.pl; }
+
+// The product phrase for a slot. frame = template language (German case comes from it), lang = the
+// product's language (differs in mixed messages).
+Built fill_slot(Rng& rng, const std::string& slot, int lang, int bank, int product) {
+    const auto& nouns = product_nouns(product, lang);
+    const Noun& noun = nouns[size_t(rng.uniform(int(nouns.size())))];
+    const bool has_sg = has_singular(noun);
+    Built b;
+    b.product = catalog().products[size_t(product)].id;
+    Case c = slot == "ts" ? Case::nom : Case::acc;
+    std::string np;
+    if (slot == "q") {
+        // digits 30%, "3x" 6%, "x3" 4%, number word 22%, "a"/"one" 16%, definite 11%, bare plural 11%
+        int form = rng.weighted({300, 60, 40, 220, 160, 110, 110});
+        if (form == 4 && !has_sg) form = 3;
+        int n = 1 + rng.weighted({150, 260, 190, 120, 80, 60, 40, 30, 30, 40});  // 1..10, small numbers common
+        if (form == 0 && rng.chance(100)) n = 11 + rng.uniform(40);             // occasionally bigger, as digits
+        if ((form == 1 || form == 2) && n == 1) n = 2;
+        if (!has_sg && n == 1) n = 2;  // "one jeans" is not how anyone counts plural-only words
+        const std::string& word = n == 1 ? noun.sg : noun.pl;
+        switch (form) {
+            case 0: np = std::to_string(n) + " " + word; b.quantity = n; break;
+            case 1: np = std::to_string(n) + (rng.chance(500) ? "x " : " x ") + noun.pl; b.quantity = n; break;
+            case 2: np = noun.pl + " x" + std::to_string(n); b.quantity = n; break;
+            case 3: np = number_word(lang, n, noun, c); b.quantity = n; break;
+            case 4: np = np_indef(lang, noun, c); b.quantity = 1; break;
+            case 5: np = np_def(lang, noun, rng.chance(400), c); break;
+            default: np = bare_plural(lang, noun); break;
+        }
+    } else if (slot == "t") {
+        int form = rng.weighted({350, 300, 350});  // indefinite, definite, bare plural
+        if (form == 0 && !has_sg) form = 2;
+        np = form == 0 ? np_indef(lang, noun, c) : form == 1 ? np_def(lang, noun, false, c) : bare_plural(lang, noun);
+    } else if (slot == "ts") {
+        np = (has_sg && rng.chance(500)) ? np_indef(lang, noun, c) : np_def(lang, noun, false, c);
+    } else if (slot == "tb") {
+        np = (has_sg && rng.chance(500)) ? noun.sg : noun.pl;
+    } else if (slot == "tp") {
+        np = noun.pl;
+    } else {
+        fail("intent templates: unknown slot {%s}", slot.c_str());
+    }
+    // colours for most things, sizes for clothes and shoes; never part of the id
+    const std::string& cat = catalog().products[size_t(product)].category;
+    if (slot != "tb" && slot != "tp" && rng.chance(150)) {
+        const LangNoise& ln = kNoise[lang];
+        bool sized = cat == "apparel" || cat == "footwear";
+        if (sized && rng.chance(500)) np += std::string(" ") + ln.size[bank][size_t(rng.uniform(int(ln.size[bank].size())))];
+        else if (cat != "grocery" && cat != "beauty" && cat != "media")
+            np += std::string(" ") + ln.colour[bank][size_t(rng.uniform(int(ln.colour[bank].size())))];
+    }
+    b.text = np;
+    return b;
+}
+
+// Whole-word (whole-phrase) replacement, case-sensitive; returns whether anything changed.
+bool replace_phrase(std::string& s, const std::string& from, const std::string& to) {
+    bool changed = false;
+    size_t pos = 0;
+    while ((pos = s.find(from, pos)) != std::string::npos) {
+        auto boundary = [&](size_t i) { return i >= s.size() || !(std::isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80 || s[i] == '\''); };
+        bool left = pos == 0 || boundary(pos - 1);
+        bool right = boundary(pos + from.size());
+        if (left && right && from != to) {
+            s.replace(pos, from.size(), to);
+            pos += to.size();
+            changed = true;
+        } else {
+            pos += from.size();
+        }
+    }
+    return changed;
+}
+
+void apply_typo(Rng& rng, std::string& text, const std::string& kind) {
+    auto words = split_words(text);
+    std::vector<size_t> cand;
+    for (size_t i = 0; i < words.size(); i++)
+        if (!protected_word(words[i]) && chars_of(words[i]).size() >= 4) cand.push_back(i);
+    if (cand.empty()) return;
+    std::string& w = words[cand[size_t(rng.uniform(int(cand.size())))]];
+    auto ch = chars_of(w);
+    // positions of letters, not the first (people rarely mistype the first letter)
+    std::vector<size_t> pos;
+    for (size_t i = 1; i < ch.size(); i++)
+        if (is_letter(ch[i])) pos.push_back(i);
+    if (pos.empty()) return;
+    size_t p = pos[size_t(rng.uniform(int(pos.size())))];
+    if (kind == "typo_swap") {
+        size_t q = p + 1 < ch.size() ? p + 1 : p - 1;
+        std::swap(ch[p], ch[q]);
+    } else if (kind == "typo_drop") {
+        ch.erase(ch.begin() + long(p));
+    } else if (kind == "typo_double") {
+        ch.insert(ch.begin() + long(p), ch[p]);
+    } else {  // typo_neighbor
+        if (ch[p].size() == 1) {
+            const char* nb = neighbours(ch[p][0]);
+            if (*nb) ch[p] = std::string(1, nb[rng.uniform(int(std::strlen(nb)))]);
+        }
+    }
+    w = join_chars(ch);
+    text = join_words(words);
+}
+
+void apply_noise(Rng& rng, std::string& text, const std::string& kind, int lang, int bank) {
+    const LangNoise& ln = kNoise[lang];
+    auto pick = [&](const std::vector<const char*>& v) { return std::string(v[size_t(rng.uniform(int(v.size())))]); };
+    if (kind.rfind("typo_", 0) == 0) {
+        apply_typo(rng, text, kind);
+    } else if (kind == "no_accents") {
+        text = strip_accents(text);
+    } else if (kind == "slang") {
+        bool any = false;
+        for (const auto& [from, to] : ln.slang[bank]) any |= replace_phrase(text, from, to);
+        if (!any) text += " " + std::string(ln.slang[bank][0].second);  // at least one slang word
+    } else if (kind == "upper") {
+        text = to_upper(text);
+    } else if (kind == "lower") {
+        text = to_lower(text);
+    } else if (kind == "emoji") {
+        std::string e = pick(kEmoji[bank]);
+        if (rng.chance(300)) e += e;
+        text = rng.chance(200) ? e + " " + text : text + " " + e;
+    } else if (kind == "no_punct") {
+        std::string o;
+        for (const auto& ch : chars_of(text))
+            if (ch != "?" && ch != "!" && ch != "." && ch != "," && ch != "\xC2\xBF" && ch != "\xC2\xA1") o += ch;
+        text = o;
+        while (!text.empty() && text.back() == ' ') text.pop_back();
+    } else if (kind == "filler") {
+        text = pick(ln.filler[bank]) + (rng.chance(500) ? ", " : " ") + text;
+    } else if (kind == "politeness") {
+        if (rng.chance(700)) text += (rng.chance(500) ? ", " : " ") + pick(ln.polite[bank]);
+        else text = pick(ln.polite[bank]) + " " + text;
+    } else if (kind == "elongate") {
+        // "pleaseee", "holaaa": the last letter of a word stretched
+        auto words = split_words(text);
+        std::vector<size_t> cand;
+        for (size_t i = 0; i < words.size(); i++)
+            if (!protected_word(words[i]) && !words[i].empty() && std::isalpha((unsigned char)words[i].back())) cand.push_back(i);
+        if (!cand.empty()) {
+            std::string& w = words[cand[size_t(rng.uniform(int(cand.size())))]];
+            w += std::string(size_t(2 + rng.uniform(3)), w.back());
+            text = join_words(words);
+        }
+    } else if (kind == "no_space") {
+        // two neighbouring words run together, never touching a number
+        auto words = split_words(text);
+        std::vector<size_t> cand;
+        for (size_t i = 0; i + 1 < words.size(); i++)
+            if (!protected_word(words[i]) && !protected_word(words[i + 1])) cand.push_back(i);
+        if (!cand.empty()) {
+            size_t i = cand[size_t(rng.uniform(int(cand.size())))];
+            words[i] += words[i + 1];
+            words.erase(words.begin() + long(i) + 1);
+            text = join_words(words);
+        }
+    } else {
+        fail("intent generator: unknown noise kind \"%s\"", kind.c_str());
+    }
+}
+
+}  // namespace
+
+Example Generator::next() {
+    const int bank = bank_ == Bank::train ? 0 : 1;
+    // action mix (per mille): add 180, remove 100, view 80, checkout 80, search 120, price 120, track 80,
+    // cancel 70, return 90, other 80
+    static const std::vector<int> action_w = {180, 100, 80, 80, 120, 120, 80, 70, 90, 80};
+    const char* action = actions()[size_t(rng_.weighted(action_w))].name;
+    int frame = langs_[size_t(rng_.uniform(int(langs_.size())))];
+    int prod_lang = frame;
+    if (langs_.size() > 1 && rng_.chance(opt_.mix_per_mille)) {
+        while (prod_lang == frame) prod_lang = langs_[size_t(rng_.uniform(int(langs_.size())))];
+    }
+
+    std::vector<const Template*> cands;
+    auto scan = [&](const Template* b, const Template* e) {
+        for (const Template* t = b; t != e; ++t)
+            if (t->lang == frame && !std::strcmp(t->action, action)) cands.push_back(t);
+    };
+    if (bank_ == Bank::train) scan(std::begin(kTrainTemplates), std::end(kTrainTemplates));
+    else scan(std::begin(kTestTemplates), std::end(kTestTemplates));
+    if (cands.empty()) fail("intent generator: no template for %s in %s", action, languages()[size_t(frame)].c_str());
+    const Template* t = cands[size_t(rng_.uniform(int(cands.size())))];
+
+    Example ex;
+    ex.gold.action = action;
+    std::string text = t->text;
+    size_t open = text.find('{');
+    if (open != std::string::npos) {
+        size_t close = text.find('}', open);
+        std::string slot = text.substr(open + 1, close - open - 1);
+        int product = rng_.uniform(int(catalog().products.size()));
+        Built b = fill_slot(rng_, slot, prod_lang, bank, product);
+        text.replace(open, close - open + 1, b.text);
+        ex.gold.product = b.product;
+        ex.gold.quantity = b.quantity;
+    }
+    bool mixed = prod_lang != frame;
+    if (mixed && open == std::string::npos) {
+        // no product slot: mix by a word or two from the second language (filler or politeness)
+        const LangNoise& ln = kNoise[prod_lang];
+        text = rng_.chance(500) ? std::string(ln.filler[bank][0]) + ", " + text : text + ", " + ln.polite[bank][0];
+    }
+    // German and the message start: sentence case is how the templates are written; fine as is.
+    if (rng_.chance(opt_.noise_per_mille)) {
+        const auto& kinds = noise_kinds(bank_);
+        int k = 1 + rng_.weighted({500, 350, 150});
+        std::vector<std::string> chosen;
+        while (int(chosen.size()) < k) {
+            const std::string& kind = kinds[size_t(rng_.uniform(int(kinds.size())))];
+            if (std::find(chosen.begin(), chosen.end(), kind) != chosen.end()) continue;
+            if ((kind == "upper" || kind == "lower") &&
+                (std::find(chosen.begin(), chosen.end(), "upper") != chosen.end() ||
+                 std::find(chosen.begin(), chosen.end(), "lower") != chosen.end()))
+                continue;
+            chosen.push_back(kind);
+        }
+        // lexical noise first, then letters, then case / punctuation, emoji last (the order a typist makes them)
+        auto rank = [](const std::string& k) {
+            if (k == "filler" || k == "politeness") return 0;
+            if (k == "slang") return 1;
+            if (k == "upper" || k == "lower") return 3;
+            if (k == "no_punct") return 4;
+            if (k == "emoji") return 5;
+            return 2;
+        };
+        std::stable_sort(chosen.begin(), chosen.end(), [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+        int noise_lang = mixed && rng_.chance(300) ? prod_lang : frame;
+        for (const auto& kind : chosen) apply_noise(rng_, text, kind, noise_lang, bank);
+        ex.noise = chosen;
+    }
+    ex.text = text;
+    ex.lang = languages()[size_t(frame)] + (mixed ? "+" + languages()[size_t(prod_lang)] : "");
+    return ex;
+}
+
+std::string to_jsonl(const Example& e) {
+    json::Value msgs = json::Value::array();
+    auto msg = [](const char* role, const std::string& content) {
+        json::Value m = json::Value::object();
+        m.set("role", role);
+        m.set("content", content);
+        return m;
+    };
+    msgs.push_back(msg("system", system_prompt()));
+    msgs.push_back(msg("user", e.text));
+    msgs.push_back(msg("assistant", canonical_text(e.gold)));
+    json::Value v = json::Value::object();
+    v.set("messages", msgs);
+    v.set("lang", e.lang);
+    json::Value noise = json::Value::array();
+    for (const auto& n : e.noise) noise.push_back(n);
+    v.set("noise", noise);
+    return v.dump();
+}
+
+DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const GenOptions& opt) {
+    if (n < 10) fail("gen-data: --n must be at least 10 (got %d)", n);
+    if (n_test < 1) fail("gen-data: --n-test must be at least 1 (got %d)", n_test);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) fail("gen-data: cannot create directory %s: %s", dir.c_str(), ec.message().c_str());
+    auto open = [&](const char* name) {
+        std::string path = dir + "/" + name;
+        std::ofstream f(path, std::ios::binary);
+        if (!f) fail("gen-data: cannot write %s", path.c_str());
+        return f;
+    };
+    DatasetCounts c;
+    {
+        std::ofstream train = open("train.jsonl"), val = open("val.jsonl");
+        Generator g(opt, Bank::train);
+        for (int i = 0; i < n; i++) {
+            std::string line = to_jsonl(g.next()) + "\n";
+            if (i % 10 == 9) { val << line; c.val++; }  // every tenth example: exactly 10% validation
+            else { train << line; c.train++; }
+        }
+        if (!train || !val) fail("gen-data: write error in %s", dir.c_str());
+    }
+    std::ofstream test = open("test.jsonl");
+    Generator g(opt, Bank::test);
+    for (int i = 0; i < n_test; i++) {
+        test << to_jsonl(g.next()) << "\n";
+        c.test++;
+    }
+    if (!test) fail("gen-data: write error in %s/test.jsonl", dir.c_str());
+    return c;
+}
+
+std::vector<Example> few_shot_examples(int k) {
+    GenOptions opt;
+    opt.seed = 20261127;
+    opt.noise_per_mille = 300;
+    Generator g(opt, Bank::train);
+    std::vector<Example> out;
+    // take actions in turn (SPEC order) so the shots cover the schema's cases
+    size_t want = 0;
+    for (int guard = 0; int(out.size()) < k && guard < 100000; guard++) {
+        Example e = g.next();
+        if (e.gold.action == actions()[want % actions().size()].name) {
+            out.push_back(std::move(e));
+            want++;
+        }
+    }
+    return out;
+}
+
+}  // namespace slm::intent
