@@ -47,6 +47,7 @@ private:
     Rng rng_;
     std::vector<float> work_;                        // penalized logits
     std::vector<std::pair<float, int32_t>> cand_;   // candidates (logit, id)
+    std::vector<double> prob_;                       // their weights
 };
 
 
