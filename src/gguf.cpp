@@ -134,7 +134,8 @@ public:
     std::string_view read_string(const char* what) {
         uint64_t len = read<uint64_t>(what);
         if (len > remaining())
-            error(strfmt("%s: string length %llu at offset %llu exceeds the %llu bytes left in the file", what,
+            error(strfmt("%s: string length %llu at offset %llu exceeds the %llu bytes left in the file (truncated or "
+                         "corrupt)", what,
                          (unsigned long long)len, (unsigned long long)(pos_ - 8), (unsigned long long)remaining()));
         std::string_view s(reinterpret_cast<const char*>(p_ + pos_), size_t(len));
         pos_ += len;
