@@ -19,7 +19,13 @@
 //   sum_e sc * q * qy = sum_j sc_j * (sum_{e in j} u_e * qy_e - 4 * bsum_j).
 #include "q3_K.h"
 
+// GCC 12 warns about the deliberately undefined registers inside its own AVX-512 intrinsics when they are
+// compiled under a target pragma (GCC bug 105593); silence that for the intrinsic header only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <cmath>
 #include <cstring>
@@ -196,22 +202,18 @@ float dot_q3_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
     return sum;
 }
 
-// The 16 scales of a block as int8 (offset removed), unpacked four at a time with 32-bit masks: word w of
-// the result holds scales 4w..4w+3; their low nibbles come from bytes 0..3 (w = 0, 2: low / high nibble)
-// or 4..7 (w = 1, 3), their high 2 bits from bytes 8..11 shifted by 2*w.
-inline void q3_scales_i8(const uint8_t* s, int8_t out[16]) {
+// The 16 scales of a block, still with their +32 offset, as four 32-bit words: word w holds scales
+// 4w..4w+3. Their low nibbles come from bytes 0..3 (w = 0, 2: low / high nibble) or 4..7 (w = 1, 3), their
+// high 2 bits from bytes 8..11 shifted right by 2*w. (The SIMD variants build a register from these words
+// directly: going through memory would stall on store forwarding.)
+inline void q3_scale_words(const uint8_t* s, uint32_t w[4]) {
     uint32_t a[3];
     std::memcpy(a, s, 12);
     const uint32_t m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    uint32_t w[4] = {
-        (a[0] & m4) | (((a[2] >> 0) & m2) << 4),
-        (a[1] & m4) | (((a[2] >> 2) & m2) << 4),
-        ((a[0] >> 4) & m4) | (((a[2] >> 4) & m2) << 4),
-        ((a[1] >> 4) & m4) | (((a[2] >> 6) & m2) << 4),
-    };
-    uint8_t b[16];
-    std::memcpy(b, w, 16);
-    for (int j = 0; j < 16; j++) out[j] = int8_t(b[j] - 32);
+    w[0] = (a[0] & m4) | (((a[2] >> 0) & m2) << 4);
+    w[1] = (a[1] & m4) | (((a[2] >> 2) & m2) << 4);
+    w[2] = ((a[0] >> 4) & m4) | (((a[2] >> 4) & m2) << 4);
+    w[3] = ((a[1] >> 4) & m4) | (((a[2] >> 6) & m2) << 4);
 }
 
 }  // namespace
@@ -227,6 +229,14 @@ inline float hsum_avx2(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+// The 16 scales of a block as int16, offset removed.
+inline __m256i q3_scales_avx2(const uint8_t* s) {
+    uint32_t w[4];
+    q3_scale_words(s, w);
+    const __m128i sc8 = _mm_sub_epi8(_mm_set_epi32(int(w[3]), int(w[2]), int(w[1]), int(w[0])), _mm_set1_epi8(32));
+    return _mm256_cvtepi8_epi16(sc8);
 }
 
 // pshufb control that, applied to a register holding 8 int16 scales in both 128-bit lanes, broadcasts
@@ -248,12 +258,11 @@ float dot_q3_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = _cvtsh_ss(x[i].d) * y[i].d;
 
-        alignas(16) int8_t sc8[16];
-        q3_scales_i8(x[i].scales, sc8);
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sc8)));
+        const __m256i sc16 = q3_scales_avx2(x[i].scales);
         // start from -4 * sum_j sc_j * bsum_j (the +4 offset of u)
         const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
-        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 2));
+        __m256i sumi[2] = {_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 2)),
+                           _mm256_setzero_si256()};  // two chains: fewer stalls on the adds
         const __m256i sc_lo = _mm256_permute2x128_si256(sc16, sc16, 0x00);  // scales 0..7 in both lanes
         const __m256i sc_hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);  // scales 8..15 in both lanes
 
@@ -271,9 +280,9 @@ float dot_q3_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
             u = _mm256_or_si256(u, _mm256_and_si256(hb, m4));  // bit k of hmask -> value 4
             const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qy + 32 * k)));
             const __m256i scv = _mm256_shuffle_epi8(k < 4 ? sc_lo : sc_hi, shuf[s]);
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
+            sumi[k % 2] = _mm256_add_epi32(sumi[k % 2], _mm256_madd_epi16(p, scv));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[0], sumi[1])), acc);
     }
     return hsum_avx2(acc);
 }
@@ -314,9 +323,7 @@ struct Q3Block512 {
 
 inline Q3Block512 q3_load_512(const block_q3_K& x, const block_q8_K& y) {
     Q3Block512 b;
-    alignas(16) int8_t sc8[16];
-    q3_scales_i8(x.scales, sc8);
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sc8)));
+    const __m256i sc16 = q3_scales_avx2(x.scales);
     const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
     b.offset = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 2));
     b.sc512 = _mm512_inserti64x4(_mm512_setzero_si512(), sc16, 0);
