@@ -738,8 +738,9 @@ const Value* Writer::find(std::string_view key) const {
 namespace {
 // Checks a tensor the writer is given and returns its byte size.
 uint64_t check_new_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne) {
-    if (ne.empty() || ne.size() > size_t(kMaxDims))
-        fail("GGUF writer: tensor '%s': %zu dimensions (expected 1 to %d)", name.c_str(), ne.size(), kMaxDims);
+    // Zero dimensions (a scalar) is allowed because the reader accepts it and a file must write back as read.
+    if (ne.size() > size_t(kMaxDims))
+        fail("GGUF writer: tensor '%s': %zu dimensions (expected at most %d)", name.c_str(), ne.size(), kMaxDims);
     std::array<int64_t, 4> shape{1, 1, 1, 1};
     std::copy(ne.begin(), ne.end(), shape.begin());
     return tensor_nbytes(type_info(type), shape, [&](const std::string& m) {
