@@ -119,7 +119,7 @@ void check_float_dots(GgmlType t) {
             for (const Variant& v : variants) {
                 float got = v.fn(n, row.bytes.data(), y.data());
                 CHECK_MESSAGE(close_dot(got, ref, abs_sum),
-                              tname(t) << " " << v.name << " n=" << n << " scale=" << scale
+                              tname(t) << " " << std::string(v.name) << " n=" << n << " scale=" << scale
                                                 << ": got " << got << " want " << ref);
                 checked++;
             }
@@ -236,4 +236,289 @@ TEST_CASE("kernel: bf16 rounds to nearest even, dots agree with the scalar refer
     }
     CHECK(bad == 0);
     check_float_dots(GgmlType::BF16);
+}
+
+// ---------------------------------------------------------------- legacy block types
+
+#include "q8_0.h"
+#include "q8_1.h"
+
+namespace {
+
+constexpr int kRows = 48, kCols = 1024;  // the kquants fixtures
+
+std::vector<float> dequantize_all(GgmlType t, const void* data, int64_t n) {
+    std::vector<float> out(static_cast<size_t>(n));
+    type_ops(t).dequantize(data, out.data(), n);
+    return out;
+}
+
+std::vector<uint8_t> quantize_all(GgmlType t, const std::vector<float>& x) {
+    std::vector<uint8_t> q(static_cast<size_t>(slm::row_bytes(t, int64_t(x.size()))));
+    type_ops(t).quantize(x.data(), q.data(), int64_t(x.size()));
+    return q;
+}
+
+// The dot variants of a block type this CPU can run, besides the scalar reference: the table's avx2 and
+// avx512 entries, and the AVX-512 pair (without / with VNNI) that the avx512 entry chooses between.
+std::vector<Variant> block_variants(GgmlType t) {
+    const TypeOps& ops = type_ops(t);
+    std::vector<Variant> v = simd_variants(ops);
+    vec_dot_fn bw = nullptr, vnni = nullptr;
+    using namespace slm::kernels;
+    switch (t) {
+        case GgmlType::Q4_0: bw = dot_q4_0_q8_0_avx512bw; vnni = dot_q4_0_q8_0_avx512vnni; break;
+        case GgmlType::Q4_1: bw = dot_q4_1_q8_1_avx512bw; vnni = dot_q4_1_q8_1_avx512vnni; break;
+        case GgmlType::Q5_0: bw = dot_q5_0_q8_0_avx512bw; vnni = dot_q5_0_q8_0_avx512vnni; break;
+        case GgmlType::Q5_1: bw = dot_q5_1_q8_1_avx512bw; vnni = dot_q5_1_q8_1_avx512vnni; break;
+        case GgmlType::Q8_0: bw = dot_q8_0_q8_0_avx512bw; vnni = dot_q8_0_q8_0_avx512vnni; break;
+        default: break;
+    }
+    if (bw && cpu_has_avx512()) v.push_back({"avx512bw", bw});
+    if (vnni) {
+        if (cpu_has_avx512() && slm::cpu_features().avx512vnni) v.push_back({"avx512vnni", vnni});
+        else MESSAGE("skipped: " << tname(t) << " avx512vnni dot (this CPU lacks AVX512-VNNI)");
+    }
+    return v;
+}
+
+std::vector<double> read_dot_txt(const std::string& path) {
+    std::istringstream in(slm::test::read_text(path));
+    std::vector<double> v;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        v.push_back(std::stod(line));
+    }
+    return v;
+}
+
+// Every fixture check for one weight type: quantize (bytes), dequantize (bits), dots (every variant).
+void check_block_fixtures(GgmlType t, const std::string& name) {
+    SLM_REQUIRE_FIXTURE("kquants/" + name + ".q");
+    const TypeOps& ops = type_ops(t);
+    auto in = slm::test::read_f32(slm::test::fixture("kquants/input.f32"));
+    auto ref_q = slm::test::read_bytes(slm::test::fixture("kquants/" + name + ".q"));
+    auto ref_deq = slm::test::read_f32(slm::test::fixture("kquants/" + name + ".deq"));
+    REQUIRE(in.size() == size_t(kRows * kCols));
+    const size_t row_size = size_t(slm::row_bytes(t, kCols));
+    REQUIRE(ref_q.size() == kRows * row_size);
+    REQUIRE(ref_deq.size() == in.size());
+
+    // quantize: row by row, as `slm quantize` calls it, byte for byte.
+    std::vector<uint8_t> q(row_size);
+    int bad_rows = 0;
+    for (int r = 0; r < kRows; r++) {
+        ops.quantize(in.data() + size_t(r) * kCols, q.data(), kCols);
+        if (std::memcmp(q.data(), ref_q.data() + size_t(r) * row_size, row_size) != 0) {
+            bad_rows++;
+            size_t first = 0;
+            while (q[first] == ref_q[size_t(r) * row_size + first]) first++;
+            MESSAGE(name << " row " << r << ": first differing byte " << first << " (block " << first / size_t(slm::type_info(t).type_size) << ")");
+        }
+    }
+    CHECK_MESSAGE(bad_rows == 0, name << ": " << bad_rows << " rows differ from ggml's quantizer");
+
+    // dequantize: bit for bit.
+    auto deq = dequantize_all(t, ref_q.data(), int64_t(in.size()));
+    CHECK(std::memcmp(deq.data(), ref_deq.data(), deq.size() * 4) == 0);
+
+    // dot with y quantized to the partner type, against ggml's figures.
+    auto y = slm::test::read_f32(slm::test::fixture("kquants/y.f32"));
+    REQUIRE(y.size() == size_t(kCols));
+    auto yq = quantize_all(ops.vec_dot_type, y);
+    auto ydeq = dequantize_all(ops.vec_dot_type, yq.data(), kCols);
+    auto want = read_dot_txt(slm::test::fixture("kquants/" + name + ".dot.txt"));
+    REQUIRE(want.size() == size_t(kRows));
+    std::vector<Variant> all = {{"scalar", ops.dot_scalar}};
+    for (const Variant& v : block_variants(t)) all.push_back(v);
+    for (int r = 0; r < kRows; r++) {
+        double abs_sum = 0;
+        for (int j = 0; j < kCols; j++) abs_sum += std::fabs(double(ref_deq[size_t(r) * kCols + j]) * ydeq[size_t(j)]);
+        for (const Variant& v : all) {
+            float got = v.fn(kCols, ref_q.data() + size_t(r) * row_size, yq.data());
+            CHECK_MESSAGE(close_dot(got, want[size_t(r)], abs_sum),
+                          name << " " << std::string(v.name) << " row " << r << ": got " << got << " ggml " << want[size_t(r)]);
+        }
+    }
+}
+
+// Random weight blocks: random quant bits with random fp16 scales (and minimums) spanning many orders of
+// magnitude, from fp16 subnormals to thousands. Each block starts with its fp16 scale (and, for the _1 types,
+// its fp16 minimum right after).
+std::vector<uint8_t> random_blocks(GgmlType t, int64_t n, std::mt19937& rng) {
+    const auto& ti = slm::type_info(t);
+    const int64_t nb = n / ti.block_size;
+    std::vector<uint8_t> data(size_t(nb * ti.type_size));
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> log_scale(-7.f, 3.5f);
+    std::uniform_int_distribution<int> sign(0, 1);
+    for (auto& b : data) b = uint8_t(byte(rng));
+    const bool has_min = t == GgmlType::Q4_1 || t == GgmlType::Q5_1;
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t* blk = data.data() + i * ti.type_size;
+        uint16_t d = slm::fp32_to_fp16((sign(rng) ? -1.f : 1.f) * std::pow(10.f, log_scale(rng)));
+        std::memcpy(blk, &d, 2);
+        if (has_min) {
+            uint16_t m = slm::fp32_to_fp16((sign(rng) ? -1.f : 1.f) * std::pow(10.f, log_scale(rng)));
+            std::memcpy(blk + 2, &m, 2);
+        }
+        if (t == GgmlType::Q8_0) {  // slm's quants never hold -128; keep weights in the same range
+            for (int j = 0; j < 32; j++)
+                if (blk[2 + j] == 0x80) blk[2 + j] = 0x81;
+        }
+    }
+    return data;
+}
+
+void check_block_simd_vs_scalar(GgmlType t) {
+    const TypeOps& ops = type_ops(t);
+    auto variants = block_variants(t);
+    std::mt19937 rng(99 + int(t));
+    const int64_t lengths[] = {32, 64, 96, 224, 4096};
+    const float act_scales[] = {1.f, 1e-4f, 100.f};  // Q8_1 keeps d*sum(q) in fp16: stay below 65504
+    int checked = 0;
+    for (int64_t n : lengths) {
+        for (float s : act_scales) {
+            for (int rep = 0; rep < 3; rep++) {
+                auto wq = random_blocks(t, n, rng);
+                auto act = random_row(rng, n, s);
+                auto yq = quantize_all(ops.vec_dot_type, act);
+                auto x = dequantize_all(t, wq.data(), n);
+                auto y = dequantize_all(ops.vec_dot_type, yq.data(), n);
+                double abs_sum = 0;
+                for (int64_t j = 0; j < n; j++) abs_sum += std::fabs(double(x[size_t(j)]) * y[size_t(j)]);
+                const float ref = ops.dot_scalar(n, wq.data(), yq.data());
+                for (const Variant& v : variants) {
+                    float got = v.fn(n, wq.data(), yq.data());
+                    CHECK_MESSAGE(close_dot(got, ref, abs_sum),
+                                  tname(t) << " " << std::string(v.name) << " n=" << n << ": got " << got << " want " << ref);
+                    checked++;
+                }
+            }
+        }
+    }
+    MESSAGE(tname(t) << ": " << checked << " SIMD dot checks");
+}
+
+}  // namespace
+
+TEST_CASE("kernel: q4_0 matches ggml's bytes, values and dots") {
+    check_block_fixtures(GgmlType::Q4_0, "q4_0");
+    check_block_simd_vs_scalar(GgmlType::Q4_0);
+}
+TEST_CASE("kernel: q4_1 matches ggml's bytes, values and dots") {
+    check_block_fixtures(GgmlType::Q4_1, "q4_1");
+    check_block_simd_vs_scalar(GgmlType::Q4_1);
+}
+TEST_CASE("kernel: q5_0 matches ggml's bytes, values and dots") {
+    check_block_fixtures(GgmlType::Q5_0, "q5_0");
+    check_block_simd_vs_scalar(GgmlType::Q5_0);
+}
+TEST_CASE("kernel: q5_1 matches ggml's bytes, values and dots") {
+    check_block_fixtures(GgmlType::Q5_1, "q5_1");
+    check_block_simd_vs_scalar(GgmlType::Q5_1);
+}
+TEST_CASE("kernel: q8_0 matches ggml's bytes, values and dots") {
+    check_block_fixtures(GgmlType::Q8_0, "q8_0");
+    check_block_simd_vs_scalar(GgmlType::Q8_0);
+}
+
+// ---------------------------------------------------------------- activation quantizers (Q8_0, Q8_1)
+
+namespace {
+
+// Rows that stress the rounding: exact halves (amax = 127 makes the scale exactly 1, so k + 0.5 is a
+// true tie, which roundf takes away from zero), zeros, and tiny / huge magnitudes.
+std::vector<float> activation_test_rows(std::mt19937& rng, int64_t n) {
+    std::vector<float> x;
+    std::uniform_int_distribution<int> k(-127, 126);
+    for (int64_t b = 0; b < n / 32; b++) {
+        int kind = int(b % 5);
+        for (int j = 0; j < 32; j++) {
+            float v;
+            if (kind == 0) v = j == 0 ? 127.f : float(k(rng)) + 0.5f;
+            else if (kind == 1) v = 0.f;
+            else v = random_row(rng, 1, kind == 2 ? 1e-30f : kind == 3 ? 1e30f : 1.f)[0];
+            x.push_back(v);
+        }
+    }
+    return x;
+}
+
+}  // namespace
+
+TEST_CASE("kernel: q8_0 activation quantizer: reference and AVX2 give ggml's bytes") {
+    SLM_REQUIRE_FIXTURE("kquants/q8_0.q");
+    auto in = slm::test::read_f32(slm::test::fixture("kquants/input.f32"));
+    auto ref = slm::test::read_bytes(slm::test::fixture("kquants/q8_0.q"));
+    std::vector<uint8_t> out(ref.size());
+    slm::kernels::quantize_row_q8_0_ref(in.data(), out.data(), int64_t(in.size()));
+    CHECK(out == ref);
+    std::mt19937 rng(5);
+    auto x = activation_test_rows(rng, 32 * 40);
+    std::vector<uint8_t> a(size_t(slm::row_bytes(GgmlType::Q8_0, int64_t(x.size())))), b(a.size());
+    slm::kernels::quantize_row_q8_0_ref(x.data(), a.data(), int64_t(x.size()));
+    // The ties really are rounded away from zero (2.5 -> 3, -2.5 -> -3), as C's roundf does.
+    const auto* blk = reinterpret_cast<const slm::kernels::block_q8_0*>(a.data());
+    CHECK(slm::fp16_to_fp32(blk[0].d) == 1.0f);
+    for (int j = 1; j < 32; j++) CHECK(blk[0].qs[j] == int(std::round(x[size_t(j)])));
+    if (cpu_has_avx2()) {
+        std::fill(out.begin(), out.end(), 0);
+        slm::kernels::quantize_row_q8_0_avx2(in.data(), out.data(), int64_t(in.size()));
+        CHECK(out == ref);
+        slm::kernels::quantize_row_q8_0_avx2(x.data(), b.data(), int64_t(x.size()));
+        CHECK(a == b);
+    } else {
+        MESSAGE("skipped: q8_0 AVX2 quantizer (this CPU lacks AVX2)");
+    }
+}
+
+TEST_CASE("kernel: q8_1 activation quantizer: ggml's Q8_0 quants plus the scaled sum") {
+    SLM_REQUIRE_FIXTURE("kquants/q8_0.q");
+    using slm::kernels::block_q8_0;
+    using slm::kernels::block_q8_1;
+    auto in = slm::test::read_f32(slm::test::fixture("kquants/input.f32"));
+    auto ref8_0 = slm::test::read_bytes(slm::test::fixture("kquants/q8_0.q"));
+    const size_t nb = in.size() / 32;
+    std::vector<block_q8_1> q(nb);
+    slm::kernels::quantize_row_q8_1_ref(in.data(), q.data(), int64_t(in.size()));
+    const auto* r = reinterpret_cast<const block_q8_0*>(ref8_0.data());
+    int bad = 0;
+    for (size_t b = 0; b < nb; b++) {
+        // d and qs come from the same arithmetic as Q8_0 (ggml's quantize_row_q8_1_ref), so ggml's Q8_0
+        // bytes check them; s = fp16(sum(qs) * d) with the float d = amax / 127.
+        bad += q[b].d != r[b].d || std::memcmp(q[b].qs, r[b].qs, 32) != 0;
+        float amax = 0;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            amax = std::max(amax, std::fabs(in[b * 32 + size_t(j)]));
+            sum += q[b].qs[j];
+        }
+        bad += q[b].s != slm::fp32_to_fp16(float(sum) * (amax / 127));
+    }
+    CHECK(bad == 0);
+    if (cpu_has_avx2()) {
+        std::vector<block_q8_1> v(nb);
+        slm::kernels::quantize_row_q8_1_avx2(in.data(), v.data(), int64_t(in.size()));
+        CHECK(std::memcmp(v.data(), q.data(), nb * sizeof(block_q8_1)) == 0);
+        std::mt19937 rng(6);
+        auto x = activation_test_rows(rng, 32 * 40);
+        std::vector<block_q8_1> a(x.size() / 32), c(x.size() / 32);
+        slm::kernels::quantize_row_q8_1_ref(x.data(), a.data(), int64_t(x.size()));
+        slm::kernels::quantize_row_q8_1_avx2(x.data(), c.data(), int64_t(x.size()));
+        CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(block_q8_1)) == 0);
+    } else {
+        MESSAGE("skipped: q8_1 AVX2 quantizer (this CPU lacks AVX2)");
+    }
+    // Dequantize and the (reference-only) Q8_1 x Q8_1 dot are consistent with each other.
+    const auto& ops = type_ops(GgmlType::Q8_1);
+    std::vector<float> deq(in.size());
+    ops.dequantize(q.data(), deq.data(), int64_t(in.size()));
+    double want = 0, abs_sum = 0;
+    for (size_t j = 0; j < 1024; j++) {
+        want += double(deq[1024 + j]) * deq[j];
+        abs_sum += std::fabs(double(deq[1024 + j]) * deq[j]);
+    }
+    CHECK(close_dot(ops.dot_scalar(1024, q.data() + 32, q.data()), want, abs_sum));
 }

@@ -51,7 +51,7 @@ SLM_TARGET_AVX2 float dot_bf16_avx2(int64_t n, const void* vx, const void* vy) {
         acc3 = _mm256_fmadd_ps(load8_bf16(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
     }
     for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load8_bf16(x + i), _mm256_loadu_ps(y + i), acc0);
-    float sum = simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float sum = legacy_simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     for (; i < n; i++) sum += bf16_to_fp32(x[i]) * y[i];
     return sum;
 }
@@ -83,7 +83,7 @@ SLM_TARGET_AVX512 float dot_bf16_avx512(int64_t n, const void* vx, const void* v
         __m512 xv = widen16_bf16(_mm256_maskz_loadu_epi16(m, x + i));
         acc1 = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, y + i), acc1);
     }
-    return simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+    return legacy_simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
 }  // namespace

@@ -1,10 +1,180 @@
-// STUB: to be replaced by the real kernels for q5_0 (layout comment, quantize, dequantize, dots).
-#include "kernels.h"
+// Q5_0: 5-bit quants with one scale per block of 32, symmetric (no offset). Partner: Q8_0.
+//
+// block_q5_0 (22 bytes, 32 values):
+//   byte 0..1    fp16 d        scale
+//   byte 2..5    uint32 qh     (little-endian) bit j = the 5th (high) bit of element j
+//   byte 6..21   uint8 qs[16]  low 4 bits: byte j holds element j in the low nibble, j+16 in the high nibble
+//   value = d * (q - 16),  q = low4 | high1 << 4 in 0..31
+//
+// ggml's reference quantizer (quantize_row_q5_0_ref): max = the element of largest magnitude (with its
+// sign), d = max / -16, q = min(31, trunc(x * (1/d) + 16.5)).
+#include <cmath>
+#include <cstring>
+
+#include "cpu_features.h"
+#include "legacy_quant.h"
+#include "q8_0.h"
+#include "simd_legacy.h"
 
 namespace slm::kernels {
 
+namespace {
+
+constexpr int QK5_0 = 32;
+
+struct block_q5_0 {
+    fp16_t d;
+    uint8_t qh[4];
+    uint8_t qs[QK5_0 / 2];
+};
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 must be 22 bytes");
+
+inline uint32_t high_bits(const block_q5_0& b) {
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    return qh;
+}
+
+void quantize_row_q5_0(const float* x, void* vy, int64_t n) {
+    block_q5_0* y = static_cast<block_q5_0*>(vy);
+    for (int64_t i = 0; i < n / QK5_0; i++, x += QK5_0) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < QK5_0; j++) {
+            if (amax < std::fabs(x[j])) {
+                amax = std::fabs(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -16;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        y[i].d = fp32_to_fp16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < QK5_0 / 2; j++) {
+            const uint8_t q0 = uint8_t(std::min(31, int(ggml_float_to_int8(x[j] * id + 16.5f))));
+            const uint8_t q1 = uint8_t(std::min(31, int(ggml_float_to_int8(x[j + QK5_0 / 2] * id + 16.5f))));
+            y[i].qs[j] = uint8_t((q0 & 0x0f) | ((q1 & 0x0f) << 4));
+            qh |= uint32_t((q0 >> 4) & 1) << j;
+            qh |= uint32_t((q1 >> 4) & 1) << (j + QK5_0 / 2);
+        }
+        std::memcpy(y[i].qh, &qh, 4);
+    }
+}
+
+// The 5-bit quant of element j (0..31).
+inline int quant(const block_q5_0& b, uint32_t qh, int j) {
+    const int low = j < QK5_0 / 2 ? b.qs[j] & 0x0f : b.qs[j - QK5_0 / 2] >> 4;
+    return low | int((qh >> j) & 1) << 4;
+}
+
+void dequantize_row_q5_0(const void* vx, float* y, int64_t n) {
+    const block_q5_0* x = static_cast<const block_q5_0*>(vx);
+    for (int64_t i = 0; i < n / QK5_0; i++, y += QK5_0) {
+        const float d = fp16_to_fp32(x[i].d);
+        const uint32_t qh = high_bits(x[i]);
+        for (int j = 0; j < QK5_0; j++) y[j] = float(quant(x[i], qh, j) - 16) * d;
+    }
+}
+
+// The reference: an exact integer dot product per block, scaled by both blocks' scales.
+float dot_q5_0_q8_0_scalar(int64_t n, const void* vx, const void* vy) {
+    const block_q5_0* x = static_cast<const block_q5_0*>(vx);
+    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
+    float sum = 0;
+    for (int64_t i = 0; i < n / QK5_0; i++) {
+        const uint32_t qh = high_bits(x[i]);
+        int32_t sumi = 0;
+        for (int j = 0; j < QK5_0; j++) sumi += (quant(x[i], qh, j) - 16) * int32_t(y[i].qs[j]);
+        sum += float(sumi) * (fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d));
+    }
+    return sum;
+}
+
+// x's 32 quants as signed bytes q - 16, in element order. With the high bit set, q - 16 is just the low
+// nibble; without it, q - 16 = low - 16, which as a byte is low | 0xf0.
+SLM_TARGET_AVX2 inline __m256i signed_quants(const block_q5_0& x) {
+    using namespace legacy_simd;
+    __m256i high_clear = _mm256_andnot_si256(bits_to_bytes(high_bits(x)), _mm256_set1_epi8(int8_t(0xf0)));
+    return _mm256_or_si256(unpack_nibbles(x.qs), high_clear);
+}
+
+// One block: 8 int32 partial sums, scaled and accumulated in float lanes.
+SLM_TARGET_AVX2 inline __m256 block_dot_avx2(const block_q5_0& x, const block_q8_0& y, __m256 acc) {
+    using namespace legacy_simd;
+    __m256i p = dot_s8_s8(signed_quants(x), load32(y.qs));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x.d) * half(y.d)), acc);
+}
+
+SLM_TARGET_AVX2 float dot_q5_0_q8_0_avx2(int64_t n, const void* vx, const void* vy) {
+    const block_q5_0* x = static_cast<const block_q5_0*>(vx);
+    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
+    const int64_t nb = n / QK5_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();  // two chains hide the FMA latency
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = block_dot_avx2(x[i], y[i], acc0);
+        acc1 = block_dot_avx2(x[i + 1], y[i + 1], acc1);
+    }
+    if (i < nb) acc0 = block_dot_avx2(x[i], y[i], acc0);
+    return legacy_simd::hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// AVX-512 form of signed_quants for two blocks: their 64 high bits are exactly an AVX-512 byte mask.
+SLM_TARGET_AVX512 inline __m512i signed_quants_512(const block_q5_0& a, const block_q5_0& b) {
+    using namespace legacy_simd;
+    __m512i low = join(unpack_nibbles(a.qs), unpack_nibbles(b.qs));
+    __mmask64 high = __mmask64(high_bits(a)) | (__mmask64(high_bits(b)) << 32);
+    // blend takes its second operand where the mask bit is set: high bit set -> low, clear -> low | 0xf0.
+    return _mm512_mask_blend_epi8(high, _mm512_or_si512(low, _mm512_set1_epi8(int8_t(0xf0))), low);
+}
+
+}  // namespace
+
+// AVX-512: two blocks per 64-byte register; an odd last block goes through the AVX2 code.
+SLM_TARGET_AVX512 float dot_q5_0_q8_0_avx512bw(int64_t n, const void* vx, const void* vy) {
+    using namespace legacy_simd;
+    const block_q5_0* x = static_cast<const block_q5_0*>(vx);
+    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
+    const int64_t nb = n / QK5_0;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i xq = signed_quants_512(x[i], x[i + 1]);
+        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
+        __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_s8_s8_512(xq, yq)), d, acc);
+    }
+    __m256 tail = _mm256_setzero_ps();
+    if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
+    return hsum(acc) + hsum(tail);
+}
+
+SLM_TARGET_AVX512VNNI float dot_q5_0_q8_0_avx512vnni(int64_t n, const void* vx, const void* vy) {
+    using namespace legacy_simd;
+    const block_q5_0* x = static_cast<const block_q5_0*>(vx);
+    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
+    const int64_t nb = n / QK5_0;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i xq = signed_quants_512(x[i], x[i + 1]);
+        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
+        __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_s8_s8_512_vnni(xq, yq)), d, acc);
+    }
+    __m256 tail = _mm256_setzero_ps();
+    if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
+    return hsum(acc) + hsum(tail);
+}
+
+namespace {
+float dot_q5_0_q8_0_avx512(int64_t n, const void* x, const void* y) {
+    return cpu_features().avx512vnni ? dot_q5_0_q8_0_avx512vnni(n, x, y) : dot_q5_0_q8_0_avx512bw(n, x, y);
+}
+}  // namespace
+
 const TypeOps& ops_q5_0() {
-    static const TypeOps ops{GgmlType::Q5_0};
+    static const TypeOps ops{GgmlType::Q5_0,        quantize_row_q5_0,  dequantize_row_q5_0, GgmlType::Q8_0,
+                             dot_q5_0_q8_0_scalar,  dot_q5_0_q8_0_avx2, dot_q5_0_q8_0_avx512};
     return ops;
 }
 

@@ -1,10 +1,191 @@
-// STUB: to be replaced by the real kernels for q5_1 (layout comment, quantize, dequantize, dots).
-#include "kernels.h"
+// Q5_1: 5-bit quants with a scale and a minimum per block of 32 (asymmetric). Partner: Q8_1.
+//
+// block_q5_1 (24 bytes, 32 values):
+//   byte 0..1    fp16 d        scale
+//   byte 2..3    fp16 m        minimum (offset)
+//   byte 4..7    uint32 qh     (little-endian) bit j = the 5th (high) bit of element j
+//   byte 8..23   uint8 qs[16]  low 4 bits: byte j holds element j in the low nibble, j+16 in the high nibble
+//   value = d * q + m,  q = low4 | high1 << 4 in 0..31
+//
+// ggml's reference quantizer (quantize_row_q5_1_ref): m = the block's minimum, d = (max - min) / 31,
+// q = trunc((x - min) * (1/d) + 0.5) (no clamp: the largest element lands on 31), with the float min and d.
+//
+// Dot with Q8_1: as for Q4_1, d*d8 * sum(q_j*a_j) + m * s8 (s8 = d8 * sum(a_j), stored in the Q8_1 block).
+#include <cmath>
+#include <cstring>
+
+#include "cpu_features.h"
+#include "legacy_quant.h"
+#include "q8_1.h"
+#include "simd_legacy.h"
 
 namespace slm::kernels {
 
+namespace {
+
+constexpr int QK5_1 = 32;
+
+struct block_q5_1 {
+    fp16_t d;
+    fp16_t m;
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+};
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 must be 24 bytes");
+
+inline uint32_t high_bits(const block_q5_1& b) {
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    return qh;
+}
+
+void quantize_row_q5_1(const float* x, void* vy, int64_t n) {
+    block_q5_1* y = static_cast<block_q5_1*>(vy);
+    for (int64_t i = 0; i < n / QK5_1; i++, x += QK5_1) {
+        float min = 3.40282347e38f, max = -3.40282347e38f;  // FLT_MAX, as ggml starts
+        for (int j = 0; j < QK5_1; j++) {
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
+        }
+        const float d = (max - min) / 31;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        y[i].d = fp32_to_fp16(d);
+        y[i].m = fp32_to_fp16(min);
+        uint32_t qh = 0;
+        for (int j = 0; j < QK5_1 / 2; j++) {
+            const uint8_t q0 = ggml_float_to_uint8((x[j] - min) * id + 0.5f);
+            const uint8_t q1 = ggml_float_to_uint8((x[j + QK5_1 / 2] - min) * id + 0.5f);
+            y[i].qs[j] = uint8_t((q0 & 0x0f) | ((q1 & 0x0f) << 4));
+            qh |= uint32_t((q0 >> 4) & 1) << j;
+            qh |= uint32_t((q1 >> 4) & 1) << (j + QK5_1 / 2);
+        }
+        std::memcpy(y[i].qh, &qh, 4);
+    }
+}
+
+// The 5-bit quant of element j (0..31).
+inline int quant(const block_q5_1& b, uint32_t qh, int j) {
+    const int low = j < QK5_1 / 2 ? b.qs[j] & 0x0f : b.qs[j - QK5_1 / 2] >> 4;
+    return low | int((qh >> j) & 1) << 4;
+}
+
+void dequantize_row_q5_1(const void* vx, float* y, int64_t n) {
+    const block_q5_1* x = static_cast<const block_q5_1*>(vx);
+    for (int64_t i = 0; i < n / QK5_1; i++, y += QK5_1) {
+        const float d = fp16_to_fp32(x[i].d), m = fp16_to_fp32(x[i].m);
+        const uint32_t qh = high_bits(x[i]);
+        for (int j = 0; j < QK5_1; j++) y[j] = float(quant(x[i], qh, j)) * d + m;
+    }
+}
+
+// The reference: an exact integer dot product per block, scaled, plus the minimum times Q8_1's sum.
+float dot_q5_1_q8_1_scalar(int64_t n, const void* vx, const void* vy) {
+    const block_q5_1* x = static_cast<const block_q5_1*>(vx);
+    const block_q8_1* y = static_cast<const block_q8_1*>(vy);
+    float sum = 0;
+    for (int64_t i = 0; i < n / QK5_1; i++) {
+        const uint32_t qh = high_bits(x[i]);
+        int32_t sumi = 0;
+        for (int j = 0; j < QK5_1; j++) sumi += quant(x[i], qh, j) * int32_t(y[i].qs[j]);
+        sum += float(sumi) * (fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d)) +
+               fp16_to_fp32(x[i].m) * fp16_to_fp32(y[i].s);
+    }
+    return sum;
+}
+
+// x's 32 quants (0..31) as bytes in element order.
+SLM_TARGET_AVX2 inline __m256i quants(const block_q5_1& x) {
+    using namespace legacy_simd;
+    __m256i high = _mm256_and_si256(bits_to_bytes(high_bits(x)), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(unpack_nibbles(x.qs), high);
+}
+
+// One block: 8 int32 partial sums of q*a, scaled and accumulated in float lanes; the m*s term goes to
+// lane 0 of a second accumulator (one FMA, no horizontal step).
+SLM_TARGET_AVX2 inline void block_dot_avx2(const block_q5_1& x, const block_q8_1& y, __m256& acc, __m256& accm) {
+    using namespace legacy_simd;
+    __m256i p = dot_u8_s8(quants(x), load32(y.qs));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x.d) * half(y.d)), acc);
+    accm = _mm256_fmadd_ps(_mm256_setr_ps(half(x.m), 0, 0, 0, 0, 0, 0, 0), _mm256_set1_ps(half(y.s)), accm);
+}
+
+SLM_TARGET_AVX2 float dot_q5_1_q8_1_avx2(int64_t n, const void* vx, const void* vy) {
+    const block_q5_1* x = static_cast<const block_q5_1*>(vx);
+    const block_q8_1* y = static_cast<const block_q8_1*>(vy);
+    const int64_t nb = n / QK5_1;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        block_dot_avx2(x[i], y[i], acc0, accm);
+        block_dot_avx2(x[i + 1], y[i + 1], acc1, accm);
+    }
+    if (i < nb) block_dot_avx2(x[i], y[i], acc0, accm);
+    return legacy_simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), accm));
+}
+
+// AVX-512 form of quants for two blocks: their 64 high bits are exactly an AVX-512 byte mask.
+SLM_TARGET_AVX512 inline __m512i quants_512(const block_q5_1& a, const block_q5_1& b) {
+    using namespace legacy_simd;
+    __m512i low = join(unpack_nibbles(a.qs), unpack_nibbles(b.qs));
+    __mmask64 high = __mmask64(high_bits(a)) | (__mmask64(high_bits(b)) << 32);
+    return _mm512_mask_add_epi8(low, high, low, _mm512_set1_epi8(0x10));  // +16 where the high bit is set
+}
+
+}  // namespace
+
+// AVX-512: two blocks per 64-byte register; an odd last block goes through the AVX2 code. The m*s terms of
+// both blocks go into one 128-bit accumulator, lanes 0 and 1.
+SLM_TARGET_AVX512 float dot_q5_1_q8_1_avx512bw(int64_t n, const void* vx, const void* vy) {
+    using namespace legacy_simd;
+    const block_q5_1* x = static_cast<const block_q5_1*>(vx);
+    const block_q8_1* y = static_cast<const block_q8_1*>(vy);
+    const int64_t nb = n / QK5_1;
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i xq = quants_512(x[i], x[i + 1]);
+        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
+        __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8_s8_512(xq, yq)), d, acc);
+        accm = _mm_fmadd_ps(_mm_setr_ps(half(x[i].m), half(x[i + 1].m), 0, 0),
+                            _mm_setr_ps(half(y[i].s), half(y[i + 1].s), 0, 0), accm);
+    }
+    __m256 tail = _mm256_setzero_ps(), tailm = _mm256_setzero_ps();
+    if (i < nb) block_dot_avx2(x[i], y[i], tail, tailm);
+    return hsum(acc) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(accm)));
+}
+
+SLM_TARGET_AVX512VNNI float dot_q5_1_q8_1_avx512vnni(int64_t n, const void* vx, const void* vy) {
+    using namespace legacy_simd;
+    const block_q5_1* x = static_cast<const block_q5_1*>(vx);
+    const block_q8_1* y = static_cast<const block_q8_1*>(vy);
+    const int64_t nb = n / QK5_1;
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i xq = quants_512(x[i], x[i + 1]);
+        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
+        __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8_s8_512_vnni(xq, yq)), d, acc);
+        accm = _mm_fmadd_ps(_mm_setr_ps(half(x[i].m), half(x[i + 1].m), 0, 0),
+                            _mm_setr_ps(half(y[i].s), half(y[i + 1].s), 0, 0), accm);
+    }
+    __m256 tail = _mm256_setzero_ps(), tailm = _mm256_setzero_ps();
+    if (i < nb) block_dot_avx2(x[i], y[i], tail, tailm);
+    return hsum(acc) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(accm)));
+}
+
+namespace {
+float dot_q5_1_q8_1_avx512(int64_t n, const void* x, const void* y) {
+    return cpu_features().avx512vnni ? dot_q5_1_q8_1_avx512vnni(n, x, y) : dot_q5_1_q8_1_avx512bw(n, x, y);
+}
+}  // namespace
+
 const TypeOps& ops_q5_1() {
-    static const TypeOps ops{GgmlType::Q5_1};
+    static const TypeOps ops{GgmlType::Q5_1,        quantize_row_q5_1,  dequantize_row_q5_1, GgmlType::Q8_1,
+                             dot_q5_1_q8_1_scalar,  dot_q5_1_q8_1_avx2, dot_q5_1_q8_1_avx512};
     return ops;
 }
 
