@@ -200,6 +200,20 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
     }
 }
 
+// All eight scales and eight mins of a Q4_K / Q5_K block at once (what the SIMD dots want):
+// out[0..7] = scales 0..7, out[8..15] = mins 0..7. Same values as get_scale_min_k4, done on 32-bit words.
+inline void unpack_scales_mins_k4(const uint8_t* q, uint8_t out[16]) {
+    uint32_t w[3];
+    std::memcpy(w, q, 12);
+    const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
+    const uint32_t sc_lo = w[0] & low6;                                      // scales 0..3
+    const uint32_t mn_lo = w[1] & low6;                                      // mins 0..3
+    const uint32_t sc_hi = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);        // scales 4..7
+    const uint32_t mn_hi = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4); // mins 4..7
+    const uint32_t o[4] = {sc_lo, sc_hi, mn_lo, mn_hi};
+    std::memcpy(out, o, 16);
+}
+
 // The inverse of get_scale_min_k4: packs 6-bit scale ls and min lm of sub-block j into the 12 bytes.
 // Call it for j = 0..3 before j = 4..7 (as ggml does): j >= 4 ORs its high bits into the bytes j < 4 wrote.
 inline void set_scale_min_k4(int j, uint8_t ls, uint8_t lm, uint8_t* q) {

@@ -1,10 +1,263 @@
-// STUB: to be replaced by the real kernels for q4_K (layout comment, quantize, dequantize, dots).
+// Q4_K: 4-bit weights in super-blocks of 256 values, eight sub-blocks of 32 with their own 6-bit scale and
+// 6-bit min. The bulk of a Q4_K_M model; its dot product with Q8_K activations is the decode hot loop.
+//
+// block_q4_K (144 bytes = 4.5 bits per weight):
+//   offset  size
+//     0      2   fp16 d      scale of the sub-block scales
+//     2      2   fp16 dmin   scale of the sub-block mins
+//     4     12   scales      sub-block j: 6-bit scale sc_j and 6-bit min m_j, packed (get_scale_min_k4):
+//                              bytes 0..3   sc_0..sc_3  | bits 6-7: high 2 bits of sc_4..sc_7
+//                              bytes 4..7   m_0..m_3    | bits 6-7: high 2 bits of m_4..m_7
+//                              bytes 8..11  low 4 bits of sc_4..sc_7 | high nibble: low 4 bits of m_4..m_7
+//    16    128   qs          4-bit quants q in 0..15, in 4 chunks of 32 bytes; chunk c (64 values):
+//                              byte l low nibble  -> value 64c + l       (sub-block 2c)
+//                              byte l high nibble -> value 64c + 32 + l  (sub-block 2c+1)
+//
+//   value i (sub-block j = i/32) = d * sc_j * q_i - dmin * m_j
+//
+// Dot with Q8_K (y = dy * a_i, a_i int8, bsums[k] = sum of a over values 16k..16k+15):
+//   sum_i x_i y_i = d*dy * sum_j sc_j * (sum_{i in j} q_i a_i)  -  dmin*dy * sum_j m_j * (bsums[2j] + bsums[2j+1])
+// Both inner sums are exact integers (|.| < 2^26); only the two float products per super-block round.
+#include "q4_K.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "common.h"
+#include "cpu_features.h"
 #include "kernels.h"
+#include "kquant_simd.h"
+#include "q8_K.h"
 
 namespace slm::kernels {
 
+static_assert(sizeof(block_q8_K) == 292);
+
+// ggml's quantize_row_q4_K_ref, operation for operation (byte-identical output).
+void quantize_row_q4_K(const float* x, void* vy, int64_t n) {
+    if (n % QK_K != 0) fail("q4_K: row length %lld is not a multiple of %d", (long long)n, QK_K);
+    block_q4_K* y = static_cast<block_q4_K*>(vy);
+    uint8_t L[QK_K];
+    uint8_t Laux[32];
+    float weights[32];
+    float mins[QK_K / 32];
+    float scales[QK_K / 32];
+
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        // 1. Each sub-block on its own: best float scale and min for 16 levels, with weights that favour
+        //    large values (|x| plus the sub-block's RMS).
+        float max_scale = 0, max_min = 0;  // scales and mins are both >= 0
+        for (int j = 0; j < QK_K / 32; ++j) {
+            const float* xs = x + 32 * j;
+            float sum_x2 = 0;
+            for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+            const float av_x = std::sqrt(sum_x2 / 32);
+            for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+            scales[j] = make_qkx2_quants(32, 15, xs, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20, false);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+
+        // 2. Quantize the eight scales and eight mins to 6 bits against the largest of each.
+        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+        for (int j = 0; j < QK_K / 32; ++j) {
+            uint8_t ls = uint8_t(nearest_int(inv_scale * scales[j]));
+            uint8_t lm = uint8_t(nearest_int(inv_min * mins[j]));
+            ls = ls < 63 ? ls : 63;
+            lm = lm < 63 ? lm : 63;
+            set_scale_min_k4(j, ls, lm, y[i].scales);
+        }
+        y[i].d = fp32_to_fp16(max_scale / 63.f);
+        y[i].dmin = fp32_to_fp16(max_min / 63.f);
+
+        // 3. Requantize the values with the scales as stored (rounded), so the levels fit what a reader sees.
+        //    A sub-block whose stored scale is 0 keeps the levels from step 1 (they do not matter then).
+        for (int j = 0; j < QK_K / 32; ++j) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, y[i].scales, &sc, &m);
+            const float d = fp16_to_fp32(y[i].d) * sc;
+            if (!d) continue;
+            const float dm = fp16_to_fp32(y[i].dmin) * m;
+            for (int ii = 0; ii < 32; ++ii) {
+                const int l = nearest_int((x[32 * j + ii] + dm) / d);
+                L[32 * j + ii] = uint8_t(clamp_level(l, 0, 15));
+            }
+        }
+
+        // 4. Pack: chunk c of 32 bytes holds values 64c..64c+31 (low nibbles) and 64c+32..64c+63 (high).
+        uint8_t* q = y[i].qs;
+        for (int j = 0; j < QK_K; j += 64, q += 32)
+            for (int l = 0; l < 32; ++l) q[l] = uint8_t(L[j + l] | (L[j + l + 32] << 4));
+    }
+}
+
+void dequantize_row_q4_K(const void* vx, float* y, int64_t n) {
+    if (n % QK_K != 0) fail("q4_K: row length %lld is not a multiple of %d", (long long)n, QK_K);
+    const block_q4_K* x = static_cast<const block_q4_K*>(vx);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16_to_fp32(x[i].d);
+        const float dmin = fp16_to_fp32(x[i].dmin);
+        const uint8_t* q = x[i].qs;
+        for (int c = 0; c < 4; c++, q += 32) {
+            uint8_t sc, m;
+            get_scale_min_k4(2 * c, x[i].scales, &sc, &m);
+            const float d1 = d * sc, m1 = dmin * m;
+            get_scale_min_k4(2 * c + 1, x[i].scales, &sc, &m);
+            const float d2 = d * sc, m2 = dmin * m;
+            for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+        }
+    }
+}
+
+// ---- dot products with Q8_K ----
+
+float dot_q4_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
+    const block_q4_K* x = static_cast<const block_q4_K*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    float sum = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sm[16];  // scales 0..7, mins 0..7
+        unpack_scales_mins_k4(x[i].scales, sm);
+        int32_t sum_q = 0;  // sum_j sc_j * sum_{i in j} q_i a_i
+        for (int c = 0; c < 4; c++) {
+            const uint8_t* q = x[i].qs + 32 * c;
+            const int8_t* a = y[i].qs + 64 * c;
+            int32_t lo = 0, hi = 0;
+            for (int l = 0; l < 32; l++) {
+                lo += (q[l] & 0xF) * a[l];
+                hi += (q[l] >> 4) * a[32 + l];
+            }
+            sum_q += sm[2 * c] * lo + sm[2 * c + 1] * hi;
+        }
+        int32_t sum_m = 0;  // sum_j m_j * (sum of a over sub-block j)
+        for (int j = 0; j < 8; j++) sum_m += sm[8 + j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        sum += fp16_to_fp32(x[i].d) * y[i].d * float(sum_q) - fp16_to_fp32(x[i].dmin) * y[i].d * float(sum_m);
+    }
+    return sum;
+}
+
+// AVX2: per super-block, four chunks of 64 values; each chunk is one 32-byte load of quants split into low
+// and high nibbles, multiplied with the activations by maddubs (u8 x s8 -> pairs summed to s16: at most
+// 2*15*127, no saturation), then by the sub-block scale with madd (s16 x s16 -> s32). The min term uses the
+// activation block sums.
+KQ_TARGET_AVX2 float dot_q4_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
+    using namespace simd;
+    const block_q4_K* x = static_cast<const block_q4_K*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = half_to_float(x[i].d) * y[i].d;
+        const float dmin = half_to_float(x[i].dmin) * y[i].d;
+        alignas(16) uint8_t sm[16];
+        unpack_scales_mins_k4(x[i].scales, sm);
+        const __m256i sm16 = _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sm)));
+
+        // mins: bsums pairs (0+1, 2+3, ...) are the sums over the 8 sub-blocks
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+        const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+        const __m128i prod_m = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), sub_sums);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
+
+        const uint8_t* q = x[i].qs;
+        const int8_t* a = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++, q += 32, a += 64) {
+            const __m256i scale_lo = _mm256_set1_epi16(sm[2 * c]);
+            const __m256i scale_hi = _mm256_set1_epi16(sm[2 * c + 1]);
+            const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+            const __m256i q_lo = _mm256_and_si256(qb, low4);
+            const __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), low4);
+            const __m256i a_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+            const __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32));
+            const __m256i p_lo = _mm256_madd_epi16(scale_lo, _mm256_maddubs_epi16(q_lo, a_lo));
+            const __m256i p_hi = _mm256_madd_epi16(scale_hi, _mm256_maddubs_epi16(q_hi, a_hi));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps(acc) - hsum_ps128(acc_m);
+}
+
+// AVX-512: one 64-byte load covers two chunks (c, c+1). Its low nibbles are values 64c..64c+31 and
+// 64(c+1)..64(c+1)+31 (sub-blocks 2c and 2c+2), its high nibbles sub-blocks 2c+1 and 2c+3; the activations
+// are gathered to match with two 32-byte loads. Per-lane scales come from a permute of the 8 scales
+// (as 32-bit lanes: each 32-value sub-block fills 8 lanes of s32 results).
+namespace {
+
+// Shared body of the two AVX-512 variants. With VNNI, dpbusd sums four u8 x s8 products straight into s32
+// lanes (each at most 4*15*127, so it fits 16 bits), and dpwssd multiplies that by the scale held in the
+// low 16 bits of each lane (the high 16 bits of the scale lane are 0, so the lane's sign-extension half
+// contributes nothing) and accumulates. Without VNNI: maddubs then madd by the scale in both 16-bit halves.
+template <bool VNNI>
+KQ_TARGET_AVX512VNNI inline float dot_q4_K_avx512_body(int64_t n, const void* vx, const void* vy) {
+    using namespace simd;
+    const block_q4_K* x = static_cast<const block_q4_K*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = half_to_float(x[i].d) * y[i].d;
+        const float dmin = half_to_float(x[i].dmin) * y[i].d;
+        alignas(16) uint8_t sm[16];
+        unpack_scales_mins_k4(x[i].scales, sm);
+        const __m128i sm8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sm));
+
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+        const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+        const __m128i prod_m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8)), sub_sums);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
+
+        // Scales as s32 lanes; for the non-VNNI madd the scale is repeated in both 16-bit halves.
+        __m512i sc32 = _mm512_cvtepu8_epi32(sm8);
+        if (!VNNI) sc32 = _mm512_or_si512(sc32, _mm512_slli_epi32(sc32, 16));
+
+        const uint8_t* q = x[i].qs;
+        const int8_t* a = y[i].qs;
+        __m512i sumi = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c += 2, q += 64, a += 128) {
+            const __m512i qb = _mm512_loadu_si512(q);
+            const __m512i q_lo = _mm512_and_si512(qb, low4);
+            const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
+            const __m512i a_lo = join256(load256(a), load256(a + 64));
+            const __m512i a_hi = join256(load256(a + 32), load256(a + 96));
+            const __m512i s_lo = pick_pair32(sc32, 2 * c, 2 * c + 2);
+            const __m512i s_hi = pick_pair32(sc32, 2 * c + 1, 2 * c + 3);
+            if constexpr (VNNI) {
+                const __m512i zero = _mm512_setzero_si512();
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q_lo, a_lo), s_lo);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q_hi, a_hi), s_hi);
+            } else {
+                const __m512i p_lo = _mm512_madd_epi16(s_lo, _mm512_maddubs_epi16(q_lo, a_lo));
+                const __m512i p_hi = _mm512_madd_epi16(s_hi, _mm512_maddubs_epi16(q_hi, a_hi));
+                sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(p_lo, p_hi));
+            }
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    return _mm512_reduce_add_ps(acc) - hsum_ps128(acc_m);
+}
+
+}  // namespace
+
+KQ_TARGET_AVX512 float dot_q4_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) {
+    return dot_q4_K_avx512_body<false>(n, x, y);
+}
+KQ_TARGET_AVX512VNNI float dot_q4_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
+    return dot_q4_K_avx512_body<true>(n, x, y);
+}
+float dot_q4_K_q8_K_avx512(int64_t n, const void* x, const void* y) {
+    return cpu_features().avx512vnni ? dot_q4_K_q8_K_avx512_vnni(n, x, y) : dot_q4_K_q8_K_avx512_plain(n, x, y);
+}
+
 const TypeOps& ops_q4_K() {
-    static const TypeOps ops{GgmlType::Q4_K};
+    static const TypeOps ops{GgmlType::Q4_K,          quantize_row_q4_K,         dequantize_row_q4_K,
+                             GgmlType::Q8_K,          dot_q4_K_q8_K_scalar,      dot_q4_K_q8_K_avx2,
+                             dot_q4_K_q8_K_avx512};
     return ops;
 }
 

@@ -1,0 +1,56 @@
+// Small SIMD helpers shared by the K-quant dot products (q4_K.cpp, q5_K.cpp, q6_K.cpp).
+//
+// Each helper carries its own target attribute, so this header can be included from baseline x86-64 code;
+// a helper may only be called from a function compiled for the same (or a wider) target.
+#pragma once
+// GCC 12 warns about the deliberately undefined registers inside its own AVX-512 intrinsics when they are
+// used through target attributes (GCC bug 105593, fixed in later releases); the warnings point into the
+// intrinsic headers, so they are silenced for those headers only. Include this header before anything that
+// might include <immintrin.h> for the silencing to take effect.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+namespace slm::kernels::simd {
+
+#define KQ_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define KQ_TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+#define KQ_TARGET_AVX512VNNI \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+
+// Sum of the 8 floats of v.
+KQ_TARGET_AVX2 inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Sum of the 4 floats of v.
+KQ_TARGET_AVX2 inline float hsum_ps128(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    return _mm_cvtss_f32(v);
+}
+
+// IEEE half -> float with the F16C instruction (exact, like slm::fp16_to_fp32).
+KQ_TARGET_AVX2 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+// 32 unaligned bytes.
+KQ_TARGET_AVX2 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// Two 32-byte halves into one 64-byte register: lo in bytes 0..31, hi in bytes 32..63.
+KQ_TARGET_AVX512 inline __m512i join256(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// Lanes 0..7 = lane a of v, lanes 8..15 = lane b of v (32-bit lanes): the scales of two 32-value
+// sub-blocks laid out to match a 64-byte register holding one sub-block in each half.
+KQ_TARGET_AVX512 inline __m512i pick_pair32(__m512i v, int a, int b) {
+    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
+    return _mm512_permutexvar_epi32(idx, v);
+}
+
+}  // namespace slm::kernels::simd
