@@ -1,0 +1,175 @@
+// dot_bench: single-thread throughput of every dot-product variant in the CPU kernel table, as GB/s of
+// weight bytes read (the figure that matters for batch-1 decoding, which streams every weight once per token).
+//
+// Build (after `make`, which produces build/libslm.a) and run from the repository root:
+//   g++ -std=c++20 -O2 -Isrc -Ikernels/cpu tools/bench/dot_bench.cpp build/libslm.a -pthread -o build/dot_bench
+//   ./build/dot_bench [--mb 64] [--n 4096] [--seconds 0.5] [--types q4_0,q8_0,f16]
+//
+// For each type: a weight matrix of ~MB megabytes (rows of n elements, random values quantized with the
+// type's own quantizer, so it does not fit in cache), one activation row quantized to the type's partner;
+// each variant computes the dot of every row with it, repeatedly for SECONDS, and the best pass counts.
+// Every variant's results are compared with the scalar reference on the way (max difference relative to the
+// rms of the results), so a wrong kernel shows up here too.
+// Types without kernels are skipped; new types in the kernel table show up here without an edit.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "cpu_features.h"
+#include "kernels.h"
+#include "types.h"
+
+using namespace slm;
+using namespace slm::kernels;
+
+namespace {
+
+struct Options {
+    double mb = 64;
+    int64_t n = 4096;
+    double seconds = 0.5;
+    std::vector<GgmlType> types;
+};
+
+const GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
+                              GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
+                              GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+void usage() {
+    std::printf(
+        "usage: dot_bench [--mb MB] [--n N] [--seconds S] [--types t1,t2,...]\n"
+        "  single-thread dot-product throughput (GB/s of weight bytes) of each kernel variant\n"
+        "  --mb       weight matrix size per type in MiB (default 64: larger than the caches)\n"
+        "  --n        row length (default 4096; must be a multiple of every block size used)\n"
+        "  --seconds  time per variant (default 0.5)\n"
+        "  --types    comma-separated type names (default: every type with kernels)\n");
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) fail("option %s needs a value", a.c_str());
+            return argv[++i];
+        };
+        if (a == "--help" || a == "-h") {
+            usage();
+            std::exit(0);
+        } else if (a == "--mb") {
+            o.mb = std::atof(value().c_str());
+            if (!(o.mb > 0)) fail("--mb must be a positive number");
+        } else if (a == "--n") {
+            o.n = std::atoll(value().c_str());
+            if (o.n <= 0 || o.n % 256) fail("--n must be a positive multiple of 256");
+        } else if (a == "--seconds") {
+            o.seconds = std::atof(value().c_str());
+            if (!(o.seconds > 0)) fail("--seconds must be a positive number");
+        } else if (a == "--types") {
+            std::string list = value();
+            size_t pos = 0;
+            while (pos <= list.size()) {
+                size_t comma = list.find(',', pos);
+                std::string name = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+                auto t = type_from_name(name);
+                if (!t) fail("--types: unknown type '%s'", name.c_str());
+                o.types.push_back(*t);
+                if (comma == std::string::npos) break;
+                pos = comma + 1;
+            }
+        } else {
+            fail("unknown option '%s' (try --help)", a.c_str());
+        }
+    }
+    if (o.types.empty()) o.types.assign(std::begin(kAllTypes), std::end(kAllTypes));
+    return o;
+}
+
+double now_s() {
+    using clock = std::chrono::steady_clock;
+    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+void bench_type(GgmlType t, const Options& o) {
+    if (!has_ops(t)) {
+        std::printf("%-6s  (no kernels yet)\n", type_name(t));
+        return;
+    }
+    const TypeOps& ops = type_ops(t);
+    if (!ops.quantize) {
+        std::printf("%-6s  (no quantizer to build test data)\n", type_name(t));
+        return;
+    }
+    const int64_t rb = row_bytes(t, o.n);
+    const int64_t rows = std::max<int64_t>(1, int64_t(o.mb * 1024 * 1024) / rb);
+    std::mt19937 rng(42);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> x(size_t(o.n));
+    std::vector<uint8_t> w(size_t(rows * rb));
+    for (int64_t r = 0; r < rows; r++) {
+        for (auto& v : x) v = 0.02f * nd(rng);
+        ops.quantize(x.data(), w.data() + r * rb, o.n);
+    }
+    for (auto& v : x) v = nd(rng);
+    std::vector<uint8_t> y(size_t(row_bytes(ops.vec_dot_type, o.n)));
+    type_ops(ops.vec_dot_type).quantize(x.data(), y.data(), o.n);
+
+    struct V {
+        const char* name;
+        vec_dot_fn fn;
+        bool ok;
+    };
+    const SimdLevel l = simd_level();
+    std::vector<V> vs = {{"scalar", ops.dot_scalar, ops.dot_scalar != nullptr},
+                         {"avx2", ops.dot_avx2, ops.dot_avx2 && l >= SimdLevel::avx2},
+                         {"avx512", ops.dot_avx512, ops.dot_avx512 && l >= SimdLevel::avx512}};
+    std::vector<float> ref(static_cast<size_t>(rows)), out(static_cast<size_t>(rows));
+    std::printf("%-6s  %6.1f MiB, %lld rows x %lld:", type_name(t), double(rows * rb) / (1024 * 1024),
+                (long long)rows, (long long)o.n);
+    double scalar_gbs = 0;
+    for (const V& v : vs) {
+        if (!v.ok) continue;
+        double best = 1e30;
+        const double start = now_s();
+        do {
+            const double t0 = now_s();
+            for (int64_t r = 0; r < rows; r++) out[size_t(r)] = v.fn(o.n, w.data() + r * rb, y.data());
+            best = std::min(best, now_s() - t0);
+        } while (now_s() - start < o.seconds);
+        if (v.fn == ops.dot_scalar) ref = out;
+        // Differences relative to the typical size of a result (single results can cancel to ~0).
+        double max_diff = 0, sum_sq = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            max_diff = std::max(max_diff, double(std::fabs(out[size_t(r)] - ref[size_t(r)])));
+            sum_sq += double(ref[size_t(r)]) * ref[size_t(r)];
+        }
+        const double max_rel = max_diff / (std::sqrt(sum_sq / double(rows)) + 1e-30);
+        const double gbs = double(rows * rb) / best / 1e9;
+        if (v.fn == ops.dot_scalar) scalar_gbs = gbs;
+        std::printf("  %s %.2f GB/s", v.name, gbs);
+        if (v.fn != ops.dot_scalar) std::printf(" (x%.1f, max diff %.0e of rms)", gbs / scalar_gbs, max_rel);
+        std::fflush(stdout);
+    }
+    std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        Options o = parse(argc, argv);
+        std::printf("dot_bench: single thread, CPU level %s%s, n = %lld\n", simd_level_name(simd_level()),
+                    cpu_features().avx512vnni ? " (+VNNI)" : "", (long long)o.n);
+        for (GgmlType t : o.types) bench_type(t, o);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "dot_bench: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
