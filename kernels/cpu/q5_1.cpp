@@ -63,10 +63,10 @@ void quantize_row_q5_1(const float* x, void* vy, int64_t n) {
     }
 }
 
-// The 5-bit quant of element j (0..31).
-inline int quant(const block_q5_1& b, uint32_t qh, int j) {
-    const int low = j < QK5_1 / 2 ? b.qs[j] & 0x0f : b.qs[j - QK5_1 / 2] >> 4;
-    return low | int((qh >> j) & 1) << 4;
+// The 5-bit quants of elements j and j + 16 (j < 16): both live in byte j of qs.
+inline int quant_lo(const block_q5_1& b, uint32_t qh, int j) { return (b.qs[j] & 0x0f) | int((qh >> j) & 1) << 4; }
+inline int quant_hi(const block_q5_1& b, uint32_t qh, int j) {
+    return (b.qs[j] >> 4) | int((qh >> (j + QK5_1 / 2)) & 1) << 4;
 }
 
 void dequantize_row_q5_1(const void* vx, float* y, int64_t n) {
@@ -74,7 +74,10 @@ void dequantize_row_q5_1(const void* vx, float* y, int64_t n) {
     for (int64_t i = 0; i < n / QK5_1; i++, y += QK5_1) {
         const float d = fp16_to_fp32(x[i].d), m = fp16_to_fp32(x[i].m);
         const uint32_t qh = high_bits(x[i]);
-        for (int j = 0; j < QK5_1; j++) y[j] = float(quant(x[i], qh, j)) * d + m;
+        for (int j = 0; j < QK5_1 / 2; j++) {
+            y[j] = float(quant_lo(x[i], qh, j)) * d + m;
+            y[j + QK5_1 / 2] = float(quant_hi(x[i], qh, j)) * d + m;
+        }
     }
 }
 
@@ -86,7 +89,10 @@ float dot_q5_1_q8_1_scalar(int64_t n, const void* vx, const void* vy) {
     for (int64_t i = 0; i < n / QK5_1; i++) {
         const uint32_t qh = high_bits(x[i]);
         int32_t sumi = 0;
-        for (int j = 0; j < QK5_1; j++) sumi += quant(x[i], qh, j) * int32_t(y[i].qs[j]);
+        for (int j = 0; j < QK5_1 / 2; j++) {
+            sumi += quant_lo(x[i], qh, j) * int32_t(y[i].qs[j]);
+            sumi += quant_hi(x[i], qh, j) * int32_t(y[i].qs[j + QK5_1 / 2]);
+        }
         sum += float(sumi) * (fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d)) +
                fp16_to_fp32(x[i].m) * fp16_to_fp32(y[i].s);
     }
