@@ -1,0 +1,78 @@
+// `slm eval` on the intent task: read examples, prompt a model in the Llama 3 chat format (system prompt,
+// optional few-shot turns, the user's message), decode greedily (optionally under the schema constraint),
+// grade by SPEC.md, and report accuracy, breakdowns, speed and memory.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "intent_schema.h"
+#include "json.h"
+
+namespace slm {
+class Model;
+class ThreadPool;
+}
+
+namespace slm::intent {
+
+struct EvalItem {
+    std::string text;                // the user's message
+    json::Value gold;                // a valid answer
+    std::string lang = "?";          // optional in the file
+    std::vector<std::string> noise;  // optional in the file
+    int line = 0;                    // 1-based line in the file
+};
+
+// Reads a JSONL file in either format:
+//   {"messages": [{"role": "system", ...}, {"role": "user", "content": TEXT}, {"role": "assistant", "content": GOLD_JSON}], ...}
+//   {"text": TEXT, "gold": {"action": ..., "product": ..., "quantity": ...}}
+// with optional "lang" (string) and "noise" (array of strings). Blank lines are skipped. Any other line is an
+// slm::Error naming the file, the line number and what is wrong (including a gold answer SPEC.md rejects).
+std::vector<EvalItem> read_eval_file(const std::string& path);
+std::vector<EvalItem> parse_eval_text(const std::string& text, const std::string& name);
+
+struct EvalOptions {
+    bool constrained = false;
+    int few_shot = 0;       // solved examples before the query (from the train bank, never test phrasings)
+    int limit = -1;         // first N examples only (< 0: all)
+    int max_tokens = 48;    // unconstrained budget (constrained answers end on their own, within ~80 tokens)
+    bool progress = true;   // progress line on stderr
+};
+
+struct ItemResult {
+    std::string reply;
+    Grade grade;
+    double latency_s = 0;   // prompt + decode of this example
+    int n_prompt = 0;       // tokens evaluated for this example (its own, after the cached prefix)
+    int n_gen = 0;          // tokens generated (the end-of-generation token not counted)
+};
+
+struct EvalResult {
+    std::string model, data, lora;
+    EvalOptions opt;
+    int threads = 0;
+    int n_prefix = 0;              // shared prefix tokens (system prompt + few-shot turns), evaluated once
+    double prefix_s = 0, setup_s = 0;  // prefix evaluation; building the constraint (token index)
+    double prompt_s = 0, decode_s = 0; // summed over examples
+    double select_s = 0;               // part of decode_s spent choosing tokens (argmax, or constrained pick)
+    int64_t prompt_tokens = 0, gen_tokens = 0, decode_evals = 0;
+    long peak_rss_kib = -1;
+    std::vector<EvalItem> items;   // the examples evaluated
+    std::vector<ItemResult> results;
+
+    // Aggregates.
+    double exact() const;
+    json::Value to_json() const;
+    std::string to_markdown() const;
+    std::string summary() const;   // a few lines for stdout
+};
+
+// Evaluates a loaded model (with any LoRA already applied) on items.
+EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<EvalItem>& items, const EvalOptions& opt);
+
+// Where an unconstrained reply's first JSON object closes: the index just past its '}', or npos while it has
+// not closed (strings and escapes are respected, so a '}' inside a string does not count).
+size_t json_object_end(const std::string& text);
+
+}  // namespace slm::intent
