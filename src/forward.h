@@ -25,7 +25,7 @@ void rmsnorm(const float* x, const float* w, float* out, int n, float eps);
 // Rotary position embedding, llama.cpp's "normal" layout for llama GGUF files: within each head, rotate the
 // adjacent pairs (x[2i], x[2i+1]) by angle pos * inv_freq[i], for i < n_rot/2; dims >= n_rot pass through.
 // inv_freq[i] = base^(-2i/n_rot) / rope_freqs[i] (see rope_inv_freq).
-void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const float* inv_freq);
+void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const double* inv_freq);
 // The per-pair inverse frequencies, with Llama 3's per-frequency divisors (rope_freqs.weight) when given.
 std::vector<double> rope_inv_freq(int n_rot, float base, const std::vector<float>& rope_freqs);
 

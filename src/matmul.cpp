@@ -1,0 +1,82 @@
+#include "matmul.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common.h"
+#include "kernels.h"
+
+namespace slm {
+
+static void check_shape(const WeightView& W) {
+    if (!W.data) fail("matmul: weight has no data");
+    if (W.n_in <= 0 || W.n_out <= 0) fail("matmul: bad weight shape %lld x %lld", (long long)W.n_in, (long long)W.n_out);
+    const int64_t bs = type_info(W.type).block_size;
+    if (W.n_in % bs) fail("matmul: row length %lld is not a multiple of %s's block size %lld", (long long)W.n_in,
+                          type_name(W.type), (long long)bs);
+}
+
+void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool, MatmulScratch& scratch) {
+    check_shape(W);
+    if (n_tok <= 0) return;
+    const kernels::TypeOps& ops = kernels::type_ops(W.type);
+    const kernels::vec_dot_fn dot = kernels::best_dot(W.type);
+    const int64_t n_in = W.n_in, n_out = W.n_out;
+
+    // Convert every activation row once to the weight type's partner format.
+    const uint8_t* xq = reinterpret_cast<const uint8_t*>(X);
+    int64_t x_stride = n_in * int64_t(sizeof(float));
+    if (ops.vec_dot_type != GgmlType::F32) {
+        const kernels::TypeOps& qops = kernels::type_ops(ops.vec_dot_type);
+        if (!qops.quantize) fail("matmul: no quantizer for activation type %s", type_name(ops.vec_dot_type));
+        const int64_t qbs = type_info(ops.vec_dot_type).block_size;
+        if (n_in % qbs)
+            fail("matmul: row length %lld is not a multiple of %s's block size %lld", (long long)n_in,
+                 type_name(ops.vec_dot_type), (long long)qbs);
+        x_stride = row_bytes(ops.vec_dot_type, n_in);
+        scratch.act.resize(size_t(x_stride * n_tok));
+        uint8_t* dst = scratch.act.data();
+        pool.parallel_for(n_tok, 1, [&](int64_t t0, int64_t t1, int) {
+            for (int64_t t = t0; t < t1; t++) qops.quantize(X + t * n_in, dst + t * x_stride, n_in);
+        });
+        xq = dst;
+    }
+
+    // Blocks of output rows x all tokens: a block of weight rows stays in cache while every token uses it.
+    // Each Y element is one dot call, so the split over threads does not change any result.
+    constexpr int64_t kRowBlock = 16;
+    const int64_t wstride = W.row_size();
+    const uint8_t* wbase = static_cast<const uint8_t*>(W.data);
+    pool.parallel_for(n_out, kRowBlock, [&](int64_t r0, int64_t r1, int) {
+        for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
+            const int64_t re = std::min(r1, rb + kRowBlock);
+            for (int64_t t = 0; t < n_tok; t++) {
+                const uint8_t* xr = xq + t * x_stride;
+                float* yr = Y + t * n_out;
+                for (int64_t r = rb; r < re; r++) yr[r] = dot(n_in, wbase + r * wstride, xr);
+            }
+        }
+    });
+}
+
+void dequantize_row(const WeightView& W, int64_t row, float* out) {
+    check_shape(W);
+    if (row < 0 || row >= W.n_out) fail("dequantize_row: row %lld out of range [0, %lld)", (long long)row, (long long)W.n_out);
+    kernels::type_ops(W.type).dequantize(W.row(row), out, W.n_in);
+}
+
+void matmul_reference(const WeightView& W, const float* X, int64_t n_tok, float* Y) {
+    check_shape(W);
+    std::vector<float> w(size_t(W.n_in));
+    for (int64_t r = 0; r < W.n_out; r++) {
+        dequantize_row(W, r, w.data());
+        for (int64_t t = 0; t < n_tok; t++) {
+            double s = 0;
+            const float* x = X + t * W.n_in;
+            for (int64_t i = 0; i < W.n_in; i++) s += double(w[size_t(i)]) * double(x[i]);
+            Y[t * W.n_out + r] = float(s);
+        }
+    }
+}
+
+}  // namespace slm

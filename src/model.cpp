@@ -1,0 +1,202 @@
+#include "model.h"
+
+#include <cstring>
+
+#include "common.h"
+#include "kernels.h"
+#include "lora.h"
+#include "tokenizer.h"
+
+namespace slm {
+
+std::string ModelConfig::describe() const {
+    return strfmt("%s%s%s: %d layers, dim %d, %d heads / %d kv heads (head dim %d, rope dims %d, base %g%s), "
+                  "ffn %d, vocab %d, context %d, rms eps %g%s",
+                  arch.c_str(), name.empty() ? "" : " ", name.c_str(), n_layer, n_embd, n_head, n_head_kv, head_dim,
+                  n_rot, double(rope_freq_base), has_rope_freqs ? ", rope_freqs" : "", n_ff, n_vocab, n_ctx_train,
+                  double(rms_eps), tied_embeddings ? ", tied embeddings" : "");
+}
+
+Model::Model(gguf::File f) : file_(std::move(f)) {}
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::load(const std::string& path, const ModelLoadOptions& opt) {
+    return from_file(gguf::File::open(path, opt.mode));
+}
+
+namespace {
+
+std::string shape_str(const gguf::TensorInfo& t) {
+    std::string s = "[";
+    for (uint32_t i = 0; i < t.n_dims; i++) s += strfmt("%s%lld", i ? ", " : "", (long long)t.ne[i]);
+    return s + "]";
+}
+
+// A tensor with exactly the expected shape (ggml order) and a type slm can compute with.
+const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name, std::vector<int64_t> ne,
+                                   bool required = true) {
+    const gguf::TensorInfo* t = f.find_tensor(name);
+    if (!t) {
+        if (required) fail("%s: missing tensor %s", f.path().c_str(), name.c_str());
+        return nullptr;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < 4; i++) ok = ok && t->ne[i] == (i < ne.size() ? ne[i] : 1);
+    if (!ok) {
+        std::string want = "[";
+        for (size_t i = 0; i < ne.size(); i++) want += strfmt("%s%lld", i ? ", " : "", (long long)ne[i]);
+        fail("%s: tensor %s has shape %s, but the model configuration expects %s]", f.path().c_str(), name.c_str(),
+             shape_str(*t).c_str(), want.c_str());
+    }
+    if (!kernels::has_ops(t->type))
+        fail("%s: tensor %s has type %s, which slm's CPU kernels do not support", f.path().c_str(), name.c_str(),
+             type_name(t->type));
+    return t;
+}
+
+WeightView view_of(const gguf::File& f, const gguf::TensorInfo& t) {
+    return WeightView{t.type, f.tensor_data(t), t.ne[0], t.ne[1]};
+}
+
+// Small vectors (norms, rope_freqs) are converted to f32 once, whatever their stored type.
+std::vector<float> to_f32(const gguf::File& f, const gguf::TensorInfo& t) {
+    std::vector<float> v(size_t(t.n_elements()));
+    if (t.type == GgmlType::F32) std::memcpy(v.data(), f.tensor_data(t), v.size() * sizeof(float));
+    else kernels::type_ops(t.type).dequantize(f.tensor_data(t), v.data(), t.n_elements());
+    return v;
+}
+
+int positive_key(const gguf::File& f, const std::string& key, int64_t def = -1) {
+    int64_t v = def < 0 ? f.get_int(key) : f.get_int(key, def);
+    if (v <= 0 || v > (int64_t(1) << 30))
+        fail("%s: metadata key %s = %lld is out of range (expected a positive count)", f.path().c_str(), key.c_str(),
+             (long long)v);
+    return int(v);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::from_file(gguf::File file) {
+    std::unique_ptr<Model> m(new Model(std::move(file)));
+    const gguf::File& f = m->file_;
+    const std::string& path = f.path();
+    ModelConfig& c = m->cfg_;
+
+    c.arch = f.get_string("general.architecture");
+    if (c.arch != "llama")
+        fail("%s: unsupported architecture \"%s\" (general.architecture; slm runs \"llama\")", path.c_str(),
+             c.arch.c_str());
+    c.name = f.get_string("general.name", "");
+    const std::string p = c.arch + ".";
+    c.n_layer = positive_key(f, p + "block_count");
+    c.n_embd = positive_key(f, p + "embedding_length");
+    c.n_ff = positive_key(f, p + "feed_forward_length");
+    c.n_head = positive_key(f, p + "attention.head_count");
+    c.n_head_kv = positive_key(f, p + "attention.head_count_kv", c.n_head);
+    if (c.n_head % c.n_head_kv)
+        fail("%s: attention.head_count %d is not a multiple of attention.head_count_kv %d", path.c_str(), c.n_head,
+             c.n_head_kv);
+    if (!f.has(p + "attention.key_length") && c.n_embd % c.n_head)
+        fail("%s: embedding_length %d is not a multiple of attention.head_count %d", path.c_str(), c.n_embd, c.n_head);
+    c.head_dim = positive_key(f, p + "attention.key_length", c.n_embd / c.n_head);
+    if (f.has(p + "attention.value_length") && f.get_int(p + "attention.value_length") != c.head_dim)
+        fail("%s: attention.value_length %lld differs from key_length %d (unsupported)", path.c_str(),
+             (long long)f.get_int(p + "attention.value_length"), c.head_dim);
+    c.n_ctx_train = positive_key(f, p + "context_length", 2048);
+    c.rms_eps = float(f.get_float(p + "attention.layer_norm_rms_epsilon", 1e-5));
+    if (!(c.rms_eps >= 0)) fail("%s: attention.layer_norm_rms_epsilon must be >= 0", path.c_str());
+    c.rope_freq_base = float(f.get_float(p + "rope.freq_base", 10000.0));
+    if (!(c.rope_freq_base > 0)) fail("%s: rope.freq_base must be > 0", path.c_str());
+    c.n_rot = positive_key(f, p + "rope.dimension_count", c.head_dim);
+    if (c.n_rot > c.head_dim || c.n_rot % 2)
+        fail("%s: rope.dimension_count %d must be even and at most the head dimension %d", path.c_str(), c.n_rot,
+             c.head_dim);
+
+    // Vocabulary size: the key if present, else the embedding's rows.
+    const gguf::TensorInfo* te = f.find_tensor("token_embd.weight");
+    if (!te) fail("%s: missing tensor token_embd.weight", path.c_str());
+    c.n_vocab = f.has(p + "vocab_size") ? positive_key(f, p + "vocab_size") : int(te->ne[1]);
+    if (c.n_vocab <= 0) fail("%s: token_embd.weight has no rows", path.c_str());
+
+    const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, V = c.n_vocab;
+    te = get_tensor(f, "token_embd.weight", {E, V});
+    m->tok_embd_ = view_of(f, *te);
+    m->output_norm_ = to_f32(f, *get_tensor(f, "output_norm.weight", {E}));
+    if (const gguf::TensorInfo* out = get_tensor(f, "output.weight", {E, V}, false)) {
+        m->output_ = Weight{"output.weight", view_of(f, *out), {}};
+    } else {
+        c.tied_embeddings = true;  // Llama 3.2 1B/3B: the output projection reuses the embedding matrix
+        m->output_ = Weight{"token_embd.weight", m->tok_embd_, {}};
+    }
+    if (const gguf::TensorInfo* rf = get_tensor(f, "rope_freqs.weight", {c.n_rot / 2}, false)) {
+        m->rope_freqs_ = to_f32(f, *rf);
+        c.has_rope_freqs = true;
+        for (float d : m->rope_freqs_)
+            if (!(d > 0)) fail("%s: rope_freqs.weight holds a non-positive divisor", path.c_str());
+    }
+
+    auto weight = [&](const std::string& name, int64_t n_in, int64_t n_out) {
+        return Weight{name, view_of(f, *get_tensor(f, name, {n_in, n_out})), {}};
+    };
+    m->layers_.resize(size_t(c.n_layer));
+    for (int il = 0; il < c.n_layer; il++) {
+        LayerWeights& L = m->layers_[size_t(il)];
+        const std::string b = strfmt("blk.%d.", il);
+        L.attn_norm = to_f32(f, *get_tensor(f, b + "attn_norm.weight", {E}));
+        L.wq = weight(b + "attn_q.weight", E, Q);
+        L.wk = weight(b + "attn_k.weight", E, KV);
+        L.wv = weight(b + "attn_v.weight", E, KV);
+        L.wo = weight(b + "attn_output.weight", Q, E);
+        L.ffn_norm = to_f32(f, *get_tensor(f, b + "ffn_norm.weight", {E}));
+        L.w_gate = weight(b + "ffn_gate.weight", E, F);
+        L.w_up = weight(b + "ffn_up.weight", E, F);
+        L.w_down = weight(b + "ffn_down.weight", F, E);
+    }
+
+    m->tok_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(f));
+    if (m->tok_->n_vocab() > c.n_vocab)
+        fail("%s: the tokenizer has %d tokens but the model's vocabulary has %d rows", path.c_str(),
+             int(m->tok_->n_vocab()), c.n_vocab);
+    c.bos_id = m->tok_->bos_id();
+    c.eos_id = m->tok_->eos_id();
+    c.eot_id = m->tok_->eot_id();
+    return m;
+}
+
+Weight* Model::find_weight(const std::string& name) {
+    if (output_.name == name) return &output_;
+    for (LayerWeights& L : layers_)
+        for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+            if (w->name == name) return w;
+    return nullptr;
+}
+
+void Model::load_lora(const std::string& adapter_path, float scale) {
+    add_lora(gguf::File::open(adapter_path, gguf::LoadMode::mmap), scale);
+}
+
+void Model::add_lora(gguf::File adapter, float scale) {
+    const LoraAdapter ad = parse_lora_adapter(adapter);
+    const std::string& path = adapter.path();
+    const std::string arch = adapter.get_string("general.architecture", cfg_.arch);
+    if (arch != cfg_.arch)
+        fail("%s: adapter is for architecture \"%s\", the model is \"%s\"", path.c_str(), arch.c_str(), cfg_.arch.c_str());
+    // Check every pair before attaching any, so a bad adapter leaves the model unchanged.
+    std::vector<std::pair<Weight*, LoraPair>> todo;
+    for (const LoraTensorPair& p : ad.pairs) {
+        Weight* w = find_weight(p.base_name);
+        if (!w) fail("%s: adapter tensor %s.lora_a: the model has no weight matrix %s", path.c_str(), p.base_name.c_str(),
+                     p.base_name.c_str());
+        if (p.a.n_in != w->w.n_in || p.b.n_out != w->w.n_out)
+            fail("%s: %s: adapter maps %lld -> %lld, the weight maps %lld -> %lld", path.c_str(), p.base_name.c_str(),
+                 (long long)p.a.n_in, (long long)p.b.n_out, (long long)w->w.n_in, (long long)w->w.n_out);
+        for (const WeightView* v : {&p.a, &p.b})
+            if (!kernels::has_ops(v->type))
+                fail("%s: %s: LoRA tensor type %s is not supported", path.c_str(), p.base_name.c_str(), type_name(v->type));
+        todo.push_back({w, LoraPair{p.a, p.b, ad.effective_scale(scale, p.rank())}});
+    }
+    adapters_.push_back(std::move(adapter));  // the views stay valid: a File's data does not move with it
+    for (auto& [w, lp] : todo) w->lora.push_back(lp);
+}
+
+}  // namespace slm

@@ -1,0 +1,110 @@
+#include "run_common.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "common.h"
+#include "cpu_features.h"
+#include "generate.h"
+
+namespace slm::cli {
+
+const std::set<std::string> kModelValueOpts = {"-m", "--model", "-t", "--threads", "-c", "--ctx", "--kv-type",
+                                               "--batch", "--lora", "--lora-scale"};
+const std::set<std::string> kModelFlagOpts = {"--no-mmap", "--mlock", "--verbose", "-v"};
+const std::set<std::string> kSamplerValueOpts = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+                                                 "--repeat-last-n", "--seed"};
+
+const char* kModelHelp =
+    "  -m, --model FILE      GGUF model (llama architecture)\n"
+    "  -t, --threads N       worker threads (default: all cores)\n"
+    "  -c, --ctx N           context length (default: the model's, at most 8192)\n"
+    "  --kv-type f16|f32     KV cache element type (default f16)\n"
+    "  --batch N             prompt tokens per forward batch (default 256)\n"
+    "  --lora FILE           apply a llama.cpp LoRA adapter (GGUF)\n"
+    "  --lora-scale S        its user scale (default 1; effective scale S * alpha / rank)\n"
+    "  --no-mmap             read the weights into memory instead of mapping the file\n"
+    "  --mlock               map the file and lock it in RAM (mlock), so idle pages are not reclaimed\n"
+    "  -v, --verbose         configuration, load mode, SIMD level, timings and peak RSS on stderr\n";
+
+const char* kSamplerHelp =
+    "  --temp T              temperature (default 0.8; 0 = greedy)\n"
+    "  --top-k K             keep the K most likely tokens (default 40; 0 = off)\n"
+    "  --top-p P             keep the smallest set with probability >= P (default 0.95; 1 = off)\n"
+    "  --min-p P             drop tokens below P x the top probability (default 0.05; 0 = off)\n"
+    "  --repeat-penalty R    penalize tokens of the last N (default 1 = off)\n"
+    "  --repeat-last-n N     the penalty's window (default 64; -1 = all)\n"
+    "  --seed S              sampling seed (default 0): the same seed gives the same text\n";
+
+const char* load_mode_name(gguf::LoadMode m) {
+    switch (m) {
+        case gguf::LoadMode::mmap: return "mmap";
+        case gguf::LoadMode::read: return "read (--no-mmap)";
+        case gguf::LoadMode::mlock: return "mmap + mlock";
+    }
+    return "?";
+}
+
+Loaded load_model(const Args& a, const char* cmd) {
+    Loaded l;
+    const std::string path = a.require({"-m", "--model"});
+    l.verbose = a.has("--verbose") || a.has("-v");
+    if (a.has("--no-mmap") && a.has("--mlock")) fail("--no-mmap and --mlock exclude each other");
+    l.mode = a.has("--no-mmap") ? gguf::LoadMode::read : a.has("--mlock") ? gguf::LoadMode::mlock : gguf::LoadMode::mmap;
+
+    const int64_t threads = a.get_int({"-t", "--threads"}, 0);
+    if (threads < 0 || threads > 1024) fail("option --threads: expected 0..1024, got %lld", (long long)threads);
+    const int64_t n_ctx = a.get_int({"-c", "--ctx"}, 0);
+    if (n_ctx < 0 || n_ctx > (1 << 24)) fail("option --ctx: expected 0..16777216, got %lld", (long long)n_ctx);
+    l.ctx_opt.n_ctx = int(n_ctx);
+    const std::string kv = a.get({"--kv-type"}, "f16");
+    if (kv == "f16" || kv == "F16") l.ctx_opt.kv_type = GgmlType::F16;
+    else if (kv == "f32" || kv == "F32") l.ctx_opt.kv_type = GgmlType::F32;
+    else fail("option --kv-type: expected f16 or f32, got \"%s\"", kv.c_str());
+    const int64_t batch = a.get_int({"--batch"}, 256);
+    if (batch < 1 || batch > 65536) fail("option --batch: expected 1..65536, got %lld", (long long)batch);
+    l.ctx_opt.n_batch = int(batch);
+    const double lora_scale = a.get_float({"--lora-scale"}, 1.0);
+
+    auto t0 = std::chrono::steady_clock::now();
+    l.model = Model::load(path, {l.mode});
+    if (a.given({"--lora"})) l.model->load_lora(a.get({"--lora"}), float(lora_scale));
+    l.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    l.pool = std::make_unique<ThreadPool>(int(threads));
+    if (l.verbose) {
+        std::fprintf(stderr, "slm %s: model %s\n", cmd, path.c_str());
+        std::fprintf(stderr, "slm %s: %s\n", cmd, l.model->config().describe().c_str());
+        std::fprintf(stderr, "slm %s: weights: %s, %.1f MiB file, loaded in %.3f s%s\n", cmd, load_mode_name(l.mode),
+                     double(l.model->file().file_size()) / 1048576.0, l.load_seconds,
+                     l.model->n_lora() ? strfmt(", %d LoRA adapter(s)", l.model->n_lora()).c_str() : "");
+        std::fprintf(stderr, "slm %s: SIMD %s, %d threads, KV cache %s\n", cmd, simd_level_name(simd_level()),
+                     l.pool->size(), type_name(l.ctx_opt.kv_type));
+    }
+    return l;
+}
+
+SamplerParams sampler_params(const Args& a) {
+    SamplerParams p;
+    p.temp = float(a.get_float({"--temp"}, p.temp));
+    p.top_k = int(a.get_int({"--top-k"}, p.top_k));
+    p.top_p = float(a.get_float({"--top-p"}, p.top_p));
+    p.min_p = float(a.get_float({"--min-p"}, p.min_p));
+    p.repeat_penalty = float(a.get_float({"--repeat-penalty"}, p.repeat_penalty));
+    p.repeat_last_n = int(a.get_int({"--repeat-last-n"}, p.repeat_last_n));
+    const int64_t seed = a.get_int({"--seed"}, 0);
+    p.seed = uint64_t(seed);
+    if (p.top_p <= 0 || p.top_p > 1) fail("option --top-p: expected a value in (0, 1], got %g", double(p.top_p));
+    if (p.min_p < 0 || p.min_p > 1) fail("option --min-p: expected a value in [0, 1], got %g", double(p.min_p));
+    if (!(p.repeat_penalty > 0)) fail("option --repeat-penalty: expected a value > 0");
+    if (p.repeat_last_n < -1) fail("option --repeat-last-n: expected -1 or more");
+    return p;
+}
+
+void print_memory(const Loaded& l, const Context& ctx) {
+    if (!l.verbose) return;
+    std::fprintf(stderr, "memory: peak RSS %.1f MiB (VmHWM), KV cache %.1f MiB (%d positions, %s)\n",
+                 double(peak_rss_kib()) / 1024.0, double(ctx.kv_bytes()) / 1048576.0, ctx.n_ctx(),
+                 type_name(ctx.kv_type()));
+}
+
+}  // namespace slm::cli
