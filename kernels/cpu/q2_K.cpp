@@ -34,9 +34,12 @@ namespace slm::kernels {
 
 namespace {
 
-// The 2-bit quant of value e (0..255).
-inline int q2_value(const block_q2_K& b, int e) {
-    return (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+// The 16 quants of sub-block j (values 16j .. 16j+15), each in [0, 3].
+inline void q2_sub_block(const block_q2_K& b, int j, int q[16]) {
+    const int e0 = 16 * j;
+    const uint8_t* bytes = b.qs + 32 * (e0 / 128) + e0 % 32;  // 2-bit field (e0 % 128) / 32 of these bytes
+    const int shift = 2 * ((e0 % 128) / 32);
+    for (int k = 0; k < 16; k++) q[k] = (bytes[k] >> shift) & 3;
 }
 
 }  // namespace
@@ -104,7 +107,9 @@ void dequantize_row_q2_K(const void* vx, float* y, int64_t n) {
         for (int j = 0; j < QK_K / 16; j++) {
             const float dl = d * float(x[i].scales[j] & 0xF);
             const float ml = dmin * float(x[i].scales[j] >> 4);
-            for (int k = 0; k < 16; k++) *y++ = dl * float(q2_value(x[i], 16 * j + k)) - ml;
+            int q[16];
+            q2_sub_block(x[i], j, q);
+            for (int k = 0; k < 16; k++) *y++ = dl * float(q[k]) - ml;
         }
     }
 }
@@ -119,8 +124,10 @@ float dot_q2_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         int32_t isum = 0, summs = 0;
         for (int j = 0; j < QK_K / 16; j++) {
+            int q[16];
+            q2_sub_block(x[i], j, q);
             int32_t s = 0;
-            for (int k = 0; k < 16; k++) s += q2_value(x[i], 16 * j + k) * int32_t(y[i].qs[16 * j + k]);
+            for (int k = 0; k < 16; k++) s += q[k] * int32_t(y[i].qs[16 * j + k]);
             isum += (x[i].scales[j] & 0xF) * s;
             summs += (x[i].scales[j] >> 4) * int32_t(y[i].bsums[j]);
         }

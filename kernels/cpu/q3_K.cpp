@@ -101,11 +101,14 @@ inline int q3_scale(const uint8_t* s, int j) {
     return (low | (high << 4)) - 32;
 }
 
-// The 3-bit quant of value e (0..255) in [-4, 3].
-inline int q3_value(const block_q3_K& b, int e) {
-    int low = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-    int high = (b.hmask[e % 32] >> (e / 32)) & 1;
-    return low - (high ? 0 : 4);
+// The 16 quants of sub-block j (values 16j .. 16j+15), each in [-4, 3].
+inline void q3_sub_block(const block_q3_K& b, int j, int q[16]) {
+    const int e0 = 16 * j;
+    const uint8_t* low = b.qs + 32 * (e0 / 128) + e0 % 32;  // 2-bit field (e0 % 128) / 32 of these bytes
+    const int shift = 2 * ((e0 % 128) / 32);
+    const uint8_t* high = b.hmask + e0 % 32;                // bit e0 / 32 of these bytes
+    const int bit = e0 / 32;
+    for (int k = 0; k < 16; k++) q[k] = ((low[k] >> shift) & 3) - (((high[k] >> bit) & 1) ? 0 : 4);
 }
 
 }  // namespace
@@ -177,7 +180,9 @@ void dequantize_row_q3_K(const void* vx, float* y, int64_t n) {
         const float d_all = fp16_to_fp32(x[i].d);
         for (int j = 0; j < QK_K / 16; j++) {
             const float dl = d_all * float(q3_scale(x[i].scales, j));
-            for (int k = 0; k < 16; k++) *y++ = dl * float(q3_value(x[i], 16 * j + k));
+            int q[16];
+            q3_sub_block(x[i], j, q);
+            for (int k = 0; k < 16; k++) *y++ = dl * float(q[k]);
         }
     }
 }
@@ -193,8 +198,10 @@ float dot_q3_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         int32_t isum = 0;
         for (int j = 0; j < QK_K / 16; j++) {
+            int q[16];
+            q3_sub_block(x[i], j, q);
             int32_t s = 0;
-            for (int k = 0; k < 16; k++) s += q3_value(x[i], 16 * j + k) * int32_t(y[i].qs[16 * j + k]);
+            for (int k = 0; k < 16; k++) s += q[k] * int32_t(y[i].qs[16 * j + k]);
             isum += q3_scale(x[i].scales, j) * s;
         }
         sum += fp16_to_fp32(x[i].d) * y[i].d * float(isum);
