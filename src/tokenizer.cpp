@@ -1,0 +1,435 @@
+// Tokenizer: building the lookup tables, encoding (special tokens, pre-tokenizer, BPE / SentencePiece merges)
+// and decoding. The loaders (GGUF, tokenizer.json, tiktoken) are in tokenizer_load.cpp, the pre-tokenizers in
+// tokenizer_pretok.cpp.
+#include "tokenizer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <queue>
+
+#include "common.h"
+#include "tokenizer_impl.h"
+#include "unicode.h"
+
+namespace slm {
+
+namespace {
+
+constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581 LOWER ONE EIGHTH BLOCK: SentencePiece's space
+constexpr size_t kCacheMaxEntries = 1 << 18;            // pre-token cache bound (cleared when full)
+
+inline uint64_t pair_key(int32_t left, int32_t right) {
+    return (uint64_t(uint32_t(left)) << 32) | uint32_t(right);
+}
+
+// "<0x41>" -> 0x41; -1 if text is not a byte token's name.
+int parse_byte_token(std::string_view t) {
+    if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = t[size_t(i)];
+        int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+    std::string out;
+    out.reserve(s.size());
+    size_t pos = 0;
+    for (size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+        out.append(s, pos, hit - pos);
+        out.append(to);
+    }
+    out.append(s, pos, std::string::npos);
+    s = std::move(out);
+}
+
+// Scratch memory for one encode() call, reused across its words.
+struct Scratch {
+    std::vector<std::pair<size_t, size_t>> spans;
+    struct Sym {
+        int32_t id;      // BPE: current token id (-1: a byte with no token); SPM: unused
+        int32_t prev, next;
+        uint32_t start, len;  // bytes of the word this symbol covers (len 0: merged away)
+    };
+    std::vector<Sym> syms;
+    std::vector<int32_t> ids;
+};
+
+// A candidate merge of two adjacent symbols. BPE: lowest rank first; SPM: highest score first. Ties go to the
+// leftmost pair (as in llama.cpp, Hugging Face and tiktoken).
+struct BpeCand {
+    int32_t rank, left, right, left_id, right_id, merged_id;
+    bool operator<(const BpeCand& o) const {  // priority_queue pops the "largest": invert
+        return rank != o.rank ? rank > o.rank : left > o.left;
+    }
+};
+struct SpmCand {
+    float score;
+    int32_t left, right;
+    uint32_t len;
+    bool operator<(const SpmCand& o) const { return score != o.score ? score < o.score : left > o.left; }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// Tables
+
+void Tokenizer::Impl::finalize() {
+    const size_t n = text.size();
+    if (n == 0) fail("%s: the vocabulary is empty", source.c_str());
+    if (n > size_t(INT32_MAX)) fail("%s: the vocabulary has too many tokens (%zu)", source.c_str(), n);
+    if (type.empty()) type.assign(n, TokenType::normal);
+    if (type.size() != n) fail("%s: %zu token types for %zu tokens", source.c_str(), type.size(), n);
+    if (!score.empty() && score.size() != n) fail("%s: %zu scores for %zu tokens", source.c_str(), score.size(), n);
+    for (auto [name, id] : {std::pair{"bos", bos}, {"eos", eos}, {"eot", eot}, {"unk", unk}}) {
+        if (id < -1 || id >= int32_t(n))
+            fail("%s: %s token id %d is out of range (vocabulary of %zu tokens)", source.c_str(), name, id, n);
+    }
+
+    // What each token prints.
+    piece.resize(n);
+    for (size_t id = 0; id < n; id++) {
+        const std::string& t = text[id];
+        const TokenType ty = type[id];
+        if (ty == TokenType::control || ty == TokenType::unknown || ty == TokenType::unused) {
+            piece[id] = t;
+        } else if (kind == TokenizerKind::spm) {
+            int b = ty == TokenType::byte ? parse_byte_token(t) : -1;
+            if (b >= 0) {
+                piece[id] = std::string(1, char(b));
+            } else {
+                piece[id] = t;
+                replace_all(piece[id], kSpmSpace, " ");
+            }
+        } else if (ty == TokenType::user_defined || !unicode::printable_to_bytes(t, &piece[id])) {
+            piece[id] = t;  // not in GPT-2's printable form: printed as written
+        }
+    }
+
+    text_to_id.reserve(n);
+    for (size_t id = 0; id < n; id++) text_to_id.emplace(text[id], int32_t(id));
+
+    byte_id.fill(-1);
+    if (kind == TokenizerKind::bpe) {
+        bytes_to_id.reserve(n);
+        for (size_t id = 0; id < n; id++)
+            if (type[id] == TokenType::normal || type[id] == TokenType::byte) bytes_to_id.emplace(piece[id], int32_t(id));
+        for (int b = 0; b < 256; b++) {
+            auto it = bytes_to_id.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
+            byte_id[size_t(b)] = it == bytes_to_id.end() ? -1 : it->second;
+        }
+        if (merges_from_ranks) {
+            // tiktoken: merging a and b is allowed whenever a+b is a token, and lower token ids merge first.
+            // Enumerating every split of every token lists exactly those pairs.
+            for (const auto& [bytes, id] : bytes_to_id) {
+                for (size_t k = 1; k < bytes.size(); k++) {
+                    auto l = bytes_to_id.find(std::string_view(bytes).substr(0, k));
+                    if (l == bytes_to_id.end()) continue;
+                    auto r = bytes_to_id.find(std::string_view(bytes).substr(k));
+                    if (r == bytes_to_id.end()) continue;
+                    merges.emplace(pair_key(l->second, r->second), std::pair{id, id});
+                }
+            }
+        } else {
+            merges.reserve(merge_rules.size());
+            std::string joined;
+            for (size_t r = 0; r < merge_rules.size(); r++) {
+                const auto& [a, b] = merge_rules[r];
+                joined = a;
+                joined += b;
+                auto ia = text_to_id.find(a), ib = text_to_id.find(b), ij = text_to_id.find(joined);
+                if (ia == text_to_id.end() || ib == text_to_id.end() || ij == text_to_id.end()) {
+                    if (!strict_merges) continue;  // llama.cpp tolerates these; they can never apply here
+                    const char* what = ia == text_to_id.end() ? a.c_str() : ib == text_to_id.end() ? b.c_str() : joined.c_str();
+                    fail("%s: merges[%zu] = \"%s %s\": token \"%s\" is not in the vocabulary", source.c_str(), r,
+                         a.c_str(), b.c_str(), what);
+                }
+                merges.emplace(pair_key(ia->second, ib->second), std::pair{int32_t(r), ij->second});
+            }
+        }
+        merge_rules.clear();
+        merge_rules.shrink_to_fit();
+    } else {
+        for (size_t id = 0; id < n; id++) {
+            if (type[id] != TokenType::byte) continue;
+            int b = parse_byte_token(text[id]);
+            if (b >= 0 && byte_id[size_t(b)] < 0) byte_id[size_t(b)] = int32_t(id);
+        }
+    }
+
+    for (size_t id = 0; id < n; id++) {
+        if (!is_special(int32_t(id)) || text[id].empty()) continue;
+        uint8_t b0 = uint8_t(text[id][0]);
+        specials_by_byte[b0].push_back(int32_t(id));
+        special_first_byte[b0] = true;
+    }
+    for (auto& v : specials_by_byte)
+        std::stable_sort(v.begin(), v.end(), [&](int32_t a, int32_t b) { return text[size_t(a)].size() > text[size_t(b)].size(); });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Encoding
+
+namespace {
+
+// Byte-level BPE of one pre-token: start from one symbol per byte, repeatedly merge the adjacent pair with
+// the lowest rank. A heap of candidate pairs keeps this O(n log n) for long words; stale candidates (a side
+// already merged into something else) are recognized by their ids and skipped.
+void bpe_word(const Tokenizer::Impl& m, std::string_view word, Scratch& s, std::vector<int32_t>& out) {
+    auto& syms = s.syms;
+    syms.clear();
+    const int32_t n = int32_t(word.size());
+    for (int32_t i = 0; i < n; i++)
+        syms.push_back({m.byte_id[uint8_t(word[size_t(i)])], i - 1, i + 1 < n ? i + 1 : -1, uint32_t(i), 1});
+    std::priority_queue<BpeCand> heap;
+    auto try_pair = [&](int32_t l, int32_t r) {
+        if (l < 0 || r < 0) return;
+        auto it = m.merges.find(pair_key(syms[size_t(l)].id, syms[size_t(r)].id));
+        if (it != m.merges.end())
+            heap.push({it->second.first, l, r, syms[size_t(l)].id, syms[size_t(r)].id, it->second.second});
+    };
+    for (int32_t i = 0; i + 1 < n; i++) try_pair(i, i + 1);
+    while (!heap.empty()) {
+        BpeCand c = heap.top();
+        heap.pop();
+        auto& L = syms[size_t(c.left)];
+        auto& R = syms[size_t(c.right)];
+        if (L.len == 0 || R.len == 0 || L.next != c.right || L.id != c.left_id || R.id != c.right_id) continue;
+        L.id = c.merged_id;
+        L.len += R.len;
+        L.next = R.next;
+        if (R.next >= 0) syms[size_t(R.next)].prev = c.left;
+        R.len = 0;
+        try_pair(L.prev, c.left);
+        try_pair(c.left, L.next);
+    }
+    for (int32_t i = n > 0 ? 0 : -1; i >= 0; i = syms[size_t(i)].next) {
+        int32_t id = syms[size_t(i)].id;
+        if (id >= 0) out.push_back(id);
+        else if (m.unk >= 0) out.push_back(m.unk);  // a byte the vocabulary cannot represent
+    }
+}
+
+void bpe_encode_word(const Tokenizer::Impl& m, std::string_view word, Scratch& s, std::vector<int32_t>& out) {
+    if (m.ignore_merges) {
+        auto it = m.bytes_to_id.find(word);
+        if (it != m.bytes_to_id.end()) {
+            out.push_back(it->second);
+            return;
+        }
+    }
+    if (word.size() == 1) {
+        int32_t id = m.byte_id[uint8_t(word[0])];
+        if (id >= 0) out.push_back(id);
+        else if (m.unk >= 0) out.push_back(m.unk);
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lock(m.cache.mu);
+        auto it = m.cache.map.find(word);
+        if (it != m.cache.map.end()) {
+            out.insert(out.end(), it->second.begin(), it->second.end());
+            return;
+        }
+    }
+    s.ids.clear();
+    bpe_word(m, word, s, s.ids);
+    out.insert(out.end(), s.ids.begin(), s.ids.end());
+    std::lock_guard<std::mutex> lock(m.cache.mu);
+    if (m.cache.map.size() >= kCacheMaxEntries) m.cache.map.clear();
+    m.cache.map.emplace(std::string(word), s.ids);
+}
+
+// SentencePiece-style merging as llama.cpp does it for "llama" vocabularies: one symbol per UTF-8 character,
+// repeatedly merge the adjacent pair whose concatenation is a token with the highest score; symbols that are
+// not tokens at the end are written as <0xNN> byte tokens.
+void spm_encode(const Tokenizer::Impl& m, std::string_view t, Scratch& s, std::vector<int32_t>& out) {
+    auto& syms = s.syms;
+    syms.clear();
+    for (size_t i = 0; i < t.size();) {
+        int len;
+        unicode::decode_utf8(t, i, &len);
+        int32_t idx = int32_t(syms.size());
+        syms.push_back({-1, idx - 1, -1, uint32_t(i), uint32_t(len)});
+        if (idx > 0) syms[size_t(idx) - 1].next = idx;
+        i += size_t(len);
+    }
+    std::priority_queue<SpmCand> heap;
+    auto try_pair = [&](int32_t l, int32_t r) {
+        if (l < 0 || r < 0) return;
+        uint32_t len = syms[size_t(l)].len + syms[size_t(r)].len;
+        auto it = m.text_to_id.find(t.substr(syms[size_t(l)].start, len));
+        if (it == m.text_to_id.end()) return;
+        heap.push({m.score.empty() ? 0.0f : m.score[size_t(it->second)], l, r, len});
+    };
+    for (int32_t i = 0; i + 1 < int32_t(syms.size()); i++) try_pair(i, i + 1);
+    while (!heap.empty()) {
+        SpmCand c = heap.top();
+        heap.pop();
+        auto& L = syms[size_t(c.left)];
+        auto& R = syms[size_t(c.right)];
+        if (L.len == 0 || R.len == 0 || L.next != c.right || L.len + R.len != c.len) continue;
+        L.len += R.len;
+        L.next = R.next;
+        if (R.next >= 0) syms[size_t(R.next)].prev = c.left;
+        R.len = 0;
+        try_pair(L.prev, c.left);
+        try_pair(c.left, L.next);
+    }
+    for (int32_t i = syms.empty() ? -1 : 0; i >= 0; i = syms[size_t(i)].next) {
+        std::string_view sym = t.substr(syms[size_t(i)].start, syms[size_t(i)].len);
+        auto it = m.text_to_id.find(sym);
+        if (it != m.text_to_id.end()) {
+            out.push_back(it->second);
+            continue;
+        }
+        for (char ch : sym) {
+            int32_t id = m.byte_id[uint8_t(ch)];
+            if (id >= 0) out.push_back(id);
+            else if (m.unk >= 0) out.push_back(m.unk);
+        }
+    }
+}
+
+// Text between special tokens. after_special: the fragment starts the text or follows a special token (where
+// SentencePiece adds its space prefix).
+void encode_fragment(const Tokenizer::Impl& m, std::string_view frag, bool after_special, Scratch& s,
+                     std::vector<int32_t>& out) {
+    if (m.kind == TokenizerKind::spm) {
+        std::string t;
+        t.reserve(frag.size() + 8);
+        if (m.add_space_prefix && after_special) t += ' ';
+        t += frag;
+        replace_all(t, " ", kSpmSpace);
+        spm_encode(m, t, s, out);
+        return;
+    }
+    s.spans.clear();
+    pre_tokenize(m.pre, frag, s.spans);
+    for (auto [b, e] : s.spans) bpe_encode_word(m, frag.substr(b, e - b), s, out);
+}
+
+}  // namespace
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
+    const Impl& m = *impl_;
+    std::vector<int32_t> out;
+    out.reserve(text.size() / 3 + 2);
+    if (add_bos) {
+        if (m.bos < 0) fail("%s: cannot add BOS: the vocabulary has no BOS token", m.source.c_str());
+        out.push_back(m.bos);
+    }
+    Scratch s;
+    size_t frag = 0;
+    bool after_special = true;
+    const size_t n = text.size();
+    for (size_t pos = 0; pos < n;) {
+        if (!m.special_first_byte[uint8_t(text[pos])]) {
+            pos++;
+            continue;
+        }
+        int32_t hit = -1;
+        for (int32_t id : m.specials_by_byte[uint8_t(text[pos])]) {
+            // Without parse_special only user-defined tokens are recognized (llama.cpp's rule).
+            if (!parse_special && m.type[size_t(id)] != TokenType::user_defined) continue;
+            const std::string& t = m.text[size_t(id)];
+            if (n - pos >= t.size() && std::memcmp(text.data() + pos, t.data(), t.size()) == 0) {
+                hit = id;
+                break;
+            }
+        }
+        if (hit < 0) {
+            pos++;
+            continue;
+        }
+        if (pos > frag) encode_fragment(m, text.substr(frag, pos - frag), after_special, s, out);
+        out.push_back(hit);
+        pos += m.text[size_t(hit)].size();
+        frag = pos;
+        after_special = true;
+    }
+    if (frag < n) encode_fragment(m, text.substr(frag), after_special, s, out);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Decoding and accessors
+
+namespace {
+void check_id(const Tokenizer::Impl& m, int32_t id) {
+    if (id < 0 || id >= m.n_vocab())
+        fail("%s: token id %d is out of range (vocabulary of %d tokens)", m.source.c_str(), id, m.n_vocab());
+}
+}  // namespace
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const { return decode(ids, true); }
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool render_control) const {
+    const Impl& m = *impl_;
+    std::string out;
+    // SentencePiece: encoding put one space in front of the text at the start and after each special token;
+    // take it back off there.
+    const bool spm_prefix = m.kind == TokenizerKind::spm && m.add_space_prefix;
+    bool strip_next = spm_prefix;
+    for (int32_t id : ids) {
+        check_id(m, id);
+        const std::string& p = m.piece[size_t(id)];
+        if (m.is_special(id)) {
+            if (render_control || m.type[size_t(id)] == TokenType::user_defined) out += p;
+            strip_next = spm_prefix;
+            continue;
+        }
+        if (strip_next && !p.empty() && p[0] == ' ') out.append(p, 1, std::string::npos);
+        else out += p;
+        strip_next = false;
+    }
+    return out;
+}
+
+std::string Tokenizer::token_to_piece(int32_t id) const {
+    check_id(*impl_, id);
+    return impl_->piece[size_t(id)];
+}
+const std::string& Tokenizer::token_text(int32_t id) const {
+    check_id(*impl_, id);
+    return impl_->text[size_t(id)];
+}
+int32_t Tokenizer::n_vocab() const { return impl_->n_vocab(); }
+int32_t Tokenizer::bos_id() const { return impl_->bos; }
+int32_t Tokenizer::eos_id() const { return impl_->eos; }
+int32_t Tokenizer::eot_id() const { return impl_->eot; }
+int32_t Tokenizer::unk_id() const { return impl_->unk; }
+int32_t Tokenizer::find_token(std::string_view text) const {
+    auto it = impl_->text_to_id.find(text);
+    return it == impl_->text_to_id.end() ? -1 : it->second;
+}
+bool Tokenizer::is_control(int32_t id) const {
+    check_id(*impl_, id);
+    TokenType t = impl_->type[size_t(id)];
+    return t == TokenType::control || t == TokenType::unknown;
+}
+bool Tokenizer::is_eog(int32_t id) const { return id >= 0 && (id == impl_->eos || id == impl_->eot); }
+TokenType Tokenizer::token_type(int32_t id) const {
+    check_id(*impl_, id);
+    return impl_->type[size_t(id)];
+}
+float Tokenizer::token_score(int32_t id) const {
+    check_id(*impl_, id);
+    return impl_->score.empty() ? 0.0f : impl_->score[size_t(id)];
+}
+bool Tokenizer::add_bos_default() const { return impl_->add_bos; }
+std::string Tokenizer::model_name() const { return impl_->model_name; }
+std::string Tokenizer::pre_name() const { return impl_->pre_name; }
+size_t Tokenizer::n_merges() const { return impl_->merges.size(); }
+
+Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+Tokenizer::~Tokenizer() = default;
+
+}  // namespace slm

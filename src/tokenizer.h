@@ -1,0 +1,81 @@
+// Tokenizers: text <-> token ids for the models slm runs.
+//
+//   byte-level BPE (tokenizer.ggml.model = "gpt2"): Llama 3, GPT-2, SmolLM. Text is split by a hand-written
+//     pre-tokenizer (the regex of "llama-bpe", "gpt-2" or "smollm", over Unicode categories), each pre-token's
+//     bytes are merged by rank (the merges list, or tiktoken's "lowest-rank concatenation" rule).
+//   SentencePiece-style (tokenizer.ggml.model = "llama"): Llama 2, stories260K. Spaces become U+2581, one space
+//     is prefixed, adjacent pieces are merged by highest vocabulary score, unknown characters fall back to
+//     <0xNN> byte tokens.
+//
+// Loaded from a GGUF file's tokenizer.ggml.* metadata, a Hugging Face tokenizer.json, or a tiktoken
+// tokenizer.model (Llama 3). Special tokens (control / user-defined) written in the text are recognized before
+// splitting, longest first. A Tokenizer is immutable after loading and may be shared between threads.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace slm {
+
+namespace gguf {
+class File;
+}
+
+// Token types as GGUF stores them in tokenizer.ggml.token_type.
+enum class TokenType : int32_t {
+    undefined = 0, normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6,
+};
+
+// The pre-tokenizers of byte-level BPE models (tokenizer.ggml.pre):
+//   llama3 ("llama-bpe"): (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//                         ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//   gpt2 ("gpt-2"):       's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+//   smollm ("smollm"):    every \p{N} on its own first, then the gpt2 pattern on the pieces between
+enum class PreTokenizer { llama3, gpt2, smollm };
+// The pre-token boundaries of text as [begin, end) byte offsets (appended to out; they tile the text).
+void pre_tokenize(PreTokenizer pre, std::string_view text, std::vector<std::pair<size_t, size_t>>& out);
+// Convenience for tests: the pre-tokens as strings.
+std::vector<std::string> pre_tokenize(PreTokenizer pre, std::string_view text);
+
+class Tokenizer {
+public:
+    static Tokenizer from_gguf(const gguf::File& f);          // tokenizer.ggml.* metadata
+    static Tokenizer load(const std::string& path);           // .gguf, tokenizer.json or tiktoken tokenizer.model
+    // The individual loaders (load() picks one from the file's content). `name` is used in error messages.
+    static Tokenizer from_tokenizer_json(std::string_view json_text, const std::string& name = "tokenizer.json");
+    static Tokenizer from_tiktoken(std::string_view model_text, const std::string& name = "tokenizer.model");
+
+    std::vector<int32_t> encode(std::string_view text, bool add_bos = false, bool parse_special = true) const;
+    std::string decode(const std::vector<int32_t>& ids) const;   // concatenated pieces (SPM: leading space rule)
+    // render_control = false leaves control / unknown tokens (BOS, EOS, <|eot_id|> ...) out of the text.
+    std::string decode(const std::vector<int32_t>& ids, bool render_control) const;
+    std::string token_to_piece(int32_t id) const;  // the raw bytes this token produces in output text
+    const std::string& token_text(int32_t id) const;  // the vocabulary string as stored
+    int32_t n_vocab() const;
+    int32_t bos_id() const; int32_t eos_id() const; int32_t eot_id() const;  // -1 where absent
+    int32_t unk_id() const;  // -1 where absent
+    int32_t find_token(std::string_view text) const;  // exact vocabulary lookup, -1 if absent
+    bool is_control(int32_t id) const;   // special/control tokens (not printed as text)
+    bool is_eog(int32_t id) const;       // end of generation: eos or eot
+    TokenType token_type(int32_t id) const;
+    float token_score(int32_t id) const;
+    bool add_bos_default() const;        // tokenizer.ggml.add_bos_token (or the model type's default)
+    std::string model_name() const;      // "gpt2" / "llama"
+    std::string pre_name() const;        // "llama-bpe", "gpt-2", "smollm", ... ("default" for SPM)
+    size_t n_merges() const;             // BPE merge rules known (tiktoken: derived from the ranks)
+
+    Tokenizer(Tokenizer&&) noexcept;
+    Tokenizer& operator=(Tokenizer&&) noexcept;
+    ~Tokenizer();
+
+    struct Impl;  // defined in tokenizer_impl.h (shared by the tokenizer_*.cpp files)
+
+private:
+    explicit Tokenizer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace slm
