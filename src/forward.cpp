@@ -186,7 +186,10 @@ void Context::attention(int il, int n) {
     const uint8_t* vc = v_cache_[size_t(il)].data();
     const kernels::vec_dot_fn dot = kernels::best_dot(kv_type_);  // f32 or f16 row . f32 row
     const float scale = float(1.0 / std::sqrt(double(hd)));
-    pool_.parallel_for(int64_t(n) * n_head, 1, [&](int64_t i0, int64_t i1, int thread) {
+    // Each item costs ~4 * n_pos * hd flops; keep chunks big enough that waking the pool pays.
+    const int64_t item_work = 4 * int64_t(n_past_ + n) * hd;
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / item_work);
+    pool_.parallel_for(int64_t(n) * n_head, grain, [&](int64_t i0, int64_t i1, int thread) {
         float* s = scores_.data() + size_t(thread) * size_t(n_ctx_);
         for (int64_t item = i0; item < i1; item++) {
             const int t = int(item / n_head), h = int(item % n_head), kvh = h / group;

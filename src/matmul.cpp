@@ -47,7 +47,12 @@ void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, Thread
     constexpr int64_t kRowBlock = 16;
     const int64_t wstride = W.row_size();
     const uint8_t* wbase = static_cast<const uint8_t*>(W.data);
-    pool.parallel_for(n_out, kRowBlock, [&](int64_t r0, int64_t r1, int) {
+    // Waking the pool costs microseconds: give each chunk at least ~64K multiply-adds (small matmuls, like
+    // all of stories260K's, then run on the calling thread alone).
+    constexpr int64_t kMinWork = 1 << 16;
+    const int64_t grain = std::max<int64_t>(kRowBlock, (kMinWork / std::max<int64_t>(1, n_in * n_tok) + kRowBlock - 1) /
+                                                           kRowBlock * kRowBlock);
+    pool.parallel_for(n_out, grain, [&](int64_t r0, int64_t r1, int) {
         for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
             const int64_t re = std::min(r1, rb + kRowBlock);
             for (int64_t t = 0; t < n_tok; t++) {

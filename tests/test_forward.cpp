@@ -6,7 +6,9 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <fstream>
 #include <sstream>
+#include <sys/wait.h>
 
 #include "common.h"
 #include "forward.h"
@@ -580,4 +582,183 @@ TEST_CASE("forward: bad LoRA adapters are refused with a clear error") {
     CHECK(m->n_lora() == 0);
     e = error_of([&] { m->load_lora("no/such/adapter.gguf"); });
     CHECK(e.find("no/such/adapter.gguf") != std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// generation loop: streaming and stops
+
+TEST_CASE("forward: utf8_complete_prefix holds back only an incomplete trailing character") {
+    CHECK(utf8_complete_prefix("") == 0);
+    CHECK(utf8_complete_prefix("abc") == 3);
+    CHECK(utf8_complete_prefix("a\xE2\x82") == 1);        // € cut after 2 of 3 bytes
+    CHECK(utf8_complete_prefix("a\xE2\x82\xAC") == 4);    // € complete
+    CHECK(utf8_complete_prefix("\xF0\x9F\x9B") == 0);     // 🛒 cut after 3 of 4 bytes
+    CHECK(utf8_complete_prefix("x\xF0\x9F\x9B\x92") == 5);
+    CHECK(utf8_complete_prefix("\xC3") == 0);
+    CHECK(utf8_complete_prefix("ab\x80\x80") == 4);       // stray continuation bytes are not held
+    CHECK(utf8_complete_prefix("a\xFF") == 2);            // invalid lead byte: not held
+}
+
+TEST_CASE("forward: generation stops at a stop string, which is not printed; streaming is UTF-8 safe") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    auto m = Model::load(test::fixture(kStories));
+    ThreadPool pool(2);
+    SamplerParams sp;
+    sp.temp = 0;
+    auto run = [&](const std::vector<std::string>& stop, std::vector<std::string>* chunks) {
+        Context ctx(*m, {}, pool);
+        Sampler s(sp);
+        GenerateOptions go;
+        go.n_predict = 120;
+        go.stop = stop;
+        return generate(ctx, s, {m->config().bos_id}, go, [&](const std::string& t) {
+            if (chunks) chunks->push_back(t);
+        });
+    };
+    GenerateResult full = run({}, nullptr);
+    REQUIRE(full.text.size() > 200);
+    CHECK(full.stop_reason == "length");
+    CHECK(full.tokens.size() == 120);
+    // A stop string taken from the middle of the text: generation ends right before its first occurrence.
+    const std::string stop = full.text.substr(150, 6);
+    std::vector<std::string> chunks;
+    GenerateResult r = run({"no such text", stop}, &chunks);
+    CHECK(r.stop_reason == "stop-string");
+    CHECK(r.text == full.text.substr(0, full.text.find(stop)));
+    std::string joined;
+    for (auto& c : chunks) joined += c;
+    CHECK(joined == r.text);
+    CHECK(r.tokens.size() < full.tokens.size());
+}
+
+TEST_CASE("forward: streamed pieces of llama3-tiny never split a UTF-8 character") {
+    SLM_REQUIRE_FIXTURE(kTiny);
+    auto m = Model::load(test::fixture(kTiny));
+    ThreadPool pool(2);
+    ContextOptions co;
+    co.n_ctx = 128;
+    Context ctx(*m, co, pool);
+    SamplerParams sp;
+    sp.temp = 1.0f;
+    sp.seed = 7;
+    Sampler s(sp);
+    GenerateOptions go;
+    go.n_predict = 48;  // this random model emits many multi-byte pieces (Cyrillic, Greek, CJK fragments)
+    std::vector<std::string> chunks;
+    GenerateResult r = generate(ctx, s, m->tokenizer().encode("Hello", true, true), go,
+                                [&](const std::string& t) { chunks.push_back(t); });
+    std::string joined;
+    for (size_t i = 0; i < chunks.size(); i++) {
+        if (i + 1 < chunks.size()) CHECK(utf8_complete_prefix(chunks[i]) == chunks[i].size());
+        joined += chunks[i];
+    }
+    CHECK(joined == r.text);
+    CHECK(ctx.n_past() == r.n_prompt + r.n_gen_evals);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the commands, through the built binary
+
+namespace {
+struct CmdResult {
+    int rc = -1;
+    std::string out, err;
+};
+CmdResult slm_cmd(const std::string& args, const std::string& name, const std::string& stdin_text = "") {
+    const char* bin = std::getenv("SLM_BIN");
+    REQUIRE_MESSAGE(bin != nullptr, "SLM_BIN is not set (run through make test)");
+    const std::string dir = test::scratch_dir("fwd-cli-" + name);
+    std::string cmd = std::string(bin) + " " + args + " >" + dir + "/out 2>" + dir + "/err";
+    if (!stdin_text.empty()) {
+        std::ofstream(dir + "/in") << stdin_text;
+        cmd += " <" + dir + "/in";
+    } else {
+        cmd += " </dev/null";
+    }
+    CmdResult r;
+    int st = std::system(cmd.c_str());
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.out = test::read_text(dir + "/out");
+    r.err = test::read_text(dir + "/err");
+    return r;
+}
+std::string q(const std::string& s) { return "'" + s + "'"; }
+}  // namespace
+
+TEST_CASE("forward: slm run reproduces the greedy story; errors exit non-zero with a message") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    SLM_REQUIRE_FIXTURE("models/stories260K.greedy.txt");
+    const std::string model = q(test::fixture(kStories));
+    CmdResult r = slm_cmd("run -m " + model + " -p '' --temp 0 -n 256 -t 2 --kv-type f32 --verbose", "greedy");
+    CHECK(r.rc == 0);
+    CHECK(r.out == test::read_text(test::fixture("models/stories260K.greedy.txt")));
+    CHECK(r.err.find("tok/s") != std::string::npos);
+    CHECK(r.err.find("peak RSS") != std::string::npos);
+    CHECK(r.err.find("mmap") != std::string::npos);
+
+    r = slm_cmd("run -m " + model + " -p 'Once upon a time there was a big dog' --ctx 4", "long");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("context") != std::string::npos);
+    r = slm_cmd("run -m no-such-model.gguf -p hi", "missing");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("no-such-model.gguf") != std::string::npos);
+    r = slm_cmd("run -m " + model + " -p hi --kv-type q4", "kvtype");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("--kv-type") != std::string::npos);
+    r = slm_cmd("run -m " + model + " -p hi --no-mmap --mlock", "modes");
+    CHECK(r.rc != 0);
+    for (const char* c : {"run", "chat", "logits"}) {
+        r = slm_cmd(std::string(c) + " --help", std::string("help-") + c);
+        CHECK(r.rc == 0);
+        CHECK(r.out.find("usage: slm") != std::string::npos);
+    }
+}
+
+TEST_CASE("forward: slm logits writes the fixture format and the last logits") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    SLM_REQUIRE_FIXTURE("logits/stories260K.ref64.txt");
+    RefLogits ref = read_ref(test::fixture("logits/stories260K.ref64.txt"));
+    std::string ids;
+    for (int32_t id : ref.tokens) ids += std::to_string(id) + " ";
+    const std::string dir = test::scratch_dir("fwd-logits-out");
+    CmdResult r = slm_cmd("logits -m " + q(test::fixture(kStories)) + " --tokens '" + ids + "' --kv-type f32 --out " +
+                              dir + "/last.f32",
+                          "logits");
+    REQUIRE(r.rc == 0);
+    std::ofstream(dir + "/out.txt") << r.out;
+    RefLogits got = read_ref(dir + "/out.txt");
+    CHECK(got.tokens == ref.tokens);
+    for (size_t p = 0; p < ref.pos.size(); p++) {
+        REQUIRE(got.pos[p].top.size() == 32);
+        CHECK(got.pos[p].top[0].first == ref.pos[p].top[0].first);
+        CHECK(std::fabs(got.pos[p].lse - ref.pos[p].lse) < 1e-3);
+    }
+    std::vector<float> last = test::read_f32(dir + "/last.f32"), want = test::read_f32(test::fixture("logits/stories260K.ref64.last.f32"));
+    REQUIRE(last.size() == want.size());
+    double maxd = 0;
+    for (size_t i = 0; i < last.size(); i++) maxd = std::max(maxd, std::fabs(double(last[i]) - want[i]));
+    CHECK(maxd < 1e-3);
+    r = slm_cmd("logits -m " + q(test::fixture(kStories)) + " --tokens '1 2 x'", "badids");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("\"x\"") != std::string::npos);
+    r = slm_cmd("logits -m " + q(test::fixture(kStories)) + " --tokens '1 99999'", "bigid");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("99999") != std::string::npos);
+}
+
+TEST_CASE("forward: slm chat converses over piped stdin, with /reset and /exit") {
+    SLM_REQUIRE_FIXTURE(kTiny);
+    CmdResult r = slm_cmd("chat -m " + q(test::fixture(kTiny)) + " -n 6 --temp 0 --ctx 256 -t 2 --verbose", "chat",
+                          "Hello there\nAnd again\n/reset\nHello there\n/exit\nnot read\n");
+    CHECK(r.rc == 0);
+    CHECK(r.err.find("(conversation reset)") != std::string::npos);
+    CHECK(!r.out.empty());
+    // One reply per user line up to /exit (--verbose prints a "reply N tokens" line for each).
+    size_t n_replies = 0;
+    for (size_t p = 0; (p = r.err.find("reply ", p)) != std::string::npos; p++) n_replies++;
+    CHECK(n_replies == 3);
+    SLM_REQUIRE_FIXTURE(kStories);
+    r = slm_cmd("chat -m " + q(test::fixture(kStories)), "chat-spm", "hi\n");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("special token") != std::string::npos);
 }
