@@ -280,20 +280,21 @@ float dot_q2_K_q8_K_avx512_vnni(int64_t n, const void* vx, const void* vy) {
     const block_q2_K* x = static_cast<const block_q2_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m512i idx[4] = {scale_lane_index(0), scale_lane_index(1), scale_lane_index(2), scale_lane_index(3)};
-    const __m512i low16 = _mm512_set1_epi32(0xFFFF);
     __m512 acc = _mm512_setzero_ps();
     __m256 acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = _cvtsh_ss(x[i].d) * y[i].d;
         const float dmin = _cvtsh_ss(x[i].dmin) * y[i].d;
         const Q2Block512 b = q2_load_512(x[i], y[i]);
+        // each int32 lane = (scale, 0) as two int16; vpermd reads only the low 4 bits of idx (= 4m+g)
+        const __m512i sc32 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(b.sc512));
         acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(b.summs), acc_min);
         __m512i sumi = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int m = 0; m < 4; m++) {
             const __m512i u = q2_u_512(b.q_lo2, b.q_hi2, m);
             const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(y[i].qs + 64 * m));
-            const __m512i scv = _mm512_and_si512(_mm512_permutexvar_epi16(idx[m], b.sc512), low16);
+            const __m512i scv = _mm512_permutexvar_epi32(idx[m], sc32);
             sumi = _mm512_dpwssd_epi32(sumi, t, scv);
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
