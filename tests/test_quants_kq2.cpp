@@ -308,3 +308,22 @@ TEST_CASE("kernel: q2_K SIMD dots agree with the scalar reference on random rows
 TEST_CASE("kernel: q2_K scalar dot equals the dot of the dequantized rows") {
     check_scalar_dot_vs_dequantized(GgmlType::Q2_K);
 }
+
+TEST_CASE("kernel: q2_K layout facts") {
+    // One hand-made block, decoded by hand from the layout comment in q2_K.cpp.
+    block_q2_K b{};
+    b.d = fp32_to_fp16(0.5f);
+    b.dmin = fp32_to_fp16(0.25f);
+    b.scales[12] = uint8_t((3 << 4) | 6);  // sub-block 12: scale 6, min 3
+    // value 200 (sub-block 12): h = 1, s = 2, l = 8 -> qs[32 + 8] bits 4..5
+    b.qs[40] = uint8_t(2 << 4);
+    // value 33 (sub-block 2): h = 0, s = 1, l = 1 -> qs[1] bits 2..3; scale 0 there, min 15
+    b.qs[1] = uint8_t(3 << 2);
+    b.scales[2] = uint8_t(15 << 4);
+    float out[QK_K];
+    dequantize_row_q2_K(&b, out, QK_K);
+    CHECK(out[200] == 0.5f * 6 * 2 - 0.25f * 3);
+    CHECK(out[201] == 0.5f * 6 * 0 - 0.25f * 3);
+    CHECK(out[33] == -0.25f * 15);
+    CHECK(out[0] == 0.f);
+}
