@@ -147,14 +147,15 @@ KQ_TARGET_AVX2 float dot_q4_K_q8_K_avx2(int64_t n, const void* vx, const void* v
     const block_q4_K* x = static_cast<const block_q4_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m256i low4 = _mm256_set1_epi8(0x0F);
+    __m256i pick[8];  // pick[e]: element e of the scales, in every 16-bit lane
+    for (int e = 0; e < 8; e++) pick[e] = broadcast16_control(e);
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = half_to_float(x[i].d) * y[i].d;
         const float dmin = half_to_float(x[i].dmin) * y[i].d;
-        alignas(16) uint8_t sm[16];
-        unpack_scales_mins_k4(x[i].scales, sm);
-        const __m256i sm16 = _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sm)));
+        const __m256i sm16 = _mm256_cvtepu8_epi16(scales_mins_k4(x[i].scales));  // 8 scales, 8 mins
+        const __m256i scales = _mm256_permute2x128_si256(sm16, sm16, 0x00);     // the 8 scales in both lanes
 
         // mins: bsums pairs (0+1, 2+3, ...) are the sums over the 8 sub-blocks
         const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
@@ -166,8 +167,8 @@ KQ_TARGET_AVX2 float dot_q4_K_q8_K_avx2(int64_t n, const void* vx, const void* v
         const int8_t* a = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++, q += 32, a += 64) {
-            const __m256i scale_lo = _mm256_set1_epi16(sm[2 * c]);
-            const __m256i scale_hi = _mm256_set1_epi16(sm[2 * c + 1]);
+            const __m256i scale_lo = _mm256_shuffle_epi8(scales, pick[2 * c]);
+            const __m256i scale_hi = _mm256_shuffle_epi8(scales, pick[2 * c + 1]);
             const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
             const __m256i q_lo = _mm256_and_si256(qb, low4);
             const __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), low4);
@@ -203,9 +204,7 @@ KQ_TARGET_AVX512VNNI inline float dot_q4_K_avx512_body(int64_t n, const void* vx
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = half_to_float(x[i].d) * y[i].d;
         const float dmin = half_to_float(x[i].dmin) * y[i].d;
-        alignas(16) uint8_t sm[16];
-        unpack_scales_mins_k4(x[i].scales, sm);
-        const __m128i sm8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sm));
+        const __m128i sm8 = scales_mins_k4(x[i].scales);  // 8 scales, 8 mins
 
         const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
         const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
