@@ -328,7 +328,8 @@ json::Value to_json(const Report& r) {
         json::Value shape = json::Value::array();
         for (int64_t d : t.shape) shape.push_back(json::Value(d));
         o.set("shape", shape);
-        for (const auto& [k, v] : err_json(t.err).as_object()) o.set(k, v);
+        const json::Value e = err_json(t.err);  // named: a temporary would die before the loop body
+        for (const auto& [k, v] : e.as_object()) o.set(k, v);
         tensors.push_back(o);
     }
     root.set("tensors", tensors);
@@ -338,7 +339,8 @@ json::Value to_json(const Report& r) {
             json::Value o = json::Value::object();
             o.set(key_name, json::Value(g.key));
             o.set("n_tensors", json::Value(g.n_tensors));
-            for (const auto& [k, v] : err_json(g.err).as_object()) o.set(k, v);
+            const json::Value e = err_json(g.err);
+            for (const auto& [k, v] : e.as_object()) o.set(k, v);
             a.push_back(o);
         }
         return a;

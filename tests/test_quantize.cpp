@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "commands.h"
+#include "forward.h"
+#include "model.h"
 #include "common.h"
 #include "gguf.h"
 #include "quantize.h"
@@ -289,19 +291,28 @@ TEST_CASE("quantize: plan rules on synthetic shapes") {
 
 namespace {
 
+// llama3-tiny-f16 quantized by slm to `type`, made once per test run and shared by the tests below.
+std::string quantized_tiny(const std::string& type) {
+    static std::map<std::string, std::string> made;
+    if (auto it = made.find(type); it != made.end()) return it->second;
+    std::string out = test::scratch_dir("quantize-" + type) + "/out.gguf";
+    ThreadPool pool(2);
+    quant::QuantizeOptions opts;
+    opts.progress = false;
+    auto res = quant::quantize_file(test::fixture("models/llama3-tiny-f16.gguf"), out, *quant::mix_from_name(type),
+                                    pool, opts);
+    CHECK(res.plan.entries.size() == 21);
+    made[type] = out;
+    return out;
+}
+
 // Quantizes llama3-tiny-f16 to `type` and compares every tensor with llama-quantize's manifest.
 void check_manifest(const char* type) {
     const std::string model = "models/llama3-tiny-f16.gguf";
     const std::string manifest = std::string("quantize/llama3-tiny-") + type + ".manifest.tsv";
     SLM_REQUIRE_FIXTURE(model);
     SLM_REQUIRE_FIXTURE(manifest);
-    std::string dir = test::scratch_dir(std::string("quantize-") + type);
-    std::string out = dir + "/out.gguf";
-    ThreadPool pool(2);
-    quant::QuantizeOptions opts;
-    opts.progress = false;
-    auto res = quant::quantize_file(test::fixture(model), out, *quant::mix_from_name(type), pool, opts);
-    CHECK(res.plan.entries.size() == 21);
+    std::string out = quantized_tiny(type);
 
     gguf::File in = gguf::File::open(test::fixture(model));
     gguf::File q = gguf::File::open(out);
@@ -436,3 +447,81 @@ TEST_CASE("quantize: F16 and BF16 row conversions are exact round trips") {
         for (size_t i = 0; i < x.size(); ++i) CHECK(back[i] == doctest::Approx(x[i]).epsilon(t == GgmlType::F16 ? 1e-3 : 1e-2));
     }
 }
+
+namespace {
+
+// Runs slm's forward pass on slm's quantization of llama3-tiny and compares with llama.cpp's logits for
+// llama-quantize's file of the same type (whose bytes the manifests show to be identical).
+void check_logits(const char* type) {
+    const std::string txt = std::string("logits/llama3-tiny-") + type + ".llamacpp.txt";
+    const std::string last = std::string("logits/llama3-tiny-") + type + ".llamacpp.last.f32";
+    SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
+    SLM_REQUIRE_FIXTURE(txt);
+    SLM_REQUIRE_FIXTURE(last);
+    std::vector<int32_t> ids;
+    struct Pos {
+        double lse;
+        std::vector<std::pair<int, float>> top;
+    };
+    std::vector<Pos> want;
+    std::istringstream in(test::read_text(test::fixture(txt)));
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream ls(line);
+        std::string w;
+        ls >> w;
+        if (w == "#") {
+            ls >> w;
+            if (w == "tokens")
+                for (int32_t id; ls >> id;) ids.push_back(id);
+        } else if (w == "pos") {
+            Pos p;
+            int pos;
+            std::string k;
+            ls >> pos >> k >> p.lse >> k;
+            REQUIRE(pos == int(want.size()));
+            for (std::string pair; ls >> pair;) {
+                size_t c = pair.find(':');
+                p.top.push_back({std::stoi(pair.substr(0, c)), std::stof(pair.substr(c + 1))});
+            }
+            want.push_back(p);
+        }
+    }
+    REQUIRE(!ids.empty());
+    REQUIRE(want.size() == ids.size());
+
+    auto model = Model::load(quantized_tiny(type));
+    ThreadPool pool(2);
+    ContextOptions opt;
+    opt.n_ctx = int(ids.size());
+    Context ctx(*model, opt, pool);
+    const int V = model->config().n_vocab;
+    const float* logits = ctx.eval(ids, true);
+    double max_diff = 0;
+    int top1_mismatch = 0;
+    for (size_t p = 0; p < ids.size(); ++p) {
+        const float* row = logits + p * size_t(V);
+        for (const auto& [id, l] : want[p].top) max_diff = std::max(max_diff, std::fabs(double(row[id]) - l));
+        int arg = int(std::max_element(row, row + V) - row);
+        if (arg != want[p].top[0].first) {
+            ++top1_mismatch;
+            MESSAGE("position " << p << ": slm's top-1 " << arg << " (" << row[arg] << "), llama.cpp's "
+                                << want[p].top[0].first << " (" << want[p].top[0].second << ")");
+        }
+    }
+    std::vector<float> ref_last = test::read_f32(test::fixture(last));
+    REQUIRE(ref_last.size() == size_t(V));
+    const float* row = logits + (ids.size() - 1) * size_t(V);
+    double max_last = 0;
+    for (int i = 0; i < V; ++i) max_last = std::max(max_last, std::fabs(double(row[i]) - ref_last[size_t(i)]));
+    MESSAGE(type << ": max |logit diff| vs llama.cpp: top-32 of every position " << max_diff
+                 << ", all logits of the last position " << max_last);
+    CHECK(max_diff <= 0.05);
+    CHECK(max_last <= 0.05);
+    CHECK(top1_mismatch == 0);
+}
+
+}  // namespace
+
+TEST_CASE("quantize: forward pass on slm's Q8_0 of llama3-tiny matches llama.cpp's logits") { check_logits("Q8_0"); }
+TEST_CASE("quantize: forward pass on slm's Q4_K_M of llama3-tiny matches llama.cpp's logits") { check_logits("Q4_K_M"); }
