@@ -1,6 +1,7 @@
 #include "intent_data.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -685,7 +686,11 @@ Example Generator::next() {
         const LangNoise& ln = kNoise[prod_lang];
         text = rng_.chance(500) ? std::string(ln.filler[bank][0]) + ", " + text : text + ", " + ln.polite[bank][0];
     }
-    // German and the message start: sentence case is how the templates are written; fine as is.
+    // Templates are written in sentence case in some languages and not in others; flip the first letter half
+    // the time so that casing never tells the language (or the bank) apart.
+    if (!text.empty() && std::isalpha((unsigned char)text[0]) && rng_.chance(500))
+        text[0] = std::isupper((unsigned char)text[0]) ? char(std::tolower((unsigned char)text[0]))
+                                                       : char(std::toupper((unsigned char)text[0]));
     if (rng_.chance(opt_.noise_per_mille)) {
         const auto& kinds = noise_kinds(bank_);
         int k = 1 + rng_.weighted({500, 350, 150});
