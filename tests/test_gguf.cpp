@@ -621,6 +621,15 @@ TEST_CASE("gguf: slm inspect prints header, metadata, tensors and totals") {
     CHECK(contains(out, "blk.0.attn_q.weight"));
     CHECK(contains(out, "bits per weight"));
 
+    // The last token shows only when --all prints the vocabulary whole.
+    File f = File::open(test::fixture(kStories));
+    const std::string last = f.get_array("tokenizer.ggml.tokens").arr.back().to_display();
+    CHECK(!contains(out, last));
+    auto [rca, outall] = run_cmd(bin + " inspect --all " + test::fixture(kStories));
+    CHECK(rca == 0);
+    CHECK(contains(outall, last));
+    CHECK(contains(outall, "tokenizer.ggml.tokens"));
+
     auto [rcj, js] = run_cmd(bin + " inspect --json " + test::fixture(kStories));
     CHECK(rcj == 0);
     json::Value v = json::parse(js);
