@@ -18,10 +18,6 @@ namespace {
 constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581 LOWER ONE EIGHTH BLOCK: SentencePiece's space
 constexpr size_t kCacheMaxEntries = 1 << 18;            // pre-token cache bound (cleared when full)
 
-inline uint64_t pair_key(int32_t left, int32_t right) {
-    return (uint64_t(uint32_t(left)) << 32) | uint32_t(right);
-}
-
 // "<0x41>" -> 0x41; -1 if text is not a byte token's name.
 int parse_byte_token(std::string_view t) {
     if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
@@ -111,45 +107,43 @@ void Tokenizer::Impl::finalize() {
         }
     }
 
-    text_to_id.reserve(n);
-    for (size_t id = 0; id < n; id++) text_to_id.emplace(text[id], int32_t(id));
+    text_to_id.init(&text, n);
+    for (size_t id = 0; id < n; id++) text_to_id.insert(int32_t(id));
 
     byte_id.fill(-1);
     if (kind == TokenizerKind::bpe) {
-        bytes_to_id.reserve(n);
+        bytes_to_id.init(&piece, n);
         for (size_t id = 0; id < n; id++)
-            if (type[id] == TokenType::normal || type[id] == TokenType::byte) bytes_to_id.emplace(piece[id], int32_t(id));
-        for (int b = 0; b < 256; b++) {
-            auto it = bytes_to_id.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
-            byte_id[size_t(b)] = it == bytes_to_id.end() ? -1 : it->second;
-        }
+            if (type[id] == TokenType::normal || type[id] == TokenType::byte) bytes_to_id.insert(int32_t(id));
+        for (int b = 0; b < 256; b++) byte_id[size_t(b)] = bytes_to_id.find(std::string(1, char(b)));
         if (merges_from_ranks) {
             // tiktoken: merging a and b is allowed whenever a+b is a token, and lower token ids merge first.
             // Enumerating every split of every token lists exactly those pairs.
-            for (const auto& [bytes, id] : bytes_to_id) {
+            merges.init(bytes_to_id.size() * 4);
+            bytes_to_id.for_each([&](int32_t id) {
+                std::string_view bytes = piece[size_t(id)];
                 for (size_t k = 1; k < bytes.size(); k++) {
-                    auto l = bytes_to_id.find(std::string_view(bytes).substr(0, k));
-                    if (l == bytes_to_id.end()) continue;
-                    auto r = bytes_to_id.find(std::string_view(bytes).substr(k));
-                    if (r == bytes_to_id.end()) continue;
-                    merges.emplace(pair_key(l->second, r->second), std::pair{id, id});
+                    int32_t l = bytes_to_id.find(bytes.substr(0, k));
+                    if (l < 0) continue;
+                    int32_t r = bytes_to_id.find(bytes.substr(k));
+                    if (r >= 0) merges.insert(l, r, id, id);
                 }
-            }
+            });
         } else {
-            merges.reserve(merge_rules.size());
+            merges.init(merge_rules.size());
             std::string joined;
             for (size_t r = 0; r < merge_rules.size(); r++) {
                 const auto& [a, b] = merge_rules[r];
                 joined = a;
                 joined += b;
-                auto ia = text_to_id.find(a), ib = text_to_id.find(b), ij = text_to_id.find(joined);
-                if (ia == text_to_id.end() || ib == text_to_id.end() || ij == text_to_id.end()) {
+                int32_t ia = text_to_id.find(a), ib = text_to_id.find(b), ij = text_to_id.find(joined);
+                if (ia < 0 || ib < 0 || ij < 0) {
                     if (!strict_merges) continue;  // llama.cpp tolerates these; they can never apply here
-                    const char* what = ia == text_to_id.end() ? a.c_str() : ib == text_to_id.end() ? b.c_str() : joined.c_str();
+                    const char* what = ia < 0 ? a.c_str() : ib < 0 ? b.c_str() : joined.c_str();
                     fail("%s: merges[%zu] = \"%s %s\": token \"%s\" is not in the vocabulary", source.c_str(), r,
                          a.c_str(), b.c_str(), what);
                 }
-                merges.emplace(pair_key(ia->second, ib->second), std::pair{int32_t(r), ij->second});
+                merges.insert(ia, ib, int32_t(r), ij);
             }
         }
         merge_rules.clear();
@@ -189,9 +183,8 @@ void bpe_word(const Tokenizer::Impl& m, std::string_view word, Scratch& s, std::
     std::priority_queue<BpeCand> heap;
     auto try_pair = [&](int32_t l, int32_t r) {
         if (l < 0 || r < 0) return;
-        auto it = m.merges.find(pair_key(syms[size_t(l)].id, syms[size_t(r)].id));
-        if (it != m.merges.end())
-            heap.push({it->second.first, l, r, syms[size_t(l)].id, syms[size_t(r)].id, it->second.second});
+        if (const MergeTable::Slot* s = m.merges.find(syms[size_t(l)].id, syms[size_t(r)].id))
+            heap.push({s->rank, l, r, syms[size_t(l)].id, syms[size_t(r)].id, s->merged});
     };
     for (int32_t i = 0; i + 1 < n; i++) try_pair(i, i + 1);
     while (!heap.empty()) {
@@ -217,9 +210,9 @@ void bpe_word(const Tokenizer::Impl& m, std::string_view word, Scratch& s, std::
 
 void bpe_encode_word(const Tokenizer::Impl& m, std::string_view word, Scratch& s, std::vector<int32_t>& out) {
     if (m.ignore_merges) {
-        auto it = m.bytes_to_id.find(word);
-        if (it != m.bytes_to_id.end()) {
-            out.push_back(it->second);
+        int32_t id = m.bytes_to_id.find(word);
+        if (id >= 0) {
+            out.push_back(id);
             return;
         }
     }
@@ -263,9 +256,9 @@ void spm_encode(const Tokenizer::Impl& m, std::string_view t, Scratch& s, std::v
     auto try_pair = [&](int32_t l, int32_t r) {
         if (l < 0 || r < 0) return;
         uint32_t len = syms[size_t(l)].len + syms[size_t(r)].len;
-        auto it = m.text_to_id.find(t.substr(syms[size_t(l)].start, len));
-        if (it == m.text_to_id.end()) return;
-        heap.push({m.score.empty() ? 0.0f : m.score[size_t(it->second)], l, r, len});
+        int32_t id = m.text_to_id.find(t.substr(syms[size_t(l)].start, len));
+        if (id < 0) return;
+        heap.push({m.score.empty() ? 0.0f : m.score[size_t(id)], l, r, len});
     };
     for (int32_t i = 0; i + 1 < int32_t(syms.size()); i++) try_pair(i, i + 1);
     while (!heap.empty()) {
@@ -283,9 +276,9 @@ void spm_encode(const Tokenizer::Impl& m, std::string_view t, Scratch& s, std::v
     }
     for (int32_t i = syms.empty() ? -1 : 0; i >= 0; i = syms[size_t(i)].next) {
         std::string_view sym = t.substr(syms[size_t(i)].start, syms[size_t(i)].len);
-        auto it = m.text_to_id.find(sym);
-        if (it != m.text_to_id.end()) {
-            out.push_back(it->second);
+        int32_t id = m.text_to_id.find(sym);
+        if (id >= 0) {
+            out.push_back(id);
             continue;
         }
         for (char ch : sym) {
@@ -405,8 +398,7 @@ int32_t Tokenizer::eos_id() const { return impl_->eos; }
 int32_t Tokenizer::eot_id() const { return impl_->eot; }
 int32_t Tokenizer::unk_id() const { return impl_->unk; }
 int32_t Tokenizer::find_token(std::string_view text) const {
-    auto it = impl_->text_to_id.find(text);
-    return it == impl_->text_to_id.end() ? -1 : it->second;
+    return impl_->text_to_id.find(text);
 }
 bool Tokenizer::is_control(int32_t id) const {
     check_id(*impl_, id);
