@@ -77,6 +77,12 @@ class File {
 public:
     // Opens, validates everything (see DESIGN: counts, lengths, offsets, type/shape/size) and maps the data.
     // Throws slm::Error naming the file, the field and what was expected.
+    // What is checked: magic; version 2 or 3; every count against the bytes left (each element needs at least
+    // its minimum encoded size) before anything is allocated; every string length; value and element type ids;
+    // arrays nested at most 16 deep; bool bytes 0/1; duplicate keys and tensor names; general.alignment an
+    // integer, nonzero power of two; n_dims <= 4 (0 allowed: a scalar); ne >= 0; known ggml type ids; ne[0] a
+    // multiple of the block size; no overflow in element count or bytes; offsets aligned; every tensor inside
+    // the file; no two tensors overlapping. A file without tensors may end right after its header.
     static File open(const std::string& path, LoadMode mode = LoadMode::mmap);
     // Parse from a buffer in memory (for tests and fuzzing); the buffer is copied.
     static File from_memory(const void* data, size_t size, const std::string& name = "<memory>");
