@@ -394,38 +394,61 @@ TEST_CASE("tokenizer: bad files and bad tokenizer.json give clear errors") {
 }
 
 TEST_CASE("tokenizer: slm tokenize and detokenize commands") {
-    SLM_REQUIRE_FIXTURE("tokenizer/llama3/tokenizer.json");
+    // The small stories260K vocabulary keeps each process start cheap; the library itself is checked above.
+    SLM_REQUIRE_FIXTURE("models/stories260K.gguf");
     const char* bin = std::getenv("SLM_BIN");
     if (!bin || !std::filesystem::exists(bin)) {
         MESSAGE("skipped: $SLM_BIN is not set");
         return;
     }
     std::string dir = slm::test::scratch_dir("tokenizer_cli");
-    std::string model = fixture("tokenizer/llama3/tokenizer.json");
+    std::string model = fixture("models/stories260K.gguf");
+    const Tokenizer& tok = cached("models/stories260K.gguf");
     auto run = [&](const std::string& cmd) {
         std::string full = cmd + " > " + dir + "/out.txt 2> " + dir + "/err.txt";
         int rc = std::system(full.c_str());
         return std::make_pair(rc, slm::test::read_text(dir + "/out.txt"));
     };
-    auto [rc1, out1] = run(std::string(bin) + " tokenize -m " + model + " -p 'Hello world'");
+    auto line_of = [](const std::vector<int32_t>& ids) {
+        std::string s;
+        for (size_t i = 0; i < ids.size(); i++) s += (i ? " " : "") + std::to_string(ids[i]);
+        return s;
+    };
+    const std::string text = "Once upon a time, Lily saw a big dog.";
+    auto [rc1, out1] = run(std::string(bin) + " tokenize -m " + model + " -p '" + text + "'");
     CHECK(rc1 == 0);
-    CHECK(out1 == "9906 1917\n");
-    auto [rc2, out2] = run(std::string(bin) + " tokenize -m " + model + " --bos -p 'Hello world'");
+    CHECK(out1 == line_of(tok.encode(text)) + "\n");
+    auto [rc2, out2] = run(std::string(bin) + " tokenize -m " + model + " --bos -p '" + text + "'");
     CHECK(rc2 == 0);
-    CHECK(out2 == "128000 9906 1917\n");
-    auto [rc3, out3] = run(std::string(bin) + " detokenize -m " + model + " --ids '9906 1917'");
+    CHECK(out2 == line_of(tok.encode(text, true)) + "\n");
+    CHECK(out2.rfind("1 ", 0) == 0);  // BOS is id 1
+    auto [rc3, out3] = run(std::string(bin) + " detokenize -m " + model + " --ids '" + line_of(tok.encode(text)) + "'");
     CHECK(rc3 == 0);
-    CHECK(out3 == "Hello world");
+    CHECK(out3 == text);
     {
         std::ofstream f(dir + "/in.jsonl");
-        f << "{\"text\": \"Hello world\"}\n{\"text\": \"<|eot_id|>\\n\"}\n";
+        f << "{\"text\": \"" << text << "\"}\n{\"text\": \"<s>hi\\n\"}\n";
     }
     auto [rc4, out4] = run(std::string(bin) + " tokenize -m " + model + " --jsonl " + dir + "/in.jsonl");
     CHECK(rc4 == 0);
-    CHECK(out4 == "{\"ids\": [9906, 1917]}\n{\"ids\": [128009, 198]}\n");
-    auto [rc5, out5] = run("printf 'Hello world' | " + std::string(bin) + " tokenize -m " + model);
+    std::vector<int32_t> second = tok.encode("<s>hi\n");
+    CHECK(second.front() == 1);  // "<s>" in the text is the control token
+    auto json_line = [](const std::vector<int32_t>& ids) {
+        std::string s = "{\"ids\": [";
+        for (size_t i = 0; i < ids.size(); i++) s += (i ? ", " : "") + std::to_string(ids[i]);
+        return s + "]}\n";
+    };
+    CHECK(out4 == json_line(tok.encode(text)) + json_line(second));
+    {
+        std::ofstream f(dir + "/ids.jsonl");
+        f << json_line(tok.encode(text));
+    }
+    auto [rc9, out9] = run(std::string(bin) + " detokenize -m " + model + " --jsonl " + dir + "/ids.jsonl");
+    CHECK(rc9 == 0);
+    CHECK(out9 == "{\"text\": \"" + text + "\"}\n");
+    auto [rc5, out5] = run("printf '" + text + "' | " + std::string(bin) + " tokenize -m " + model);
     CHECK(rc5 == 0);
-    CHECK(out5 == "9906 1917\n");
+    CHECK(out5 == out1);
     auto [rc6, out6] = run(std::string(bin) + " tokenize -m " + dir + "/nope.json -p x");
     CHECK(rc6 != 0);
     CHECK(slm::test::read_text(dir + "/err.txt").find("no such file") != std::string::npos);
@@ -434,4 +457,11 @@ TEST_CASE("tokenizer: slm tokenize and detokenize commands") {
     CHECK(out7.find("--jsonl") != std::string::npos);
     auto [rc8, out8] = run(std::string(bin) + " detokenize -m " + model + " --ids '1 x'");
     CHECK(rc8 != 0);
+    CHECK(slm::test::read_text(dir + "/err.txt").find("'x' is not a token id") != std::string::npos);
+    auto [rc10, out10] = run(std::string(bin) + " detokenize -m " + model + " --ids '1 512'");
+    CHECK(rc10 != 0);
+    CHECK(slm::test::read_text(dir + "/err.txt").find("out of range") != std::string::npos);
+    auto [rc11, out11] = run(std::string(bin) + " tokenize -m " + model + " --bench --bench-mb 0.05");
+    CHECK(rc11 == 0);
+    CHECK(out11.find("MB/s") != std::string::npos);
 }
