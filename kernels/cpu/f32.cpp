@@ -14,8 +14,13 @@ namespace slm::kernels {
 
 namespace {
 
-void copy_f32(const float* x, void* y, int64_t n) { std::memcpy(y, x, size_t(n) * sizeof(float)); }
-void copy_f32_out(const void* x, float* y, int64_t n) { std::memcpy(y, x, size_t(n) * sizeof(float)); }
+// (memcpy must not see null pointers, which an empty row may have)
+void copy_f32(const float* x, void* y, int64_t n) {
+    if (n > 0) std::memcpy(y, x, size_t(n) * sizeof(float));
+}
+void copy_f32_out(const void* x, float* y, int64_t n) {
+    if (n > 0) std::memcpy(y, x, size_t(n) * sizeof(float));
+}
 
 float dot_f32_scalar(int64_t n, const void* vx, const void* vy) {
     const float* x = static_cast<const float*>(vx);
