@@ -158,11 +158,12 @@ void Tokenizer::Impl::finalize() {
 
     for (size_t id = 0; id < n; id++) {
         if (!is_special(int32_t(id)) || text[id].empty()) continue;
-        uint8_t b0 = uint8_t(text[id][0]);
-        specials_by_byte[b0].push_back(int32_t(id));
-        special_first_byte[b0] = true;
+        const std::string& t = text[id];
+        uint32_t key = t.size() >= 2 ? prefix_key(uint8_t(t[0]), uint8_t(t[1])) : prefix_key(uint8_t(t[0]));
+        specials_by_prefix[key].push_back(int32_t(id));
+        special_first_byte[uint8_t(t[0])] = true;
     }
-    for (auto& v : specials_by_byte)
+    for (auto& [key, v] : specials_by_prefix)
         std::stable_sort(v.begin(), v.end(), [&](int32_t a, int32_t b) { return text[size_t(a)].size() > text[size_t(b)].size(); });
 }
 
@@ -327,15 +328,22 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
             continue;
         }
         int32_t hit = -1;
-        for (int32_t id : m.specials_by_byte[uint8_t(text[pos])]) {
-            // Without parse_special only user-defined tokens are recognized (llama.cpp's rule).
-            if (!parse_special && m.type[size_t(id)] != TokenType::user_defined) continue;
-            const std::string& t = m.text[size_t(id)];
-            if (n - pos >= t.size() && std::memcmp(text.data() + pos, t.data(), t.size()) == 0) {
-                hit = id;
-                break;
+        auto try_list = [&](uint32_t key) {
+            auto it = m.specials_by_prefix.find(key);
+            if (it == m.specials_by_prefix.end()) return;
+            for (int32_t id : it->second) {
+                // Without parse_special only user-defined tokens are recognized (llama.cpp's rule).
+                if (!parse_special && m.type[size_t(id)] != TokenType::user_defined) continue;
+                const std::string& t = m.text[size_t(id)];
+                if (n - pos >= t.size() && std::memcmp(text.data() + pos, t.data(), t.size()) == 0) {
+                    hit = id;
+                    return;
+                }
             }
-        }
+        };
+        // Two-byte-prefix tokens are all longer than one-byte tokens: try them first (longest match wins).
+        if (pos + 1 < n) try_list(Impl::prefix_key(uint8_t(text[pos]), uint8_t(text[pos + 1])));
+        if (hit < 0) try_list(Impl::prefix_key(uint8_t(text[pos])));
         if (hit < 0) {
             pos++;
             continue;

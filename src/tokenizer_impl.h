@@ -170,9 +170,12 @@ struct Tokenizer::Impl {
     IdIndex bytes_to_id;                // BPE: raw bytes (piece) of normal tokens -> id
     std::array<int32_t, 256> byte_id{}; // BPE: single-byte token; SPM: <0xNN> token (-1: none)
     MergeTable merges;                  // BPE: (left, right) -> (rank, merged id)
-    // Tokens recognized in text before splitting, per first byte, longest first.
-    std::array<std::vector<int32_t>, 256> specials_by_byte;
+    // Tokens recognized in text before splitting, longest first, keyed by their first two bytes (so text full
+    // of '<' does not try all 256 Llama 3 specials at each one) or, for one-byte tokens, their only byte.
+    std::unordered_map<uint32_t, std::vector<int32_t>> specials_by_prefix;
     std::array<bool, 256> special_first_byte{};
+    static uint32_t prefix_key(uint8_t b0) { return b0; }
+    static uint32_t prefix_key(uint8_t b0, uint8_t b1) { return 0x10000u | (uint32_t(b1) << 8) | b0; }
 
     // Pre-token -> ids cache for BPE words that needed merging (guarded: encode() is const and may be called
     // from several threads).
