@@ -65,7 +65,15 @@ GenerateResult generate(Context& ctx, Sampler& sampler, const std::vector<int32_
     if (prompt.empty()) fail("generate: empty prompt (at least BOS is needed)");
 
     auto t0 = clock::now();
-    const float* logits = ctx.eval(prompt);
+    const float* logits = nullptr;
+    const int n_prompt = int(prompt.size()), chunk = std::max(1, opt.prompt_chunk);
+    for (int done = 0; done < n_prompt;) {
+        const int nb = opt.on_prompt_progress ? std::min(chunk, n_prompt - done) : n_prompt;
+        logits = ctx.eval(prompt.data() + done, nb);
+        done += nb;
+        if (opt.on_prompt_progress)
+            opt.on_prompt_progress(done, n_prompt, std::chrono::duration<double>(clock::now() - t0).count());
+    }
     res.prompt_seconds = std::chrono::duration<double>(clock::now() - t0).count();
     res.n_prompt = int(prompt.size());
     history.insert(history.end(), prompt.begin(), prompt.end());
