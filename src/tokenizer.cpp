@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <queue>
 
 #include "common.h"
 #include "tokenizer_impl.h"
@@ -43,6 +42,21 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
     s = std::move(out);
 }
 
+// A candidate merge of two adjacent symbols. BPE: lowest rank first; SPM: highest score first. Ties go to the
+// leftmost pair (as in llama.cpp, Hugging Face and tiktoken).
+struct BpeCand {
+    int32_t rank, left, right, left_id, right_id, merged_id;
+    bool operator<(const BpeCand& o) const {  // std heaps pop the "largest": invert
+        return rank != o.rank ? rank > o.rank : left > o.left;
+    }
+};
+struct SpmCand {
+    float score;
+    int32_t left, right;
+    uint32_t len;
+    bool operator<(const SpmCand& o) const { return score != o.score ? score < o.score : left > o.left; }
+};
+
 // Scratch memory for one encode() call, reused across its words.
 struct Scratch {
     std::vector<std::pair<size_t, size_t>> spans;
@@ -53,21 +67,8 @@ struct Scratch {
     };
     std::vector<Sym> syms;
     std::vector<int32_t> ids;
-};
-
-// A candidate merge of two adjacent symbols. BPE: lowest rank first; SPM: highest score first. Ties go to the
-// leftmost pair (as in llama.cpp, Hugging Face and tiktoken).
-struct BpeCand {
-    int32_t rank, left, right, left_id, right_id, merged_id;
-    bool operator<(const BpeCand& o) const {  // priority_queue pops the "largest": invert
-        return rank != o.rank ? rank > o.rank : left > o.left;
-    }
-};
-struct SpmCand {
-    float score;
-    int32_t left, right;
-    uint32_t len;
-    bool operator<(const SpmCand& o) const { return score != o.score ? score < o.score : left > o.left; }
+    std::vector<BpeCand> bpe_heap;  // candidate merges, kept as a heap (storage reused across words)
+    std::vector<SpmCand> spm_heap;
 };
 
 }  // namespace
@@ -181,16 +182,20 @@ void bpe_word(const Tokenizer::Impl& m, std::string_view word, Scratch& s, std::
     const int32_t n = int32_t(word.size());
     for (int32_t i = 0; i < n; i++)
         syms.push_back({m.byte_id[uint8_t(word[size_t(i)])], i - 1, i + 1 < n ? i + 1 : -1, uint32_t(i), 1});
-    std::priority_queue<BpeCand> heap;
+    auto& heap = s.bpe_heap;
+    heap.clear();
     auto try_pair = [&](int32_t l, int32_t r) {
         if (l < 0 || r < 0) return;
-        if (const MergeTable::Slot* s = m.merges.find(syms[size_t(l)].id, syms[size_t(r)].id))
-            heap.push({s->rank, l, r, syms[size_t(l)].id, syms[size_t(r)].id, s->merged});
+        if (const MergeTable::Slot* slot = m.merges.find(syms[size_t(l)].id, syms[size_t(r)].id)) {
+            heap.push_back({slot->rank, l, r, syms[size_t(l)].id, syms[size_t(r)].id, slot->merged});
+            std::push_heap(heap.begin(), heap.end());
+        }
     };
     for (int32_t i = 0; i + 1 < n; i++) try_pair(i, i + 1);
     while (!heap.empty()) {
-        BpeCand c = heap.top();
-        heap.pop();
+        std::pop_heap(heap.begin(), heap.end());
+        BpeCand c = heap.back();
+        heap.pop_back();
         auto& L = syms[size_t(c.left)];
         auto& R = syms[size_t(c.right)];
         if (L.len == 0 || R.len == 0 || L.next != c.right || L.id != c.left_id || R.id != c.right_id) continue;
@@ -253,18 +258,21 @@ void spm_encode(const Tokenizer::Impl& m, std::string_view t, Scratch& s, std::v
         if (idx > 0) syms[size_t(idx) - 1].next = idx;
         i += size_t(len);
     }
-    std::priority_queue<SpmCand> heap;
+    auto& heap = s.spm_heap;
+    heap.clear();
     auto try_pair = [&](int32_t l, int32_t r) {
         if (l < 0 || r < 0) return;
         uint32_t len = syms[size_t(l)].len + syms[size_t(r)].len;
         int32_t id = m.text_to_id.find(t.substr(syms[size_t(l)].start, len));
         if (id < 0) return;
-        heap.push({m.score.empty() ? 0.0f : m.score[size_t(id)], l, r, len});
+        heap.push_back({m.score.empty() ? 0.0f : m.score[size_t(id)], l, r, len});
+        std::push_heap(heap.begin(), heap.end());
     };
     for (int32_t i = 0; i + 1 < int32_t(syms.size()); i++) try_pair(i, i + 1);
     while (!heap.empty()) {
-        SpmCand c = heap.top();
-        heap.pop();
+        std::pop_heap(heap.begin(), heap.end());
+        SpmCand c = heap.back();
+        heap.pop_back();
         auto& L = syms[size_t(c.left)];
         auto& R = syms[size_t(c.right)];
         if (L.len == 0 || R.len == 0 || L.next != c.right || L.len + R.len != c.len) continue;
