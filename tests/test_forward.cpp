@@ -779,6 +779,7 @@ TEST_CASE("forward: llama3-tiny quantized by slm matches llama.cpp's logits for 
     SLM_REQUIRE_FIXTURE(kTiny);
     for (const char* mix : {"Q8_0", "Q4_K_M"}) {
         CAPTURE(std::string(mix));
+        if (std::getenv("SLM_ASAN") && std::string(mix) != "Q8_0") continue;  // quantizing Q4_K_M: ~30 s under ASan
         const std::string ref = std::string("logits/llama3-tiny-") + mix + ".llamacpp.txt";
         if (!test::have_fixture(ref)) continue;
         auto mx = quant::mix_from_name(mix);
