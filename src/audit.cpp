@@ -72,7 +72,7 @@ std::string tensor_kind(const std::string& name) {
 
 // ---- weights ----
 
-Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool& pool) {
+Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool& pool, bool progress) {
     Report rep;
     rep.ref_path = ref.path();
     rep.quant_path = quant.path();
@@ -82,6 +82,9 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
 
     std::map<int, GroupAudit> layers;
     std::vector<GroupAudit> kinds;
+    uint64_t total_bytes = 0, done_bytes = 0;
+    for (const gguf::TensorInfo& qt : quant.tensors()) total_bytes += qt.nbytes;
+    const auto t0 = std::chrono::steady_clock::now();
     for (const gguf::TensorInfo& qt : quant.tensors()) {
         const gguf::TensorInfo* rt = ref.find_tensor(qt.name);
         if (!rt) fail("%s has tensor %s, %s does not", quant.path().c_str(), qt.name.c_str(), ref.path().c_str());
@@ -133,7 +136,15 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
         rep.total.add(ta.err);
         if (ta.q_type != ta.ref_type) rep.total_quantized.add(ta.err);
         rep.tensors.push_back(std::move(ta));
+        done_bytes += qt.nbytes;
+        if (progress) {
+            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            double rate = done_bytes / 1e6 / std::max(el, 1e-9);
+            std::fprintf(stderr, "\raudit: weights %zu/%zu tensors, %.1f MB/s, ETA %.0fs   ", rep.tensors.size(),
+                         quant.tensors().size(), rate, (total_bytes - done_bytes) / 1e6 / std::max(rate, 1e-9));
+        }
     }
+    if (progress) std::fprintf(stderr, "\n");
     for (auto& [layer, g] : layers)
         if (layer >= 0) rep.by_layer.push_back(g);
     if (layers.count(-1)) rep.by_layer.push_back(layers[-1]);

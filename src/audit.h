@@ -95,7 +95,8 @@ struct Report {
 
 // Compares every tensor (matched by name; shapes must agree) of two GGUF files. Throws slm::Error naming the
 // tensor when one is missing or shaped differently, or a type cannot be dequantized.
-Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool& pool);
+// With progress, a line with tensors done, MB/s and ETA goes to stderr.
+Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool& pool, bool progress = false);
 
 // Checks the two models can be compared token by token (same vocabulary and shape); throws slm::Error saying
 // what differs.

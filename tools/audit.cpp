@@ -72,7 +72,7 @@ int cmd_audit(int argc, char** argv) {
     {
         gguf::File ref = gguf::File::open(pos[0]);
         gguf::File q = gguf::File::open(pos[1]);
-        rep = audit::audit_weights(ref, q, pool);
+        rep = audit::audit_weights(ref, q, pool, /*progress=*/true);
     }
     if (!args.has("--no-text")) {
         auto ref = Model::load(pos[0]);
