@@ -746,6 +746,8 @@ std::string to_jsonl(const Example& e) {
 DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const GenOptions& opt) {
     if (n < 10) fail("gen-data: --n must be at least 10 (got %d)", n);
     if (n_test < 1) fail("gen-data: --n-test must be at least 1 (got %d)", n_test);
+    // construct the generators first: bad options fail before any file is created
+    Generator train_gen(opt, Bank::train), test_gen(opt, Bank::test);
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) fail("gen-data: cannot create directory %s: %s", dir.c_str(), ec.message().c_str());
@@ -758,18 +760,16 @@ DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const Gen
     DatasetCounts c;
     {
         std::ofstream train = open("train.jsonl"), val = open("val.jsonl");
-        Generator g(opt, Bank::train);
         for (int i = 0; i < n; i++) {
-            std::string line = to_jsonl(g.next()) + "\n";
+            std::string line = to_jsonl(train_gen.next()) + "\n";
             if (i % 10 == 9) { val << line; c.val++; }  // every tenth example: exactly 10% validation
             else { train << line; c.train++; }
         }
         if (!train || !val) fail("gen-data: write error in %s", dir.c_str());
     }
     std::ofstream test = open("test.jsonl");
-    Generator g(opt, Bank::test);
     for (int i = 0; i < n_test; i++) {
-        test << to_jsonl(g.next()) << "\n";
+        test << to_jsonl(test_gen.next()) << "\n";
         c.test++;
     }
     if (!test) fail("gen-data: write error in %s/test.jsonl", dir.c_str());

@@ -171,10 +171,12 @@ TEST_CASE("intent: slm gen-data command line") {
     CHECK(test::read_text(dir + "/help.txt").find("usage: slm gen-data") != std::string::npos);
     CHECK(std::system((b + " gen-data -o " + dir + "/d --n 30 --n-test 10 --seed 2 --langs en,fr > /dev/null").c_str()) == 0);
     CHECK(test::read_text(dir + "/d/test.jsonl").find("\"lang\": \"") != std::string::npos);
-    for (const char* bad : {" gen-data", " gen-data -o X --n abc", " gen-data -o X --noise 2", " gen-data -o X --langs en,,fr",
-                            " gen-data -o X --langs klingon", " gen-data -o X --bogus 1"}) {
+    std::string x = " gen-data -o " + dir + "/bad";
+    for (std::string bad : {std::string(" gen-data"), x + " --n abc", x + " --noise 2", x + " --langs en,,fr",
+                            x + " --langs klingon", x + " --bogus 1"}) {
         std::string cmd = b + bad + " > /dev/null 2> " + dir + "/err.txt";
         CHECK_MESSAGE(std::system(cmd.c_str()) != 0, bad);
         CHECK_MESSAGE(test::read_text(dir + "/err.txt").find("error") != std::string::npos, bad);
     }
+    CHECK_FALSE(std::filesystem::exists(dir + "/bad"));  // bad options fail before anything is written
 }
