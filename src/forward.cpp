@@ -85,6 +85,8 @@ Context::Context(const Model& m, const ContextOptions& opt, ThreadPool& pool) : 
     if (opt.kv_type != GgmlType::F32 && opt.kv_type != GgmlType::F16)
         fail("context: KV cache type must be f32 or f16 (got %s)", type_name(opt.kv_type));
     kv_type_ = opt.kv_type;
+    if (opt.ggml_attention && kv_type_ != GgmlType::F16) fail("context: llama.cpp-style attention needs an f16 KV cache");
+    ggml_attention_ = opt.ggml_attention;
     if (opt.n_batch <= 0) fail("context: n_batch must be > 0 (got %d)", opt.n_batch);
     n_batch_ = std::min(opt.n_batch, n_ctx_);
     inv_freq_ = rope_inv_freq(c.n_rot, c.rope_freq_base, m.rope_freqs());
@@ -204,6 +206,50 @@ void Context::attention(int il, int n) {
     });
 }
 
+// The same attention with llama.cpp's roundings (ggml's CPU flash-attention kernel for an F16 cache): q is
+// rounded to f16 like K, and the output is accumulated in f16 while the softmax runs online (rescale the
+// accumulator by exp(M_old - M_new) whenever a larger score arrives). Single-threaded per (token, head) item.
+void Context::attention_ggml(int il, int n) {
+    const ModelConfig& c = model_.config();
+    const int hd = c.head_dim, n_head = c.n_head, group = c.n_head / c.n_head_kv;
+    const int64_t d_kv = c.n_embd_kv();
+    const fp16_t* kc = reinterpret_cast<const fp16_t*>(k_cache_[size_t(il)].data());
+    const fp16_t* vc = reinterpret_cast<const fp16_t*>(v_cache_[size_t(il)].data());
+    const kernels::vec_dot_fn dot = kernels::best_dot(GgmlType::F16);
+    const float scale = 1.0f / std::sqrt(float(hd));
+    pool_.parallel_for(int64_t(n) * n_head, 1, [&](int64_t i0, int64_t i1, int) {
+        std::vector<float> qr(size_t(hd), 0.0f);
+        std::vector<fp16_t> acc(static_cast<size_t>(hd));
+        for (int64_t item = i0; item < i1; item++) {
+            const int t = int(item / n_head), h = int(item % n_head), kvh = h / group;
+            const int n_pos = n_past_ + t + 1;
+            const float* q = q_.data() + size_t(t) * size_t(c.n_embd_q()) + size_t(h) * size_t(hd);
+            for (int i = 0; i < hd; i++) qr[size_t(i)] = fp16_to_fp32(fp32_to_fp16(q[i]));
+            std::fill(acc.begin(), acc.end(), fp16_t(0));
+            float M = -INFINITY, S = 0;
+            for (int j = 0; j < n_pos; j++) {
+                const float sc = dot(hd, kc + size_t(j) * size_t(d_kv) + size_t(kvh) * size_t(hd), qr.data()) * scale;
+                float ms = 1, vs = 1;
+                if (sc > M) {
+                    ms = std::exp(M - sc);  // exp(-inf) = 0 on the first position
+                    M = sc;
+                    for (int d = 0; d < hd; d++) acc[size_t(d)] = fp32_to_fp16(fp16_to_fp32(acc[size_t(d)]) * ms);
+                } else {
+                    vs = std::exp(sc - M);
+                }
+                for (int d = 0; d < hd; d++) {
+                    const float v = fp16_to_fp32(vc[(size_t(kvh) * size_t(hd) + size_t(d)) * size_t(n_ctx_) + size_t(j)]);
+                    acc[size_t(d)] = fp32_to_fp16(fp16_to_fp32(acc[size_t(d)]) + v * vs);
+                }
+                S = S * ms + vs;
+            }
+            float* o = att_out_.data() + size_t(t) * size_t(c.n_embd_q()) + size_t(h) * size_t(hd);
+            const float s_inv = 1.0f / S;
+            for (int d = 0; d < hd; d++) o[d] = fp16_to_fp32(acc[size_t(d)]) * s_inv;
+        }
+    });
+}
+
 void Context::eval_batch(const int32_t* ids, int n, bool all_logits, float* logits_out) {
     const ModelConfig& c = model_.config();
     const int E = c.n_embd;
@@ -223,7 +269,8 @@ void Context::eval_batch(const int32_t* ids, int n, bool all_logits, float* logi
             rope(k_.data() + size_t(t) * size_t(c.n_embd_kv()), c.n_head_kv, c.head_dim, c.n_rot, n_past_ + t, inv_freq_.data());
         }
         store_kv(il, n);
-        attention(il, n);
+        if (ggml_attention_) attention_ggml(il, n);
+        else attention(il, n);
         apply(L.wo, att_out_.data(), n, tmp_.data());
         for (size_t i = 0; i < size_t(n) * size_t(E); i++) x[i] += tmp_[i];
 

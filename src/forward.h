@@ -44,6 +44,10 @@ struct ContextOptions {
     int n_ctx = 0;                      // 0: the model's context length, capped at kDefaultMaxCtx
     GgmlType kv_type = GgmlType::F16;   // F16 or F32
     int n_batch = 256;                  // prompt tokens processed together through each matmul
+    // Reproduce the roundings of llama.cpp's CPU flash attention with an F16 cache: Q rounded to f16, and the
+    // attention-weighted sum of V accumulated in f16 with an online softmax. Less accurate than the default
+    // (f32 softmax and sums); it exists to compare logits with llama.cpp's, not to run models. Needs kv_type F16.
+    bool ggml_attention = false;
     static constexpr int kDefaultMaxCtx = 8192;  // Llama 3.2 says 131072: a 4 GiB cache nobody asked for
 };
 
@@ -73,12 +77,14 @@ private:
     void eval_batch(const int32_t* ids, int n, bool all_logits, float* logits_out);
     void apply(const Weight& w, const float* x, int64_t n_tok, float* y);
     void attention(int il, int n);
+    void attention_ggml(int il, int n);
     void store_kv(int il, int n);
 
     const Model& model_;
     ThreadPool& pool_;
     int n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
     GgmlType kv_type_ = GgmlType::F16;
+    bool ggml_attention_ = false;
     std::vector<double> inv_freq_;
 
     // KV cache per layer. K: [n_ctx][n_embd_kv] (one row per position). V is stored transposed,
