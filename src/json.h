@@ -53,6 +53,8 @@ public:
     const Value* find(std::string_view key) const;
     Value* find(std::string_view key);
     void set(std::string key, Value v);
+    // Appends a member without looking for an existing one with the same key (the caller knows it is new).
+    void push_member(std::string key, Value v);
     const Value& at(std::string_view key) const;  // throws if absent
 
     bool operator==(const Value& o) const;  // deep; objects compare as unordered maps; numbers by value

@@ -46,3 +46,13 @@ TEST_CASE("json: bad input is a clear error") {
     std::string deep(100000, '[');
     CHECK_THROWS_AS(slm::json::parse(deep), slm::Error);
 }
+
+TEST_CASE("json: large objects parse in linear time, duplicate keys keep the last value") {
+    std::string text = "{";
+    for (int i = 0; i < 200000; i++) text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\": " + std::to_string(i);
+    text += ", \"k7\": -1}";
+    Value v = slm::json::parse(text);
+    CHECK(v.size() == 200000);
+    CHECK(v.at("k199999").as_int() == 199999);
+    CHECK(v.at("k7").as_int() == -1);
+}
