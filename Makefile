@@ -3,7 +3,10 @@
 CXX      ?= g++
 BUILD    ?= build
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
-MAKEFLAGS += -j$(NPROC) --no-print-directory
+ifeq ($(MAKELEVEL),0)
+MAKEFLAGS += -j$(NPROC)
+endif
+MAKEFLAGS += --no-print-directory
 FIXTURES ?= ../shared/fixtures
 
 WARN     := -Wall -Wextra
