@@ -14,17 +14,23 @@ struct Error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// vprintf-style formatting into a std::string.
+inline std::string vstrfmt(const char* fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, ap);
+    std::string s(n > 0 ? size_t(n) : 0, '\0');
+    if (n > 0) std::vsnprintf(s.data(), size_t(n) + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
+
 // printf-style formatting into a std::string.
 [[gnu::format(printf, 1, 2)]] inline std::string strfmt(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = std::vsnprintf(nullptr, 0, fmt, ap);
+    std::string s = vstrfmt(fmt, ap);
     va_end(ap);
-    std::string s(n > 0 ? size_t(n) : 0, '\0');
-    if (n > 0) std::vsnprintf(s.data(), size_t(n) + 1, fmt, ap2);
-    va_end(ap2);
     return s;
 }
 
@@ -32,13 +38,8 @@ struct Error : std::runtime_error {
 [[noreturn, gnu::format(printf, 1, 2)]] inline void fail(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = std::vsnprintf(nullptr, 0, fmt, ap);
+    std::string s = vstrfmt(fmt, ap);
     va_end(ap);
-    std::string s(n > 0 ? size_t(n) : 0, '\0');
-    if (n > 0) std::vsnprintf(s.data(), size_t(n) + 1, fmt, ap2);
-    va_end(ap2);
     throw Error(s);
 }
 

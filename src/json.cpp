@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "common.h"
+#include "unicode.h"
 
 namespace slm::json {
 
@@ -24,43 +25,13 @@ const char* type_word(Type t) {
     fail("JSON: expected %s, found %s", type_word(want), type_word(got));
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += char(cp);
-    } else if (cp < 0x800) {
-        out += char(0xC0 | (cp >> 6));
-        out += char(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += char(0xE0 | (cp >> 12));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    } else {
-        out += char(0xF0 | (cp >> 18));
-        out += char(0x80 | ((cp >> 12) & 0x3F));
-        out += char(0x80 | ((cp >> 6) & 0x3F));
-        out += char(0x80 | (cp & 0x3F));
-    }
-}
+using unicode::append_utf8;
 
-// Length of the valid UTF-8 sequence at s[i], or 0 if invalid.
+// Length of the valid UTF-8 sequence at s[i], or 0 if invalid (slm's one UTF-8 decoder lives in unicode.h).
 size_t utf8_len(std::string_view s, size_t i) {
-    unsigned char c = s[i];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
-    else return 0;
-    if (i + n > s.size()) return 0;
-    for (size_t k = 1; k < n; k++) {
-        unsigned char d = s[i + k];
-        if ((d & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (d & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-    return n;
+    int n = 0;
+    const uint32_t cp = unicode::decode_utf8(s, i, &n);
+    return (cp == unicode::kReplacement && n == 1) ? 0 : size_t(n);
 }
 
 class Parser {
