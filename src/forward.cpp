@@ -46,6 +46,49 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const double*
     }
 }
 
+// llama.cpp's rope (ggml_rope_cache_init + rope_yarn with ext_factor 0, freq_scale 1, mscale 1): the angle
+// starts at the position as a float and is multiplied by theta_scale = base^(-2/n_rot) once per pair, in
+// float, then divided by the pair's frequency factor; cosf/sinf of that. The rounding drift of that product
+// (a few ulps by the last pair) is what llama.cpp rotates by, so it is reproduced here to compare like with like.
+void rope_ggml(float* x, int n_heads, int head_dim, int n_rot, int pos, float base, const float* freq_factors) {
+    const float theta_scale = std::pow(base, -2.0f / float(n_rot));
+    float theta = float(pos);
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float ff = freq_factors ? freq_factors[i] : 1.0f;
+        const float th = theta / ff;
+        const float c = std::cos(th), s = std::sin(th);
+        for (int h = 0; h < n_heads; h++) {
+            float* p = x + size_t(h) * size_t(head_dim) + size_t(2 * i);
+            const float x0 = p[0], x1 = p[1];
+            p[0] = x0 * c - x1 * s;
+            p[1] = x0 * s + x1 * c;
+        }
+        theta *= theta_scale;
+    }
+}
+
+// ggml_vec_dot_f16 summed in the order of its AVX2 code: 4 accumulators of 8 float lanes over steps of 32
+// elements (lane l of accumulator j takes element 32*s + 8*j + l, by fused multiply-add), accumulators added
+// pairwise (0+2, 1+3, then 0+1), the 8 lanes folded high half onto low half and then as (0+1) + (2+3); the
+// elements past the last whole step are added in double. Summation order is all that differs from a plain dot.
+float dot_f16_ggml_order(int n, const fp16_t* x, const float* y) {
+    float acc[4][8] = {};
+    const int np = n & ~31;
+    for (int i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 8; l++)
+                acc[j][l] = std::fma(fp16_to_fp32(x[i + 8 * j + l]), y[i + 8 * j + l], acc[j][l]);
+    float t[4];
+    for (int l = 0; l < 4; l++) {
+        const float lo = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        const float hi = (acc[0][l + 4] + acc[2][l + 4]) + (acc[1][l + 4] + acc[3][l + 4]);
+        t[l] = lo + hi;
+    }
+    double sum = (t[0] + t[1]) + (t[2] + t[3]);
+    for (int i = np; i < n; i++) sum += double(fp16_to_fp32(x[i]) * y[i]);
+    return float(sum);
+}
+
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         const float g = gate[i];
@@ -85,8 +128,8 @@ Context::Context(const Model& m, const ContextOptions& opt, ThreadPool& pool) : 
     if (opt.kv_type != GgmlType::F32 && opt.kv_type != GgmlType::F16)
         fail("context: KV cache type must be f32 or f16 (got %s)", type_name(opt.kv_type));
     kv_type_ = opt.kv_type;
-    if (opt.ggml_attention && kv_type_ != GgmlType::F16) fail("context: llama.cpp-style attention needs an f16 KV cache");
-    ggml_attention_ = opt.ggml_attention;
+    if (opt.ggml_numerics && kv_type_ != GgmlType::F16) fail("context: llama.cpp-compatible numerics (ggml_numerics) need an f16 KV cache");
+    ggml_numerics_ = opt.ggml_numerics;
     if (opt.n_batch <= 0) fail("context: n_batch must be > 0 (got %d)", opt.n_batch);
     n_batch_ = std::min(opt.n_batch, n_ctx_);
     inv_freq_ = rope_inv_freq(c.n_rot, c.rope_freq_base, m.rope_freqs());
@@ -142,7 +185,7 @@ const float* Context::eval(const int32_t* ids, int n, bool all_logits) {
 
 // y[n_tok x n_out] = W x, plus each LoRA pair's scale * B (A x).
 void Context::apply(const Weight& w, const float* x, int64_t n_tok, float* y) {
-    matmul(w.w, x, n_tok, y, pool_, mm_);
+    matmul(w.w, x, n_tok, y, pool_, mm_, ggml_numerics_ ? MatmulOrder::llamacpp : MatmulOrder::fastest);
     for (const LoraPair& lp : w.lora) {
         const int64_t r = lp.a.n_out, n_out = w.w.n_out;
         const size_t need = size_t(n_tok * (r + n_out));
@@ -215,7 +258,6 @@ void Context::attention_ggml(int il, int n) {
     const int64_t d_kv = c.n_embd_kv();
     const fp16_t* kc = reinterpret_cast<const fp16_t*>(k_cache_[size_t(il)].data());
     const fp16_t* vc = reinterpret_cast<const fp16_t*>(v_cache_[size_t(il)].data());
-    const kernels::vec_dot_fn dot = kernels::best_dot(GgmlType::F16);
     const float scale = 1.0f / std::sqrt(float(hd));
     pool_.parallel_for(int64_t(n) * n_head, 1, [&](int64_t i0, int64_t i1, int) {
         std::vector<float> qr(size_t(hd), 0.0f);
@@ -228,7 +270,7 @@ void Context::attention_ggml(int il, int n) {
             std::fill(acc.begin(), acc.end(), fp16_t(0));
             float M = -INFINITY, S = 0;
             for (int j = 0; j < n_pos; j++) {
-                const float sc = dot(hd, kc + size_t(j) * size_t(d_kv) + size_t(kvh) * size_t(hd), qr.data()) * scale;
+                const float sc = dot_f16_ggml_order(hd, kc + size_t(j) * size_t(d_kv) + size_t(kvh) * size_t(hd), qr.data()) * scale;
                 float ms = 1, vs = 1;
                 if (sc > M) {
                     ms = std::exp(M - sc);  // exp(-inf) = 0 on the first position
@@ -239,7 +281,7 @@ void Context::attention_ggml(int il, int n) {
                 }
                 for (int d = 0; d < hd; d++) {
                     const float v = fp16_to_fp32(vc[(size_t(kvh) * size_t(hd) + size_t(d)) * size_t(n_ctx_) + size_t(j)]);
-                    acc[size_t(d)] = fp32_to_fp16(fp16_to_fp32(acc[size_t(d)]) + v * vs);
+                    acc[size_t(d)] = fp32_to_fp16(std::fma(v, vs, fp16_to_fp32(acc[size_t(d)])));  // ggml_vec_mad_f16: FMA
                 }
                 S = S * ms + vs;
             }
@@ -264,12 +306,18 @@ void Context::eval_batch(const int32_t* ids, int n, bool all_logits, float* logi
         apply(L.wq, xn, n, q_.data());
         apply(L.wk, xn, n, k_.data());
         apply(L.wv, xn, n, v_.data());
-        for (int t = 0; t < n; t++) {
+        if (ggml_numerics_) {
+            const float* ff = model_.rope_freqs().empty() ? nullptr : model_.rope_freqs().data();
+            for (int t = 0; t < n; t++) {
+                rope_ggml(q_.data() + size_t(t) * size_t(c.n_embd_q()), c.n_head, c.head_dim, c.n_rot, n_past_ + t, c.rope_freq_base, ff);
+                rope_ggml(k_.data() + size_t(t) * size_t(c.n_embd_kv()), c.n_head_kv, c.head_dim, c.n_rot, n_past_ + t, c.rope_freq_base, ff);
+            }
+        } else for (int t = 0; t < n; t++) {
             rope(q_.data() + size_t(t) * size_t(c.n_embd_q()), c.n_head, c.head_dim, c.n_rot, n_past_ + t, inv_freq_.data());
             rope(k_.data() + size_t(t) * size_t(c.n_embd_kv()), c.n_head_kv, c.head_dim, c.n_rot, n_past_ + t, inv_freq_.data());
         }
         store_kv(il, n);
-        if (ggml_attention_) attention_ggml(il, n);
+        if (ggml_numerics_) attention_ggml(il, n);
         else attention(il, n);
         apply(L.wo, att_out_.data(), n, tmp_.data());
         for (size_t i = 0; i < size_t(n) * size_t(E); i++) x[i] += tmp_[i];

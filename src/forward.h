@@ -26,6 +26,11 @@ void rmsnorm(const float* x, const float* w, float* out, int n, float eps);
 // adjacent pairs (x[2i], x[2i+1]) by angle pos * inv_freq[i], for i < n_rot/2; dims >= n_rot pass through.
 // inv_freq[i] = base^(-2i/n_rot) / rope_freqs[i] (see rope_inv_freq).
 void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const double* inv_freq);
+// The ggml_numerics forms (ContextOptions): the same rotation computed as llama.cpp's CPU backend does, with
+// the angle accumulated in float (freq_factors: rope_freqs or nullptr); and an f16 x f32 dot product summed
+// in the order of ggml's AVX2 ggml_vec_dot_f16.
+void rope_ggml(float* x, int n_heads, int head_dim, int n_rot, int pos, float base, const float* freq_factors);
+float dot_f16_ggml_order(int n, const fp16_t* x, const float* y);
 // The per-pair inverse frequencies, with Llama 3's per-frequency divisors (rope_freqs.weight) when given.
 std::vector<double> rope_inv_freq(int n_rot, float base, const std::vector<float>& rope_freqs);
 
@@ -44,10 +49,16 @@ struct ContextOptions {
     int n_ctx = 0;                      // 0: the model's context length, capped at kDefaultMaxCtx
     GgmlType kv_type = GgmlType::F16;   // F16 or F32
     int n_batch = 256;                  // prompt tokens processed together through each matmul
-    // Reproduce the roundings of llama.cpp's CPU flash attention with an F16 cache: Q rounded to f16, and the
-    // attention-weighted sum of V accumulated in f16 with an online softmax. Less accurate than the default
-    // (f32 softmax and sums); it exists to compare logits with llama.cpp's, not to run models. Needs kv_type F16.
-    bool ggml_attention = false;
+    // Reproduce the roundings of llama.cpp's CPU backend where they differ from slm's more accurate defaults, so
+    // logits can be compared with llama.cpp's like for like (tests, audits), not to run models:
+    //  - rope: the angle of pair i is pos * theta_scale^i accumulated in float (slm: pos * base^(-2i/n_rot) in
+    //    double), then divided by the pair's rope_freqs factor, rotated by cosf/sinf;
+    //  - flash attention with an f16 cache: Q rounded to f16, q.k summed in ggml's AVX2 order, the weighted
+    //    sum of V accumulated in f16 (fused multiply-add) with an online softmax.
+    //  - matmuls in MatmulOrder::llamacpp (its repacked Q4_K GEMM/GEMV orders; the other kernels already sum
+    //    as ggml's vec_dot does).
+    // Needs kv_type F16.
+    bool ggml_numerics = false;
     static constexpr int kDefaultMaxCtx = 8192;  // Llama 3.2 says 131072: a 4 GiB cache nobody asked for
 };
 
@@ -84,7 +95,7 @@ private:
     ThreadPool& pool_;
     int n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
     GgmlType kv_type_ = GgmlType::F16;
-    bool ggml_attention_ = false;
+    bool ggml_numerics_ = false;
     std::vector<double> inv_freq_;
 
     // KV cache per layer. K: [n_ctx][n_embd_kv] (one row per position). V is stored transposed,

@@ -4,7 +4,9 @@
 #include <cstring>
 
 #include "common.h"
+#include "cpu_features.h"
 #include "kernels.h"
+#include "q4_K.h"
 
 namespace slm {
 
@@ -16,11 +18,17 @@ static void check_shape(const WeightView& W) {
                           type_name(W.type), (long long)bs);
 }
 
-void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool, MatmulScratch& scratch) {
+void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool, MatmulScratch& scratch,
+            MatmulOrder order) {
     check_shape(W);
     if (n_tok <= 0) return;
     const kernels::TypeOps& ops = kernels::type_ops(W.type);
-    const kernels::vec_dot_fn dot = kernels::best_dot(W.type);
+    // llamacpp order: its x86 vec_dot kernels are AVX2 code even on AVX-512 CPUs, so use slm's AVX2 kernels
+    // (which sum as those do) wherever the CPU has AVX2.
+    const kernels::vec_dot_fn dot = order == MatmulOrder::llamacpp && ops.dot_avx2 && simd_level() >= SimdLevel::avx2
+                                        ? ops.dot_avx2
+                                        : kernels::best_dot(W.type);
+    const bool repacked_q4_K = order == MatmulOrder::llamacpp && W.type == GgmlType::Q4_K && W.n_out % 8 == 0;
     const int64_t n_in = W.n_in, n_out = W.n_out;
 
     // Convert every activation row once to the weight type's partner format.
@@ -28,7 +36,8 @@ void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, Thread
     int64_t x_stride = n_in * int64_t(sizeof(float));
     if (ops.vec_dot_type != GgmlType::F32) {
         const kernels::TypeOps& qops = kernels::type_ops(ops.vec_dot_type);
-        if (!qops.quantize) fail("matmul: no quantizer for activation type %s", type_name(ops.vec_dot_type));
+        const kernels::quantize_row_fn quantize = qops.quantize_activation ? qops.quantize_activation : qops.quantize;
+        if (!quantize) fail("matmul: no quantizer for activation type %s", type_name(ops.vec_dot_type));
         const int64_t qbs = type_info(ops.vec_dot_type).block_size;
         if (n_in % qbs)
             fail("matmul: row length %lld is not a multiple of %s's block size %lld", (long long)n_in,
@@ -37,7 +46,7 @@ void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, Thread
         scratch.act.resize(size_t(x_stride * n_tok));
         uint8_t* dst = scratch.act.data();
         pool.parallel_for(n_tok, 1, [&](int64_t t0, int64_t t1, int) {
-            for (int64_t t = t0; t < t1; t++) qops.quantize(X + t * n_in, dst + t * x_stride, n_in);
+            for (int64_t t = t0; t < t1; t++) quantize(X + t * n_in, dst + t * x_stride, n_in);
         });
         xq = dst;
     }
@@ -58,7 +67,9 @@ void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, Thread
             for (int64_t t = 0; t < n_tok; t++) {
                 const uint8_t* xr = xq + t * x_stride;
                 float* yr = Y + t * n_out;
-                for (int64_t r = rb; r < re; r++) yr[r] = dot(n_in, wbase + r * wstride, xr);
+                kernels::vec_dot_fn f = dot;
+                if (repacked_q4_K) f = t < n_tok - n_tok % 4 ? kernels::dot_q4_K_q8_K_llamacpp_gemm : kernels::dot_q4_K_q8_K_llamacpp_gemv;
+                for (int64_t r = rb; r < re; r++) yr[r] = f(n_in, wbase + r * wstride, xr);
             }
         }
     });

@@ -34,9 +34,17 @@ struct MatmulScratch {
     std::vector<uint8_t> act;
 };
 
+// Which summation order the dot products follow. The kernels already sum as ggml's vec_dot does; `llamacpp`
+// also follows llama.cpp where it uses other kernels: on AVX2 CPUs it repacks Q4_K matrices whose row count is
+// a multiple of 8 and multiplies them by a GEMM for the first n_tok - n_tok % 4 tokens and a GEMV for the
+// rest, each rounding in its own order (kernels/cpu/q4_K.cpp); and on AVX-512 CPUs it still runs its AVX2
+// vec_dot code, so `llamacpp` runs slm's AVX2 kernels there. Slower; for comparisons only.
+enum class MatmulOrder { fastest, llamacpp };
+
 // Y[n_tok x n_out] = X[n_tok x n_in] * W^T (row-major, f32). Overwrites Y. Throws slm::Error if the type has no
 // kernels or n_in is not a multiple of the block sizes involved.
-void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool, MatmulScratch& scratch);
+void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool, MatmulScratch& scratch,
+            MatmulOrder order = MatmulOrder::fastest);
 
 // The plain reference: dequantize each weight row and accumulate in double. For tests.
 void matmul_reference(const WeightView& W, const float* X, int64_t n_tok, float* Y);

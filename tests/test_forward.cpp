@@ -35,48 +35,6 @@ std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
     return v;
 }
 
-// One reference file: the prompt's ids and per position the lse and the listed top logits.
-struct RefLogits {
-    std::vector<int32_t> tokens;
-    struct Pos {
-        double lse = 0;
-        std::vector<std::pair<int32_t, float>> top;
-    };
-    std::vector<Pos> pos;
-};
-
-RefLogits read_ref(const std::string& path) {
-    RefLogits r;
-    std::istringstream in(test::read_text(path));
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("#", 0) == 0) {
-            size_t k = line.find("tokens ");
-            if (k == std::string::npos) continue;
-            std::istringstream ts(line.substr(k + 7));
-            int32_t id;
-            while (ts >> id) r.tokens.push_back(id);
-        } else if (line.rfind("pos ", 0) == 0) {
-            std::istringstream ls(line);
-            std::string w;
-            int p;
-            RefLogits::Pos P;
-            ls >> w >> p >> w >> P.lse >> w;
-            REQUIRE(w == "top");
-            REQUIRE(p == int(r.pos.size()));
-            while (ls >> w) {
-                size_t c = w.find(':');
-                REQUIRE(c != std::string::npos);
-                P.top.push_back({int32_t(std::stol(w.substr(0, c))), std::stof(w.substr(c + 1))});
-            }
-            r.pos.push_back(P);
-        }
-    }
-    REQUIRE(!r.tokens.empty());
-    REQUIRE(r.pos.size() == r.tokens.size());
-    return r;
-}
-
 struct Diff {
     double max_top = 0, max_lse = 0, max_last = 0, rms_last = 0;
     int top1_mismatch = 0;
@@ -85,7 +43,7 @@ struct Diff {
 // Runs the prompt through the model with all logits and compares with a reference file (and its .last.f32).
 Diff compare_with(const Model& m, const std::string& ref_txt, const std::string& ref_last, GgmlType kv, int threads,
                   int n_batch = 256) {
-    RefLogits ref = read_ref(ref_txt);
+    test::RefLogits ref = test::read_ref(ref_txt);
     ThreadPool pool(threads);
     ContextOptions co;
     co.kv_type = kv;
@@ -392,7 +350,7 @@ TEST_CASE("forward: batched prompt = token by token, threads 1 = 2, n_batch does
     SLM_REQUIRE_FIXTURE(kTiny);
     SLM_REQUIRE_FIXTURE("logits/llama3-tiny-f16.ref64.txt");
     auto m = Model::load(test::fixture(kTiny));
-    std::vector<int32_t> ids = read_ref(test::fixture("logits/llama3-tiny-f16.ref64.txt")).tokens;
+    std::vector<int32_t> ids = test::read_ref(test::fixture("logits/llama3-tiny-f16.ref64.txt")).tokens;
     ids.resize(9);
     for (GgmlType kv : {GgmlType::F32, GgmlType::F16}) {
         CAPTURE(std::string(type_name(kv)));
@@ -726,7 +684,7 @@ TEST_CASE("forward: slm run reproduces the greedy story; errors exit non-zero wi
 TEST_CASE("forward: slm logits writes the fixture format and the last logits") {
     SLM_REQUIRE_FIXTURE(kStories);
     SLM_REQUIRE_FIXTURE("logits/stories260K.ref64.txt");
-    RefLogits ref = read_ref(test::fixture("logits/stories260K.ref64.txt"));
+    test::RefLogits ref = test::read_ref(test::fixture("logits/stories260K.ref64.txt"));
     std::string ids;
     for (int32_t id : ref.tokens) ids += std::to_string(id) + " ";
     const std::string dir = test::scratch_dir("fwd-logits-out");
@@ -735,7 +693,7 @@ TEST_CASE("forward: slm logits writes the fixture format and the last logits") {
                           "logits");
     REQUIRE(r.rc == 0);
     std::ofstream(dir + "/out.txt") << r.out;
-    RefLogits got = read_ref(dir + "/out.txt");
+    test::RefLogits got = test::read_ref(dir + "/out.txt");
     CHECK(got.tokens == ref.tokens);
     for (size_t p = 0; p < ref.pos.size(); p++) {
         REQUIRE(got.pos[p].top.size() == 32);

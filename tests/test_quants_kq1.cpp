@@ -61,17 +61,6 @@ KQuant q6_K() {
 
 // ---- helpers ----
 
-std::vector<float> read_dot_txt(const std::string& path) {
-    std::istringstream in(slm::test::read_text(path));
-    std::vector<float> v;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        v.push_back(std::stof(line));
-    }
-    return v;
-}
-
 std::vector<uint8_t> quantize(const KQuant& k, const float* x, int64_t n) {
     std::vector<uint8_t> out(size_t(n / QK_K) * k.block_bytes);
     type_ops(k.type).quantize(x, out.data(), n);
@@ -150,7 +139,7 @@ void check_dot_matches_ggml(const KQuant& k) {
     SLM_REQUIRE_FIXTURE(stem + ".dot.txt");
     auto q = slm::test::read_bytes(slm::test::fixture(stem + ".q"));
     auto yf = slm::test::read_f32(slm::test::fixture("kquants/y.f32"));
-    auto ref = read_dot_txt(slm::test::fixture(stem + ".dot.txt"));
+    auto ref = slm::test::read_dot_txt(slm::test::fixture(stem + ".dot.txt"));
     REQUIRE(yf.size() == size_t(kCols));
     REQUIRE(ref.size() == size_t(kRows));
     REQUIRE(type_ops(k.type).vec_dot_type == GgmlType::Q8_K);

@@ -99,27 +99,12 @@ double abs_dot(GgmlType t, const void* xq, const void* yq, int64_t n) {
     return s;
 }
 
-std::vector<double> read_dot_txt(const std::string& path) {
-    std::string text = test::read_text(path);
-    std::vector<double> v;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t end = text.find('\n', pos);
-        if (end == std::string::npos) end = text.size();
-        std::string line = text.substr(pos, end - pos);
-        pos = end + 1;
-        if (line.empty() || line[0] == '#') continue;
-        v.push_back(std::stod(line));
-    }
-    return v;
-}
-
 // Every runnable variant, on ggml's quantized rows and y quantized to Q8_K, gives ggml's dot product.
 void check_dot_fixture(GgmlType t) {
     const std::string name = type_name(t);
     auto q = test::read_bytes(test::fixture("kquants/" + name + ".q"));
     auto y = test::read_f32(test::fixture("kquants/y.f32"));
-    auto ref = read_dot_txt(test::fixture("kquants/" + name + ".dot.txt"));
+    auto ref = slm::test::read_dot_txt(test::fixture("kquants/" + name + ".dot.txt"));
     REQUIRE(y.size() == size_t(kCols));
     REQUIRE(ref.size() == size_t(kRows));
     const int64_t rb = row_bytes(t, kCols);

@@ -282,17 +282,6 @@ std::vector<Variant> block_variants(GgmlType t) {
     return v;
 }
 
-std::vector<double> read_dot_txt(const std::string& path) {
-    std::istringstream in(slm::test::read_text(path));
-    std::vector<double> v;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        v.push_back(std::stod(line));
-    }
-    return v;
-}
-
 // Every fixture check for one weight type: quantize (bytes), dequantize (bits), dots (every variant).
 void check_block_fixtures(GgmlType t, const std::string& name) {
     SLM_REQUIRE_FIXTURE("kquants/" + name + ".q");
@@ -328,7 +317,7 @@ void check_block_fixtures(GgmlType t, const std::string& name) {
     REQUIRE(y.size() == size_t(kCols));
     auto yq = quantize_all(ops.vec_dot_type, y);
     auto ydeq = dequantize_all(ops.vec_dot_type, yq.data(), kCols);
-    auto want = read_dot_txt(slm::test::fixture("kquants/" + name + ".dot.txt"));
+    auto want = slm::test::read_dot_txt(slm::test::fixture("kquants/" + name + ".dot.txt"));
     REQUIRE(want.size() == size_t(kRows));
     std::vector<Variant> all = {{"scalar", ops.dot_scalar}};
     for (const Variant& v : block_variants(t)) all.push_back(v);

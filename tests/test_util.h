@@ -58,4 +58,60 @@ inline std::vector<float> read_f32(const std::string& path) {
     return v;
 }
 
+// A kquants/TYPE.dot.txt fixture: one value per line after '#' comment lines (printed with 9 significant
+// digits, so each parses back to the exact float ggml computed).
+inline std::vector<double> read_dot_txt(const std::string& path) {
+    std::istringstream in(read_text(path));
+    std::vector<double> v;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        v.push_back(std::stod(line));
+    }
+    return v;
+}
+
+// One logits reference file (fixtures/logits/*.txt): the prompt's ids and, per position, the log-sum-exp and
+// the listed top logits.
+struct RefLogits {
+    std::vector<int32_t> tokens;
+    struct Pos {
+        double lse = 0;
+        std::vector<std::pair<int32_t, float>> top;
+    };
+    std::vector<Pos> pos;
+};
+
+inline RefLogits read_ref(const std::string& path) {
+    RefLogits r;
+    std::istringstream in(read_text(path));
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("#", 0) == 0) {
+            size_t k = line.find("tokens ");
+            if (k == std::string::npos) continue;
+            std::istringstream ts(line.substr(k + 7));
+            int32_t id;
+            while (ts >> id) r.tokens.push_back(id);
+        } else if (line.rfind("pos ", 0) == 0) {
+            std::istringstream ls(line);
+            std::string w;
+            int p;
+            RefLogits::Pos P;
+            ls >> w >> p >> w >> P.lse >> w;
+            REQUIRE(w == "top");
+            REQUIRE(p == int(r.pos.size()));
+            while (ls >> w) {
+                size_t c = w.find(':');
+                REQUIRE(c != std::string::npos);
+                P.top.push_back({int32_t(std::stol(w.substr(0, c))), std::stof(w.substr(c + 1))});
+            }
+            r.pos.push_back(P);
+        }
+    }
+    REQUIRE(!r.tokens.empty());
+    REQUIRE(r.pos.size() == r.tokens.size());
+    return r;
+}
+
 }  // namespace slm::test

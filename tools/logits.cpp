@@ -23,7 +23,9 @@ static const char* kLogitsUsage =
     "  --tokens \"IDS\"        token ids separated by spaces or commas (no BOS added)\n"
     "  -p, --prompt TEXT     text, tokenized with the model's tokenizer (BOS as the model says; specials parsed)\n"
     "  --top K               how many top logits per position (default 32)\n"
-    "  --out FILE            write the last position's n_vocab logits as float32\n";
+    "  --out FILE            write the last position's n_vocab logits as float32\n"
+    "  --llamacpp-numerics   round as llama.cpp's CPU backend does (float rope angles, f16 flash attention,\n"
+    "                        its Q4_K GEMM/GEMV summation orders; needs --kv-type f16): compare with its logits\n";
 
 static std::vector<int32_t> parse_ids(const std::string& s) {
     std::vector<int32_t> ids;
@@ -45,7 +47,7 @@ static std::vector<int32_t> parse_ids(const std::string& s) {
 
 int cmd_logits(int argc, char** argv) {
     std::set<std::string> vals = {"--tokens", "-p", "--prompt", "--top", "--out"};
-    std::set<std::string> flags;
+    std::set<std::string> flags = {"--llamacpp-numerics"};
     vals.insert(kModelValueOpts.begin(), kModelValueOpts.end());
     flags.insert(kModelFlagOpts.begin(), kModelFlagOpts.end());
     Args a(argc, argv, vals, flags);
@@ -62,6 +64,10 @@ int cmd_logits(int argc, char** argv) {
     if (have_tokens) ids = parse_ids(a.get({"--tokens"}));  // validated before the (slower) model load
 
     Loaded l = load_model(a, "logits");
+    if (a.has("--llamacpp-numerics")) {
+        if (l.ctx_opt.kv_type != GgmlType::F16) fail("option --llamacpp-numerics needs --kv-type f16");
+        l.ctx_opt.ggml_numerics = true;
+    }
     const Model& m = *l.model;
     if (have_prompt) {
         const Tokenizer& tok = m.tokenizer();

@@ -27,6 +27,9 @@ struct TypeOps {
     vec_dot_fn dot_scalar = nullptr;         // the reference; every variant is tested against it
     vec_dot_fn dot_avx2 = nullptr;           // nullptr where no variant exists
     vec_dot_fn dot_avx512 = nullptr;
+    // How the forward pass converts activations to this type when it is a vec_dot_type; nullptr: quantize.
+    // Q8_0 and Q8_1 round activations as ggml's SIMD code does, not as its reference quantizer does.
+    quantize_row_fn quantize_activation = nullptr;
 };
 
 // Throws slm::Error for a type without kernels.

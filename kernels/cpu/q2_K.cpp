@@ -168,17 +168,18 @@ float dot_q2_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     const __m128i m15 = _mm_set1_epi8(15);
     const __m256i shuf[4] = {scale_pair_shuffle(0), scale_pair_shuffle(1), scale_pair_shuffle(2),
                              scale_pair_shuffle(3)};
+    // One accumulator takes both terms, the min term first (-dmin * mins.bsums, then d * scales.q.a), per
+    // block in order: ggml's summation order, so the result equals llama.cpp's to the bit.
     __m256 acc = _mm256_setzero_ps();
-    __m256 acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = _cvtsh_ss(x[i].d) * y[i].d;
-        const float dmin = _cvtsh_ss(x[i].dmin) * y[i].d;
+        const float dmin = -(_cvtsh_ss(x[i].dmin) * y[i].d);
 
         const __m128i sm = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
         const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sm, m15));
         const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m15));
         const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
-        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins16, bsums)), acc_min);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins16, bsums)), acc);
 
         const __m256i sc_lo = _mm256_permute2x128_si256(sc16, sc16, 0x00);  // scales 0..7 in both lanes
         const __m256i sc_hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);  // scales 8..15 in both lanes
@@ -197,7 +198,7 @@ float dot_q2_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[0], sumi[1])), acc);
     }
-    return hsum_avx2(acc) - hsum_avx2(acc_min);
+    return hsum_avx2(acc);
 }
 
 }  // namespace

@@ -266,10 +266,7 @@ float dot_q3_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
         const float d = _cvtsh_ss(x[i].d) * y[i].d;
 
         const __m256i sc16 = q3_scales_avx2(x[i].scales);
-        // start from -4 * sum_j sc_j * bsum_j (the +4 offset of u)
-        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
-        __m256i sumi[2] = {_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 2)),
-                           _mm256_setzero_si256()};  // two chains: fewer stalls on the adds
+        __m256i sumi[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};  // two chains: fewer stalls on the adds
         const __m256i sc_lo = _mm256_permute2x128_si256(sc16, sc16, 0x00);  // scales 0..7 in both lanes
         const __m256i sc_hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);  // scales 8..15 in both lanes
 
@@ -285,7 +282,10 @@ float dot_q3_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
             __m256i u = _mm256_and_si256(_mm256_srli_epi16(qsrc, 2 * s), m3);
             const __m256i hb = k >= 2 ? _mm256_srli_epi16(hm, k - 2) : _mm256_slli_epi16(hm, 2 - k);
             u = _mm256_or_si256(u, _mm256_and_si256(hb, m4));  // bit k of hmask -> value 4
-            const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qy + 32 * k)));
+            // (u - 4) * a in pairs: u*a minus 4*a, so each 32-bit lane holds the terms of the same four values
+            // as ggml's (its float sums then round identically); at most 7*127*2 per 16-bit lane
+            const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qy + 32 * k));
+            const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, a), _mm256_maddubs_epi16(m4, a));
             const __m256i scv = _mm256_shuffle_epi8(k < 4 ? sc_lo : sc_hi, shuf[s]);
             sumi[k % 2] = _mm256_add_epi32(sumi[k % 2], _mm256_madd_epi16(p, scv));
         }

@@ -113,6 +113,47 @@ void dequantize_row_q4_K(const void* vx, float* y, int64_t n) {
 
 // ---- dot products with Q8_K ----
 
+// llama.cpp does not use its vec_dot for Q4_K weights on AVX2 CPUs: it repacks weight matrices with a row
+// count divisible by 8 into 8-row interleaved blocks and runs a GEMM on groups of 4 activation rows and a
+// GEMV on the remaining (n_tok % 4) rows. Their integer sums are the same exact numbers; only where the float
+// accumulation happens differs. These two functions sum one output in each kernel's order (integers exact,
+// then one fused multiply-add per step, scales d_w * d_a as one float product, the min term in its own
+// accumulator subtracted at the end), for the forward pass's ggml_numerics comparisons (matmul.h).
+namespace {
+
+// steps_per_block: 4 for the GEMM (a step = sub-blocks 2s and 2s+1), 1 for the GEMV (a step = the block).
+float dot_q4_K_repack_order(int64_t n, const void* vx, const void* vy, int steps_per_block) {
+    const block_q4_K* x = static_cast<const block_q4_K*>(vx);
+    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
+    const int per_step = 8 / steps_per_block;  // sub-blocks per step
+    float acc = 0, acc_min = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sm[16];  // scales 0..7, mins 0..7
+        unpack_scales_mins_k4(x[i].scales, sm);
+        const float dd = fp16_to_fp32(x[i].d) * y[i].d, dm = fp16_to_fp32(x[i].dmin) * y[i].d;
+        for (int s = 0; s < steps_per_block; s++) {
+            int32_t sum_q = 0, sum_m = 0;
+            for (int j = s * per_step; j < (s + 1) * per_step; j++) {
+                const uint8_t* q = x[i].qs + 32 * (j / 2);
+                const int8_t* a = y[i].qs + 32 * j;
+                int32_t d = 0;
+                for (int l = 0; l < 32; l++) d += (j % 2 ? q[l] >> 4 : q[l] & 0xF) * a[l];
+                sum_q += sm[j] * d;
+                sum_m += sm[8 + j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+            }
+            acc = std::fma(float(sum_q), dd, acc);
+            acc_min = std::fma(float(sum_m), dm, acc_min);
+        }
+    }
+    return acc - acc_min;
+}
+
+}  // namespace
+
+float dot_q4_K_q8_K_llamacpp_gemm(int64_t n, const void* x, const void* y) { return dot_q4_K_repack_order(n, x, y, 4); }
+float dot_q4_K_q8_K_llamacpp_gemv(int64_t n, const void* x, const void* y) { return dot_q4_K_repack_order(n, x, y, 1); }
+
+
 float dot_q4_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
     const block_q4_K* x = static_cast<const block_q4_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);

@@ -25,5 +25,9 @@ float dot_q4_K_q8_K_avx2(int64_t n, const void* x, const void* y);          // A
 float dot_q4_K_q8_K_avx512(int64_t n, const void* x, const void* y);        // picks one of the two below
 float dot_q4_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y);  // AVX512 F/BW/VL/DQ
 float dot_q4_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y);   // + AVX512-VNNI
+// The same dot product summed in the order of llama.cpp's repacked Q4_K GEMM (one fused multiply-add per 64
+// values) and GEMV (one per 256) on AVX2 CPUs; scalar, for comparisons with llama.cpp (see q4_K.cpp).
+float dot_q4_K_q8_K_llamacpp_gemm(int64_t n, const void* x, const void* y);
+float dot_q4_K_q8_K_llamacpp_gemv(int64_t n, const void* x, const void* y);
 
 }  // namespace slm::kernels

@@ -114,14 +114,11 @@ SLM_TARGET_AVX2 float dot_q5_0_q8_0_avx2(int64_t n, const void* vx, const void* 
     const block_q5_0* x = static_cast<const block_q5_0*>(vx);
     const block_q8_0* y = static_cast<const block_q8_0*>(vy);
     const int64_t nb = n / QK5_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();  // two chains hide the FMA latency
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = block_dot_avx2(x[i], y[i], acc0);
-        acc1 = block_dot_avx2(x[i + 1], y[i + 1], acc1);
-    }
-    if (i < nb) acc0 = block_dot_avx2(x[i], y[i], acc0);
-    return legacy_simd::hsum(_mm256_add_ps(acc0, acc1));
+    // One accumulator, blocks in order, then the horizontal sum: ggml's own summation order, so slm's
+    // results equal llama.cpp's to the bit (the integer work per block hides the FMA latency anyway).
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) acc = block_dot_avx2(x[i], y[i], acc);
+    return legacy_simd::hsum(acc);
 }
 
 // AVX-512 form of signed_quants for two blocks: their 64 high bits are exactly an AVX-512 byte mask.

@@ -119,14 +119,11 @@ SLM_TARGET_AVX2 float dot_q5_1_q8_1_avx2(int64_t n, const void* vx, const void* 
     const block_q5_1* x = static_cast<const block_q5_1*>(vx);
     const block_q8_1* y = static_cast<const block_q8_1*>(vy);
     const int64_t nb = n / QK5_1;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        block_dot_avx2(x[i], y[i], acc0, accm);
-        block_dot_avx2(x[i + 1], y[i + 1], acc1, accm);
-    }
-    if (i < nb) block_dot_avx2(x[i], y[i], acc0, accm);
-    return legacy_simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), accm));
+    // One accumulator, blocks in order, the m*s terms summed apart and added last: ggml's own summation
+    // order, so slm's results equal llama.cpp's to the bit.
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) block_dot_avx2(x[i], y[i], acc, accm);
+    return legacy_simd::hsum(acc) + _mm256_cvtss_f32(accm);
 }
 
 // AVX-512 form of quants for two blocks: their 64 high bits are exactly an AVX-512 byte mask.

@@ -164,7 +164,7 @@ KQ_TARGET_AVX2 float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const void* v
     __m256i pick[8];  // pick[e]: element e of the scales, in every 16-bit lane
     for (int e = 0; e < 8; e++) pick[e] = broadcast16_control(e);
     __m256 acc = _mm256_setzero_ps();
-    __m128 acc_m = _mm_setzero_ps();
+    float summs = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = half_to_float(x[i].d) * y[i].d;
         const float dmin = half_to_float(x[i].dmin) * y[i].d;
@@ -174,7 +174,11 @@ KQ_TARGET_AVX2 float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const void* v
         const __m256i bsums = load256(y[i].bsums);
         const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
         const __m128i prod_m = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), sub_sums);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
+        // The min term is summed in integers over the block and accumulated as one scalar (ggml's order;
+        // a Q4_K-style vector of 4 partial sums rounds differently).
+        __m128i hs = _mm_add_epi32(prod_m, _mm_shuffle_epi32(prod_m, 0x4E));
+        hs = _mm_add_epi32(hs, _mm_shuffle_epi32(hs, 0xB1));
+        summs = std::fma(dmin, float(_mm_cvtsi128_si32(hs)), summs);
 
         const uint8_t* q = x[i].qs;
         const int8_t* a = y[i].qs;
@@ -195,7 +199,7 @@ KQ_TARGET_AVX2 float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const void* v
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum_ps(acc) - hsum_ps128(acc_m);
+    return hsum_ps(acc) - summs;
 }
 
 // AVX-512: the Q4_K layout (one 64-byte load = chunks c and c+1, low nibbles = sub-blocks 2c and 2c+2, high

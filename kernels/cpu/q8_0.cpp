@@ -7,7 +7,8 @@
 //
 // ggml's reference quantizer: d = amax / 127 (amax = largest |x| in the block), qs[j] = roundf(x[j] / d)
 // computed as x[j] * (1/d), rounded half away from zero. d is stored as fp16 but the quants are computed
-// with the float d before that rounding (byte-identity with llama.cpp depends on it).
+// with the float d before that rounding (byte-identity with llama.cpp depends on it). Activations are
+// rounded slightly differently, as ggml's SIMD code does (see quantize_scalar).
 #include "q8_0.h"
 
 #include <cmath>
@@ -18,21 +19,38 @@
 
 namespace slm::kernels {
 
-void quantize_row_q8_0_ref(const float* x, void* vy, int64_t n) {
+namespace {
+
+// Two roundings of the same scheme (d = amax / 127):
+//  - WEIGHT, ggml's reference quantizer (quantize_row_q8_0_ref, what llama-quantize writes): qs = x * (1/d)
+//    rounded half away from zero;
+//  - ACTIVATION, what ggml's x86 SIMD code does to activations at run time: qs = x * (127/amax) rounded half
+//    to even. 127/amax and 1/(amax/127) differ in the last bit now and then, which moves a quant by one.
+// slm converts activations the second way so a forward pass sees the quants llama.cpp sees.
+enum class Rounding { weight, activation };
+
+template <Rounding R>
+void quantize_scalar(const float* x, void* vy, int64_t n) {
     block_q8_0* y = static_cast<block_q8_0*>(vy);
     for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
         float amax = 0;
         for (int j = 0; j < QK8_0; j++) amax = amax > std::fabs(x[j]) ? amax : std::fabs(x[j]);
         const float d = amax / 127;
-        const float id = d != 0 ? 1.0f / d : 0.0f;
         y[i].d = fp32_to_fp16(d);
-        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = int8_t(std::round(x[j] * id));
+        if constexpr (R == Rounding::weight) {
+            const float id = d != 0 ? 1.0f / d : 0.0f;
+            for (int j = 0; j < QK8_0; j++) y[i].qs[j] = int8_t(std::round(x[j] * id));
+        } else {
+            const float id = amax != 0 ? 127.0f / amax : 0.0f;
+            for (int j = 0; j < QK8_0; j++) y[i].qs[j] = int8_t(std::nearbyint(x[j] * id));  // half to even
+        }
     }
 }
 
-// Same arithmetic, 8 lanes at a time: the same float products, the same rounding (round_half_away), so the
-// bytes are identical to the reference.
-SLM_TARGET_AVX2 void quantize_row_q8_0_avx2(const float* x, void* vy, int64_t n) {
+// Same arithmetic, 8 lanes at a time: the same float products and the same rounding, so the bytes are
+// identical to quantize_scalar's.
+template <Rounding R>
+SLM_TARGET_AVX2 void quantize_avx2(const float* x, void* vy, int64_t n) {
     using namespace legacy_simd;
     block_q8_0* y = static_cast<block_q8_0*>(vy);
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -46,18 +64,36 @@ SLM_TARGET_AVX2 void quantize_row_q8_0_avx2(const float* x, void* vy, int64_t n)
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         const float amax = _mm_cvtss_f32(m4);
         const float d = amax / 127;
-        const float id = d != 0 ? 1.0f / d : 0.0f;
         y[i].d = fp32_to_fp16(d);
-        const __m256 idv = _mm256_set1_ps(id);
-        __m256i q = pack_to_int8(round_half_away(_mm256_mul_ps(v0, idv)), round_half_away(_mm256_mul_ps(v1, idv)),
-                                 round_half_away(_mm256_mul_ps(v2, idv)), round_half_away(_mm256_mul_ps(v3, idv)));
+        __m256i q;
+        if constexpr (R == Rounding::weight) {
+            const __m256 idv = _mm256_set1_ps(d != 0 ? 1.0f / d : 0.0f);
+            q = pack_to_int8(round_half_away(_mm256_mul_ps(v0, idv)), round_half_away(_mm256_mul_ps(v1, idv)),
+                             round_half_away(_mm256_mul_ps(v2, idv)), round_half_away(_mm256_mul_ps(v3, idv)));
+        } else {
+            const __m256 idv = _mm256_set1_ps(amax != 0 ? 127.0f / amax : 0.0f);
+            constexpr int even = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+            q = pack_to_int8(_mm256_round_ps(_mm256_mul_ps(v0, idv), even), _mm256_round_ps(_mm256_mul_ps(v1, idv), even),
+                             _mm256_round_ps(_mm256_mul_ps(v2, idv), even), _mm256_round_ps(_mm256_mul_ps(v3, idv), even));
+        }
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), q);
     }
 }
 
+}  // namespace
+
+void quantize_row_q8_0_ref(const float* x, void* y, int64_t n) { quantize_scalar<Rounding::weight>(x, y, n); }
+void quantize_row_q8_0_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Rounding::weight>(x, y, n); }
 void quantize_row_q8_0(const float* x, void* y, int64_t n) {
     if (simd_level() >= SimdLevel::avx2) quantize_row_q8_0_avx2(x, y, n);
     else quantize_row_q8_0_ref(x, y, n);
+}
+
+void quantize_row_q8_0_act_ref(const float* x, void* y, int64_t n) { quantize_scalar<Rounding::activation>(x, y, n); }
+void quantize_row_q8_0_act_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Rounding::activation>(x, y, n); }
+void quantize_row_q8_0_act(const float* x, void* y, int64_t n) {
+    if (simd_level() >= SimdLevel::avx2) quantize_row_q8_0_act_avx2(x, y, n);
+    else quantize_row_q8_0_act_ref(x, y, n);
 }
 
 namespace {
@@ -95,14 +131,11 @@ SLM_TARGET_AVX2 float dot_q8_0_q8_0_avx2(int64_t n, const void* vx, const void* 
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     const block_q8_0* y = static_cast<const block_q8_0*>(vy);
     const int64_t nb = n / QK8_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();  // two chains hide the FMA latency
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = block_dot_avx2(x[i], y[i], acc0);
-        acc1 = block_dot_avx2(x[i + 1], y[i + 1], acc1);
-    }
-    if (i < nb) acc0 = block_dot_avx2(x[i], y[i], acc0);
-    return legacy_simd::hsum(_mm256_add_ps(acc0, acc1));
+    // One accumulator, blocks in order, then the horizontal sum: ggml's own summation order, so slm's
+    // results equal llama.cpp's to the bit (the integer work per block hides the FMA latency anyway).
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) acc = block_dot_avx2(x[i], y[i], acc);
+    return legacy_simd::hsum(acc);
 }
 
 }  // namespace
@@ -154,7 +187,8 @@ float dot_q8_0_q8_0_avx512(int64_t n, const void* x, const void* y) {
 
 const TypeOps& ops_q8_0() {
     static const TypeOps ops{GgmlType::Q8_0,         quantize_row_q8_0,  dequantize_row_q8_0, GgmlType::Q8_0,
-                             dot_q8_0_q8_0_scalar,   dot_q8_0_q8_0_avx2, dot_q8_0_q8_0_avx512};
+                             dot_q8_0_q8_0_scalar,   dot_q8_0_q8_0_avx2, dot_q8_0_q8_0_avx512,
+                             quantize_row_q8_0_act};
     return ops;
 }
 

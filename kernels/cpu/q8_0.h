@@ -16,11 +16,16 @@ struct block_q8_0 {
 };
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 must be 34 bytes");
 
-// ggml's reference quantizer (quantize_row_q8_0_ref) and an AVX2 version with byte-identical output;
-// quantize_row_q8_0 picks the fastest one this CPU runs (it is the activation quantizer of the forward pass).
+// ggml's reference quantizer (quantize_row_q8_0_ref: weights) and an AVX2 version with byte-identical output;
+// quantize_row_q8_0 picks the fastest one this CPU runs.
 void quantize_row_q8_0_ref(const float* x, void* y, int64_t n);
 void quantize_row_q8_0_avx2(const float* x, void* y, int64_t n);
 void quantize_row_q8_0(const float* x, void* y, int64_t n);
+// The activation quantizer (TypeOps::quantize_activation): the rounding of ggml's x86 SIMD quantize_row_q8_0
+// (quants = x * (127/amax) rounded half to even). Scalar and AVX2 versions give identical bytes.
+void quantize_row_q8_0_act_ref(const float* x, void* y, int64_t n);
+void quantize_row_q8_0_act_avx2(const float* x, void* y, int64_t n);
+void quantize_row_q8_0_act(const float* x, void* y, int64_t n);
 
 // The AVX-512 dot products of Q4_0 / Q5_0 / Q8_0 x Q8_0 with and without VNNI (TypeOps::dot_avx512 picks one
 // at run time); named here so the tests can run both where the CPU allows.
