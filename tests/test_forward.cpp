@@ -27,13 +27,6 @@ using namespace slm;
 
 namespace {
 
-std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 g(seed);
-    std::vector<float> v(n);
-    // a fixed mapping from raw 32-bit draws: the values do not depend on the standard library's distributions
-    for (auto& x : v) x = scale * (float(g() >> 8) / float(1 << 24) * 2.0f - 1.0f);
-    return v;
-}
 
 struct Diff {
     double max_top = 0, max_lse = 0, max_last = 0, rms_last = 0;
@@ -145,8 +138,8 @@ const char* kTiny = "models/llama3-tiny-f16.gguf";
 // ops
 
 TEST_CASE("forward: rmsnorm, swiglu, softmax, log_sum_exp") {
-    auto x = random_vec(37, 1, 3.0f);
-    auto w = random_vec(37, 2);
+    auto x = test::random_vec(37, 1, 3.0f);
+    auto w = test::random_vec(37, 2);
     std::vector<float> out(37);
     rmsnorm(x.data(), w.data(), out.data(), 37, 1e-5f);
     double ss = 0;
@@ -154,7 +147,7 @@ TEST_CASE("forward: rmsnorm, swiglu, softmax, log_sum_exp") {
     const double inv = 1.0 / std::sqrt(ss / 37 + 1e-5);
     for (int i = 0; i < 37; i++) CHECK(out[size_t(i)] == doctest::Approx(x[size_t(i)] * inv * w[size_t(i)]).epsilon(1e-6));
 
-    auto g = random_vec(19, 3, 6.0f), u = random_vec(19, 4);
+    auto g = test::random_vec(19, 3, 6.0f), u = test::random_vec(19, 4);
     std::vector<float> s(19);
     swiglu(g.data(), u.data(), s.data(), 19);
     for (int i = 0; i < 19; i++) {
@@ -181,7 +174,7 @@ TEST_CASE("forward: rope rotates adjacent pairs by pos * inv_freq, divided by ro
     CHECK(fs[2] == doctest::Approx(f[2] / 8));
     CHECK_THROWS_AS(rope_inv_freq(n_rot, 10000.0f, {1.0f}), Error);
 
-    auto x = random_vec(size_t(hd * heads), 5);
+    auto x = test::random_vec(size_t(hd * heads), 5);
     auto y = x;
     rope(y.data(), heads, hd, n_rot, 0, f.data());
     CHECK(y == x);  // position 0: identity
@@ -200,8 +193,8 @@ TEST_CASE("forward: rope rotates adjacent pairs by pos * inv_freq, divided by ro
 
 TEST_CASE("forward: matmul of every supported type matches the dequantized reference, any thread count") {
     const int64_t n_in = 512, n_out = 37, n_tok = 5;  // 512: a multiple of every block size (256 for K-quants)
-    auto wf = random_vec(size_t(n_in * n_out), 11);
-    auto x = random_vec(size_t(n_in * n_tok), 12);
+    auto wf = test::random_vec(size_t(n_in * n_out), 11);
+    auto x = test::random_vec(size_t(n_in * n_tok), 12);
     int tested = 0;
     for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
                        GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
@@ -458,8 +451,8 @@ gguf::File make_adapter(const gguf::File& base, TestAdapter& ad, int64_t r, floa
         REQUIRE(t != nullptr);
         ad.n_in.push_back(t->ne[0]);
         ad.n_out.push_back(t->ne[1]);
-        ad.a.push_back(random_vec(size_t(t->ne[0] * r), seed++, 0.3f));
-        ad.b.push_back(zero_b ? std::vector<float>(size_t(r * t->ne[1]), 0.0f) : random_vec(size_t(r * t->ne[1]), seed++, 0.3f));
+        ad.a.push_back(test::random_vec(size_t(t->ne[0] * r), seed++, 0.3f));
+        ad.b.push_back(zero_b ? std::vector<float>(size_t(r * t->ne[1]), 0.0f) : test::random_vec(size_t(r * t->ne[1]), seed++, 0.3f));
         w.add_tensor(n + ".lora_a", GgmlType::F32, {t->ne[0], r}, f32_bytes(ad.a.back()));
         w.add_tensor(n + ".lora_b", GgmlType::F32, {r, t->ne[1]}, f32_bytes(ad.b.back()));
     }

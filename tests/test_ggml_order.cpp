@@ -24,13 +24,6 @@ using namespace slm;
 
 namespace {
 
-std::vector<float> random_row(size_t n, uint32_t seed, float scale) {
-    std::mt19937 g(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = scale * (float(g() >> 8) / float(1 << 24) * 2.0f - 1.0f);
-    return v;
-}
-
 // The partner-type row of y as the forward pass converts it.
 std::vector<uint8_t> activation_row(GgmlType partner, const std::vector<float>& y) {
     const kernels::TypeOps& q = kernels::type_ops(partner);
@@ -111,7 +104,7 @@ TEST_CASE("ggml order: activation quantizers round as ggml's SIMD code (127/amax
     // Random rows (several magnitudes, an all-zero block): the AVX2 version writes the scalar version's bytes,
     // and an activation quant differs from the reference quant by at most one step.
     for (uint32_t seed = 1; seed <= 20; seed++) {
-        std::vector<float> v = random_row(1024, seed, seed % 3 == 0 ? 1e-3f : (seed % 3 == 1 ? 1.0f : 300.0f));
+        std::vector<float> v = test::random_vec(1024, seed, seed % 3 == 0 ? 1e-3f : (seed % 3 == 1 ? 1.0f : 300.0f));
         if (seed == 5) std::fill(v.begin(), v.begin() + 32, 0.0f);
         for (auto [ref, avx2, w, bs, off] :
              {std::tuple{&kernels::quantize_row_q8_0_act_ref, &kernels::quantize_row_q8_0_act_avx2, &kernels::quantize_row_q8_0_ref, 34, 2},
@@ -142,7 +135,7 @@ TEST_CASE("ggml order: llama.cpp's rope and f16 attention dot stay within roundi
     for (int i = 0; i < n_rot / 2; i++) freqs[size_t(i)] = i < 8 ? 1.0f : (i < 20 ? 1.0f + float(i - 8) : 32.0f);
     const std::vector<double> inv = rope_inv_freq(n_rot, 500000.0f, freqs);
     for (int pos : {0, 1, 7, 63, 200}) {
-        std::vector<float> a = random_row(size_t(n_heads * hd), uint32_t(100 + pos), 1.0f), b = a, orig = a;
+        std::vector<float> a = test::random_vec(size_t(n_heads * hd), uint32_t(100 + pos), 1.0f), b = a, orig = a;
         rope(a.data(), n_heads, hd, n_rot, pos, inv.data());
         rope_ggml(b.data(), n_heads, hd, n_rot, pos, 500000.0f, freqs.data());
         double md = 0;
@@ -164,7 +157,7 @@ TEST_CASE("ggml order: llama.cpp's rope and f16 attention dot stay within roundi
             exact += double(i % 7 - 3) * double(i % 5 - 2);
         }
         CHECK(dot_f16_ggml_order(n, x.data(), y.data()) == float(exact));
-        std::vector<float> xr = random_row(size_t(n), uint32_t(n), 2.0f), yr = random_row(size_t(n), uint32_t(n + 1), 2.0f);
+        std::vector<float> xr = test::random_vec(size_t(n), uint32_t(n), 2.0f), yr = test::random_vec(size_t(n), uint32_t(n + 1), 2.0f);
         double ref = 0, mag = 0;
         for (int i = 0; i < n; i++) {
             x[size_t(i)] = fp32_to_fp16(xr[size_t(i)]);
@@ -177,7 +170,7 @@ TEST_CASE("ggml order: llama.cpp's rope and f16 attention dot stay within roundi
 
 TEST_CASE("ggml order: Q4_K in llama.cpp's repacked GEMM/GEMV orders, and matmul's choice between them") {
     const int64_t n_in = 512, n_out = 16, n_tok = 7;  // 7 tokens: GEMM for the first 4, GEMV for the last 3
-    std::vector<float> wf = random_row(size_t(n_in * n_out), 7, 1.0f), xf = random_row(size_t(n_in * n_tok), 8, 3.0f);
+    std::vector<float> wf = test::random_vec(size_t(n_in * n_out), 7, 1.0f), xf = test::random_vec(size_t(n_in * n_tok), 8, 3.0f);
     const size_t rb = size_t(row_bytes(GgmlType::Q4_K, n_in));
     std::vector<uint8_t> w(rb * size_t(n_out));
     for (int64_t r = 0; r < n_out; r++) kernels::quantize_row_q4_K(wf.data() + r * n_in, w.data() + size_t(r) * rb, n_in);

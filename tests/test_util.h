@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -55,6 +56,15 @@ inline std::vector<float> read_f32(const std::string& path) {
     auto b = read_bytes(path);
     std::vector<float> v(b.size() / 4);
     std::memcpy(v.data(), b.data(), v.size() * 4);
+    return v;
+}
+
+// n values uniform in [-scale, scale) from seed, by a fixed mapping of raw 32-bit draws (the values do not
+// depend on the standard library's distributions).
+inline std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::mt19937 g(seed);
+    std::vector<float> v(n);
+    for (auto& x : v) x = scale * (float(g() >> 8) / float(1 << 24) * 2.0f - 1.0f);
     return v;
 }
 
