@@ -8,89 +8,48 @@
 // ggml's reference quantizer: d = amax / 127 (amax = largest |x| in the block), qs[j] = roundf(x[j] / d)
 // computed as x[j] * (1/d), rounded half away from zero. d is stored as fp16 but the quants are computed
 // with the float d before that rounding (byte-identity with llama.cpp depends on it). Activations are
-// rounded slightly differently, as ggml's SIMD code does (see quantize_scalar).
+// rounded slightly differently, as ggml's SIMD code does (see q8_block.h).
 #include "q8_0.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "cpu_features.h"
+#include "q8_block.h"
 #include "simd_legacy.h"
 
 namespace slm::kernels {
 
 namespace {
 
-// Two roundings of the same scheme (d = amax / 127):
-//  - WEIGHT, ggml's reference quantizer (quantize_row_q8_0_ref, what llama-quantize writes): qs = x * (1/d)
-//    rounded half away from zero;
-//  - ACTIVATION, what ggml's x86 SIMD code does to activations at run time: qs = x * (127/amax) rounded half
-//    to even. 127/amax and 1/(amax/127) differ in the last bit now and then, which moves a quant by one.
-// slm converts activations the second way so a forward pass sees the quants llama.cpp sees.
-enum class Rounding { weight, activation };
-
-template <Rounding R>
+// The block scaling and the two roundings (weights, activations) are q8_block.h's.
+template <Q8Rounding R>
 void quantize_scalar(const float* x, void* vy, int64_t n) {
     block_q8_0* y = static_cast<block_q8_0*>(vy);
-    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        float amax = 0;
-        for (int j = 0; j < QK8_0; j++) amax = amax > std::fabs(x[j]) ? amax : std::fabs(x[j]);
-        const float d = amax / 127;
-        y[i].d = fp32_to_fp16(d);
-        if constexpr (R == Rounding::weight) {
-            const float id = d != 0 ? 1.0f / d : 0.0f;
-            for (int j = 0; j < QK8_0; j++) y[i].qs[j] = int8_t(std::round(x[j] * id));
-        } else {
-            const float id = amax != 0 ? 127.0f / amax : 0.0f;
-            for (int j = 0; j < QK8_0; j++) y[i].qs[j] = int8_t(std::nearbyint(x[j] * id));  // half to even
-        }
-    }
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) y[i].d = fp32_to_fp16(q8_block_scalar<R>(x, y[i].qs));
 }
 
-// Same arithmetic, 8 lanes at a time: the same float products and the same rounding, so the bytes are
-// identical to quantize_scalar's.
-template <Rounding R>
+template <Q8Rounding R>
 SLM_TARGET_AVX2 void quantize_avx2(const float* x, void* vy, int64_t n) {
-    using namespace legacy_simd;
     block_q8_0* y = static_cast<block_q8_0*>(vy);
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
-        __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
-                                 _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
-        const float d = amax / 127;
-        y[i].d = fp32_to_fp16(d);
-        __m256i q;
-        if constexpr (R == Rounding::weight) {
-            const __m256 idv = _mm256_set1_ps(d != 0 ? 1.0f / d : 0.0f);
-            q = pack_to_int8(round_half_away(_mm256_mul_ps(v0, idv)), round_half_away(_mm256_mul_ps(v1, idv)),
-                             round_half_away(_mm256_mul_ps(v2, idv)), round_half_away(_mm256_mul_ps(v3, idv)));
-        } else {
-            const __m256 idv = _mm256_set1_ps(amax != 0 ? 127.0f / amax : 0.0f);
-            constexpr int even = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-            q = pack_to_int8(_mm256_round_ps(_mm256_mul_ps(v0, idv), even), _mm256_round_ps(_mm256_mul_ps(v1, idv), even),
-                             _mm256_round_ps(_mm256_mul_ps(v2, idv), even), _mm256_round_ps(_mm256_mul_ps(v3, idv), even));
-        }
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), q);
+        __m256 r[4];
+        y[i].d = fp32_to_fp16(q8_block_avx2<R>(x, r));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), legacy_simd::pack_to_int8(r[0], r[1], r[2], r[3]));
     }
 }
 
 }  // namespace
 
-void quantize_row_q8_0_ref(const float* x, void* y, int64_t n) { quantize_scalar<Rounding::weight>(x, y, n); }
-void quantize_row_q8_0_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Rounding::weight>(x, y, n); }
+void quantize_row_q8_0_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::weight>(x, y, n); }
+void quantize_row_q8_0_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::weight>(x, y, n); }
 void quantize_row_q8_0(const float* x, void* y, int64_t n) {
     if (simd_level() >= SimdLevel::avx2) quantize_row_q8_0_avx2(x, y, n);
     else quantize_row_q8_0_ref(x, y, n);
 }
 
-void quantize_row_q8_0_act_ref(const float* x, void* y, int64_t n) { quantize_scalar<Rounding::activation>(x, y, n); }
-void quantize_row_q8_0_act_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Rounding::activation>(x, y, n); }
+void quantize_row_q8_0_act_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::activation>(x, y, n); }
+void quantize_row_q8_0_act_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::activation>(x, y, n); }
 void quantize_row_q8_0_act(const float* x, void* y, int64_t n) {
     if (simd_level() >= SimdLevel::avx2) quantize_row_q8_0_act_avx2(x, y, n);
     else quantize_row_q8_0_act_ref(x, y, n);
