@@ -36,7 +36,7 @@ void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, Thread
     int64_t x_stride = n_in * int64_t(sizeof(float));
     if (ops.vec_dot_type != GgmlType::F32) {
         const kernels::TypeOps& qops = kernels::type_ops(ops.vec_dot_type);
-        const kernels::quantize_row_fn quantize = qops.quantize_activation ? qops.quantize_activation : qops.quantize;
+        const kernels::quantize_row_fn quantize = kernels::activation_quantizer(qops);
         if (!quantize) fail("matmul: no quantizer for activation type %s", type_name(ops.vec_dot_type));
         const int64_t qbs = type_info(ops.vec_dot_type).block_size;
         if (n_in % qbs)

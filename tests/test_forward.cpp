@@ -217,7 +217,7 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
                 const kernels::TypeOps& q = kernels::type_ops(ops.vec_dot_type);
                 std::vector<uint8_t> xq(size_t(row_bytes(ops.vec_dot_type, n_in)));
                 for (int64_t t0 = 0; t0 < n_tok; t0++) {
-                    q.quantize(x.data() + t0 * n_in, xq.data(), n_in);
+                    kernels::activation_quantizer(q)(x.data() + t0 * n_in, xq.data(), n_in);
                     q.dequantize(xq.data(), xr.data() + t0 * n_in, n_in);
                 }
             }

@@ -28,7 +28,7 @@ namespace {
 std::vector<uint8_t> activation_row(GgmlType partner, const std::vector<float>& y) {
     const kernels::TypeOps& q = kernels::type_ops(partner);
     std::vector<uint8_t> out(size_t(row_bytes(partner, int64_t(y.size()))));
-    (q.quantize_activation ? q.quantize_activation : q.quantize)(y.data(), out.data(), int64_t(y.size()));
+    kernels::activation_quantizer(q)(y.data(), out.data(), int64_t(y.size()));
     return out;
 }
 

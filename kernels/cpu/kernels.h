@@ -32,6 +32,8 @@ struct TypeOps {
     quantize_row_fn quantize_activation = nullptr;
 };
 
+// How activations are converted to t (as a vec_dot_type): quantize_activation, else quantize.
+inline quantize_row_fn activation_quantizer(const TypeOps& t) { return t.quantize_activation ? t.quantize_activation : t.quantize; }
 // Throws slm::Error for a type without kernels.
 const TypeOps& type_ops(GgmlType t);
 bool has_ops(GgmlType t);

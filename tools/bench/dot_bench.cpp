@@ -118,7 +118,7 @@ void bench_type(GgmlType t, const Options& o) {
     }
     for (auto& v : x) v = nd(rng);
     std::vector<uint8_t> y(size_t(row_bytes(ops.vec_dot_type, o.n)));
-    type_ops(ops.vec_dot_type).quantize(x.data(), y.data(), o.n);
+    activation_quantizer(type_ops(ops.vec_dot_type))(x.data(), y.data(), o.n);  // as the forward pass does
 
     struct V {
         const char* name;
