@@ -33,10 +33,32 @@ std::vector<double> rope_inv_freq(int n_rot, float base, const std::vector<float
     return f;
 }
 
-void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const double* inv_freq) {
+void rope_angles(int n_rot, int pos, const double* inv_freq, float* cs) {
     for (int i = 0; i < n_rot / 2; i++) {
         const double theta = double(pos) * inv_freq[i];
-        const float c = float(std::cos(theta)), s = float(std::sin(theta));
+        cs[2 * i] = float(std::cos(theta));
+        cs[2 * i + 1] = float(std::sin(theta));
+    }
+}
+
+// llama.cpp's rope (ggml_rope_cache_init + rope_yarn with ext_factor 0, freq_scale 1, mscale 1): the angle
+// starts at the position as a float and is multiplied by theta_scale = base^(-2/n_rot) once per pair, in
+// float, then divided by the pair's frequency factor; cosf/sinf of that. The rounding drift of that product
+// (a few ulps by the last pair) is what llama.cpp rotates by, so it is reproduced here to compare like with like.
+void rope_angles_ggml(int n_rot, int pos, float base, const float* freq_factors, float* cs) {
+    const float theta_scale = std::pow(base, -2.0f / float(n_rot));
+    float theta = float(pos);
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float th = theta / (freq_factors ? freq_factors[i] : 1.0f);
+        cs[2 * i] = std::cos(th);
+        cs[2 * i + 1] = std::sin(th);
+        theta *= theta_scale;
+    }
+}
+
+void rope_rotate(float* x, int n_heads, int head_dim, int n_rot, const float* cs) {
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float c = cs[2 * i], s = cs[2 * i + 1];
         for (int h = 0; h < n_heads; h++) {
             float* p = x + size_t(h) * size_t(head_dim) + size_t(2 * i);
             const float x0 = p[0], x1 = p[1];
@@ -46,25 +68,16 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const double*
     }
 }
 
-// llama.cpp's rope (ggml_rope_cache_init + rope_yarn with ext_factor 0, freq_scale 1, mscale 1): the angle
-// starts at the position as a float and is multiplied by theta_scale = base^(-2/n_rot) once per pair, in
-// float, then divided by the pair's frequency factor; cosf/sinf of that. The rounding drift of that product
-// (a few ulps by the last pair) is what llama.cpp rotates by, so it is reproduced here to compare like with like.
+void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const double* inv_freq) {
+    std::vector<float> cs(static_cast<size_t>(n_rot));
+    rope_angles(n_rot, pos, inv_freq, cs.data());
+    rope_rotate(x, n_heads, head_dim, n_rot, cs.data());
+}
+
 void rope_ggml(float* x, int n_heads, int head_dim, int n_rot, int pos, float base, const float* freq_factors) {
-    const float theta_scale = std::pow(base, -2.0f / float(n_rot));
-    float theta = float(pos);
-    for (int i = 0; i < n_rot / 2; i++) {
-        const float ff = freq_factors ? freq_factors[i] : 1.0f;
-        const float th = theta / ff;
-        const float c = std::cos(th), s = std::sin(th);
-        for (int h = 0; h < n_heads; h++) {
-            float* p = x + size_t(h) * size_t(head_dim) + size_t(2 * i);
-            const float x0 = p[0], x1 = p[1];
-            p[0] = x0 * c - x1 * s;
-            p[1] = x0 * s + x1 * c;
-        }
-        theta *= theta_scale;
-    }
+    std::vector<float> cs(static_cast<size_t>(n_rot));
+    rope_angles_ggml(n_rot, pos, base, freq_factors, cs.data());
+    rope_rotate(x, n_heads, head_dim, n_rot, cs.data());
 }
 
 // ggml_vec_dot_f16 summed in the order of its AVX2 code: 4 accumulators of 8 float lanes over steps of 32
@@ -133,6 +146,7 @@ Context::Context(const Model& m, const ContextOptions& opt, ThreadPool& pool) : 
     if (opt.n_batch <= 0) fail("context: n_batch must be > 0 (got %d)", opt.n_batch);
     n_batch_ = std::min(opt.n_batch, n_ctx_);
     inv_freq_ = rope_inv_freq(c.n_rot, c.rope_freq_base, m.rope_freqs());
+    rope_cs_.resize(size_t(c.n_rot));
 
     const size_t kv_row = size_t(row_bytes(kv_type_, c.n_embd_kv()));
     k_cache_.assign(size_t(c.n_layer), std::vector<uint8_t>(kv_row * size_t(n_ctx_)));
@@ -300,21 +314,20 @@ void Context::eval_batch(const int32_t* ids, int n, bool all_logits, float* logi
 
     for (int t = 0; t < n; t++) dequantize_row(model_.tok_embd(), ids[t], x + size_t(t) * size_t(E));
 
+    const float* rope_ff = model_.rope_freqs().empty() ? nullptr : model_.rope_freqs().data();
     for (int il = 0; il < c.n_layer; il++) {
         const LayerWeights& L = model_.layers()[size_t(il)];
         for (int t = 0; t < n; t++) rmsnorm(x + size_t(t) * E, L.attn_norm.data(), xn + size_t(t) * E, E, c.rms_eps);
         apply(L.wq, xn, n, q_.data());
         apply(L.wk, xn, n, k_.data());
         apply(L.wv, xn, n, v_.data());
-        if (ggml_numerics_) {
-            const float* ff = model_.rope_freqs().empty() ? nullptr : model_.rope_freqs().data();
-            for (int t = 0; t < n; t++) {
-                rope_ggml(q_.data() + size_t(t) * size_t(c.n_embd_q()), c.n_head, c.head_dim, c.n_rot, n_past_ + t, c.rope_freq_base, ff);
-                rope_ggml(k_.data() + size_t(t) * size_t(c.n_embd_kv()), c.n_head_kv, c.head_dim, c.n_rot, n_past_ + t, c.rope_freq_base, ff);
-            }
-        } else for (int t = 0; t < n; t++) {
-            rope(q_.data() + size_t(t) * size_t(c.n_embd_q()), c.n_head, c.head_dim, c.n_rot, n_past_ + t, inv_freq_.data());
-            rope(k_.data() + size_t(t) * size_t(c.n_embd_kv()), c.n_head_kv, c.head_dim, c.n_rot, n_past_ + t, inv_freq_.data());
+        // One cos/sin table per position serves Q and K.
+        for (int t = 0; t < n; t++) {
+            float* cs = rope_cs_.data();
+            if (ggml_numerics_) rope_angles_ggml(c.n_rot, n_past_ + t, c.rope_freq_base, rope_ff, cs);
+            else rope_angles(c.n_rot, n_past_ + t, inv_freq_.data(), cs);
+            rope_rotate(q_.data() + size_t(t) * size_t(c.n_embd_q()), c.n_head, c.head_dim, c.n_rot, cs);
+            rope_rotate(k_.data() + size_t(t) * size_t(c.n_embd_kv()), c.n_head_kv, c.head_dim, c.n_rot, cs);
         }
         store_kv(il, n);
         if (ggml_numerics_) attention_ggml(il, n);

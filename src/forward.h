@@ -25,10 +25,16 @@ void rmsnorm(const float* x, const float* w, float* out, int n, float eps);
 // Rotary position embedding, llama.cpp's "normal" layout for llama GGUF files: within each head, rotate the
 // adjacent pairs (x[2i], x[2i+1]) by angle pos * inv_freq[i], for i < n_rot/2; dims >= n_rot pass through.
 // inv_freq[i] = base^(-2i/n_rot) / rope_freqs[i] (see rope_inv_freq).
+//   rope_angles: the table cs[2i] = cos, cs[2i+1] = sin of each pair's angle at pos (n_rot floats);
+//   rope_rotate: rotates every head of x by such a table (one table serves Q and K of a position);
+//   rope:        both.
+void rope_angles(int n_rot, int pos, const double* inv_freq, float* cs);
+void rope_rotate(float* x, int n_heads, int head_dim, int n_rot, const float* cs);
 void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const double* inv_freq);
-// The ggml_numerics forms (ContextOptions): the same rotation computed as llama.cpp's CPU backend does, with
-// the angle accumulated in float (freq_factors: rope_freqs or nullptr); and an f16 x f32 dot product summed
-// in the order of ggml's AVX2 ggml_vec_dot_f16.
+// The ggml_numerics forms (ContextOptions): the angles computed as llama.cpp's CPU backend does, accumulated
+// in float (freq_factors: rope_freqs or nullptr), and rope with them; and an f16 x f32 dot product summed in
+// the order of ggml's AVX2 ggml_vec_dot_f16.
+void rope_angles_ggml(int n_rot, int pos, float base, const float* freq_factors, float* cs);
 void rope_ggml(float* x, int n_heads, int head_dim, int n_rot, int pos, float base, const float* freq_factors);
 float dot_f16_ggml_order(int n, const fp16_t* x, const float* y);
 // The per-pair inverse frequencies, with Llama 3's per-frequency divisors (rope_freqs.weight) when given.
@@ -97,6 +103,7 @@ private:
     GgmlType kv_type_ = GgmlType::F16;
     bool ggml_numerics_ = false;
     std::vector<double> inv_freq_;
+    std::vector<float> rope_cs_;  // one position's rope cos/sin table
 
     // KV cache per layer. K: [n_ctx][n_embd_kv] (one row per position). V is stored transposed,
     // [n_embd_kv][n_ctx], so the attention-weighted sum over positions is one dot product per output dim,
