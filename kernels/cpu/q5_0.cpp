@@ -133,7 +133,10 @@ SLM_TARGET_AVX512 inline __m512i signed_quants_512(const block_q5_0& a, const bl
 }  // namespace
 
 // AVX-512: two blocks per 64-byte register; an odd last block goes through the AVX2 code.
-SLM_TARGET_AVX512 float dot_q5_0_q8_0_avx512bw(int64_t n, const void* vx, const void* vy) {
+// One body for both instruction sets: VNNI selects vpdpbusd for the byte products (the two instantiations
+// differ in nothing else).
+template <bool VNNI>
+SLM_TARGET_AVX512VNNI inline float dot_q5_0_q8_0_avx512_body(int64_t n, const void* vx, const void* vy) {
     using namespace legacy_simd;
     const block_q5_0* x = static_cast<const block_q5_0*>(vx);
     const block_q8_0* y = static_cast<const block_q8_0*>(vy);
@@ -144,30 +147,14 @@ SLM_TARGET_AVX512 float dot_q5_0_q8_0_avx512bw(int64_t n, const void* vx, const 
         __m512i xq = signed_quants_512(x[i], x[i + 1]);
         __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
         __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_s8_s8_512(xq, yq)), d, acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(VNNI ? dot_s8_s8_512_vnni(xq, yq) : dot_s8_s8_512(xq, yq)), d, acc);
     }
     __m256 tail = _mm256_setzero_ps();
     if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
     return hsum(acc) + hsum(tail);
 }
-
-SLM_TARGET_AVX512VNNI float dot_q5_0_q8_0_avx512vnni(int64_t n, const void* vx, const void* vy) {
-    using namespace legacy_simd;
-    const block_q5_0* x = static_cast<const block_q5_0*>(vx);
-    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
-    const int64_t nb = n / QK5_0;
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m512i xq = signed_quants_512(x[i], x[i + 1]);
-        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
-        __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_s8_s8_512_vnni(xq, yq)), d, acc);
-    }
-    __m256 tail = _mm256_setzero_ps();
-    if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
-    return hsum(acc) + hsum(tail);
-}
+SLM_TARGET_AVX512 float dot_q5_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q5_0_q8_0_avx512_body<false>(n, x, y); }
+SLM_TARGET_AVX512VNNI float dot_q5_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q5_0_q8_0_avx512_body<true>(n, x, y); }
 
 namespace {
 float dot_q5_0_q8_0_avx512(int64_t n, const void* x, const void* y) {

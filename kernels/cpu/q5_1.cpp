@@ -138,7 +138,10 @@ SLM_TARGET_AVX512 inline __m512i quants_512(const block_q5_1& a, const block_q5_
 
 // AVX-512: two blocks per 64-byte register; an odd last block goes through the AVX2 code. The m*s terms of
 // both blocks go into one 128-bit accumulator, lanes 0 and 1.
-SLM_TARGET_AVX512 float dot_q5_1_q8_1_avx512bw(int64_t n, const void* vx, const void* vy) {
+// One body for both instruction sets: VNNI selects vpdpbusd for the byte products (the two instantiations
+// differ in nothing else).
+template <bool VNNI>
+SLM_TARGET_AVX512VNNI inline float dot_q5_1_q8_1_avx512_body(int64_t n, const void* vx, const void* vy) {
     using namespace legacy_simd;
     const block_q5_1* x = static_cast<const block_q5_1*>(vx);
     const block_q8_1* y = static_cast<const block_q8_1*>(vy);
@@ -150,7 +153,7 @@ SLM_TARGET_AVX512 float dot_q5_1_q8_1_avx512bw(int64_t n, const void* vx, const 
         __m512i xq = quants_512(x[i], x[i + 1]);
         __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
         __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8_s8_512(xq, yq)), d, acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(VNNI ? dot_u8_s8_512_vnni(xq, yq) : dot_u8_s8_512(xq, yq)), d, acc);
         accm = _mm_fmadd_ps(_mm_setr_ps(half(x[i].m), half(x[i + 1].m), 0, 0),
                             _mm_setr_ps(half(y[i].s), half(y[i + 1].s), 0, 0), accm);
     }
@@ -158,27 +161,8 @@ SLM_TARGET_AVX512 float dot_q5_1_q8_1_avx512bw(int64_t n, const void* vx, const 
     if (i < nb) block_dot_avx2(x[i], y[i], tail, tailm);
     return hsum(acc) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(accm)));
 }
-
-SLM_TARGET_AVX512VNNI float dot_q5_1_q8_1_avx512vnni(int64_t n, const void* vx, const void* vy) {
-    using namespace legacy_simd;
-    const block_q5_1* x = static_cast<const block_q5_1*>(vx);
-    const block_q8_1* y = static_cast<const block_q8_1*>(vy);
-    const int64_t nb = n / QK5_1;
-    __m512 acc = _mm512_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m512i xq = quants_512(x[i], x[i + 1]);
-        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
-        __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8_s8_512_vnni(xq, yq)), d, acc);
-        accm = _mm_fmadd_ps(_mm_setr_ps(half(x[i].m), half(x[i + 1].m), 0, 0),
-                            _mm_setr_ps(half(y[i].s), half(y[i + 1].s), 0, 0), accm);
-    }
-    __m256 tail = _mm256_setzero_ps(), tailm = _mm256_setzero_ps();
-    if (i < nb) block_dot_avx2(x[i], y[i], tail, tailm);
-    return hsum(acc) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(accm)));
-}
+SLM_TARGET_AVX512 float dot_q5_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return dot_q5_1_q8_1_avx512_body<false>(n, x, y); }
+SLM_TARGET_AVX512VNNI float dot_q5_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q5_1_q8_1_avx512_body<true>(n, x, y); }
 
 namespace {
 float dot_q5_1_q8_1_avx512(int64_t n, const void* x, const void* y) {
