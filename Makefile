@@ -10,13 +10,13 @@ MAKEFLAGS += --no-print-directory
 FIXTURES ?= ../shared/fixtures
 
 WARN     := -Wall -Wextra
-INCLUDES := -Isrc -Ikernels/cpu -Itools -Itests
+INCLUDES := -Isrc -Ikernels
 CXXFLAGS ?= -O2
 ALL_CXXFLAGS := -std=c++20 $(WARN) $(INCLUDES) $(CXXFLAGS) -pthread -MMD -MP
 LDFLAGS  ?= -static
 ALL_LDFLAGS := $(LDFLAGS) -pthread
 
-LIB_SRC  := $(wildcard src/*.cpp) $(wildcard kernels/cpu/*.cpp) $(filter-out tools/main.cpp,$(wildcard tools/*.cpp))
+LIB_SRC  := $(wildcard src/*.cpp src/*/*.cpp) $(wildcard kernels/cpu/*.cpp) $(filter-out tools/main.cpp,$(wildcard tools/*.cpp))
 TEST_SRC := $(wildcard tests/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "common.h"
-#include "kernels.h"
+#include "cpu/kernels.h"
 
 namespace slm {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "matmul.h"
+#include "cpu/matmul.h"
 #include "model.h"
 #include "threadpool.h"
 #include "types.h"

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gguf.h"
-#include "matmul.h"
+#include "cpu/matmul.h"
 
 namespace slm {
 

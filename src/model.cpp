@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "common.h"
-#include "kernels.h"
+#include "cpu/kernels.h"
 #include "lora.h"
 #include "tokenizer.h"
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gguf.h"
-#include "matmul.h"
+#include "cpu/matmul.h"
 #include "types.h"
 
 namespace slm {

@@ -10,7 +10,7 @@
 
 #include "common.h"
 #include "gguf.h"
-#include "kernels.h"
+#include "cpu/kernels.h"
 #include "threadpool.h"
 
 namespace slm::quant {

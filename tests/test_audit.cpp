@@ -10,7 +10,7 @@
 #include <random>
 
 #include "audit.h"
-#include "commands.h"
+#include "../tools/commands.h"
 #include "common.h"
 #include "forward.h"
 #include "gguf.h"

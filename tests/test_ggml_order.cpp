@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "cpu_features.h"
+#include "cpu/cpu_features.h"
 #include "forward.h"
-#include "kernels.h"
-#include "matmul.h"
-#include "q4_K.h"
-#include "q8_0.h"
-#include "q8_1.h"
+#include "cpu/kernels.h"
+#include "cpu/matmul.h"
+#include "cpu/q4_K.h"
+#include "cpu/q8_0.h"
+#include "cpu/q8_1.h"
 #include "test_util.h"
 #include "threadpool.h"
 

@@ -3,10 +3,10 @@
 #include <set>
 
 #include "common.h"
-#include "intent_data.h"
-#include "intent_schema.h"
+#include "intent/data.h"
+#include "intent/schema.h"
 #include "json.h"
-#include "json_constraint.h"
+#include "intent/json_constraint.h"
 #include "test_util.h"
 #include "tokenizer.h"
 

@@ -5,8 +5,8 @@
 #include <set>
 
 #include "common.h"
-#include "intent_data.h"
-#include "intent_lexicon.h"
+#include "intent/data.h"
+#include "intent/lexicon.h"
 #include "json.h"
 #include "test_util.h"
 

@@ -3,10 +3,10 @@
 #include <cstdlib>
 
 #include "common.h"
-#include "intent_data.h"
-#include "intent_eval.h"
+#include "intent/data.h"
+#include "intent/eval.h"
 #include "json.h"
-#include "json_constraint.h"
+#include "intent/json_constraint.h"
 #include "model.h"
 #include "test_util.h"
 #include "threadpool.h"

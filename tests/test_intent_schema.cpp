@@ -2,8 +2,8 @@
 #include <set>
 
 #include "common.h"
-#include "intent_lexicon.h"
-#include "intent_schema.h"
+#include "intent/lexicon.h"
+#include "intent/schema.h"
 #include "json.h"
 #include "test_util.h"
 

@@ -1,7 +1,7 @@
 #include <cstring>
 
-#include "kernels.h"
-#include "q8_K.h"
+#include "cpu/kernels.h"
+#include "cpu/q8_K.h"
 #include "test_util.h"
 
 using slm::kernels::block_q8_K;

@@ -10,8 +10,8 @@
 #include <random>
 #include <sstream>
 
-#include "commands.h"
-#include "cpu_features.h"
+#include "../tools/commands.h"
+#include "cpu/cpu_features.h"
 #include "forward.h"
 #include "model.h"
 #include "common.h"

@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "common.h"
-#include "cpu_features.h"
-#include "kernels.h"
-#include "q4_K.h"
-#include "q5_K.h"
-#include "q6_K.h"
-#include "q8_K.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "cpu/q4_K.h"
+#include "cpu/q5_K.h"
+#include "cpu/q6_K.h"
+#include "cpu/q8_K.h"
 #include "test_util.h"
 
 namespace {

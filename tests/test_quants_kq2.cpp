@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "cpu_features.h"
-#include "kernels.h"
-#include "q2_K.h"
-#include "q3_K.h"
-#include "q8_K.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "cpu/q2_K.h"
+#include "cpu/q3_K.h"
+#include "cpu/q8_K.h"
 #include "test_util.h"
 
 using namespace slm;

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "common.h"
-#include "cpu_features.h"
-#include "kernels.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
 #include "test_util.h"
 #include "types.h"
 
@@ -240,8 +240,8 @@ TEST_CASE("kernel: bf16 rounds to nearest even, dots agree with the scalar refer
 
 // ---------------------------------------------------------------- legacy block types
 
-#include "q8_0.h"
-#include "q8_1.h"
+#include "cpu/q8_0.h"
+#include "cpu/q8_1.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
-#include "intent_eval.h"
+#include "intent/eval.h"
 #include "model.h"
 #include "threadpool.h"
 

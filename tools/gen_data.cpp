@@ -5,7 +5,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
-#include "intent_data.h"
+#include "intent/data.h"
 
 namespace slm::cli {
 

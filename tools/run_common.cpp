@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "common.h"
-#include "cpu_features.h"
+#include "cpu/cpu_features.h"
 #include "generate.h"
 
 namespace slm::cli {

@@ -7,8 +7,8 @@
 // Activations stay F32 (vec_dot_type = F32). quantize rounds to nearest even (src/types.h; NaN stays NaN),
 // dequantize is exact: a 16-bit shift. The scalar reference sums in double; the SIMD variants widen the
 // 16-bit values to 32 bits and shift them into the float's top half.
-#include "kernels.h"
-#include "simd_legacy.h"
+#include "cpu/kernels.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

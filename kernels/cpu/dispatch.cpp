@@ -1,7 +1,7 @@
-#include "kernels.h"
+#include "cpu/kernels.h"
 
 #include "common.h"
-#include "cpu_features.h"
+#include "cpu/cpu_features.h"
 
 namespace slm::kernels {
 

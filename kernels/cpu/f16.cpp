@@ -7,8 +7,8 @@
 // Activations stay F32 (vec_dot_type = F32): more accurate than ggml, which rounds them to F16 too.
 // quantize rounds to nearest even (src/types.h, exact like F16C's vcvtps2ph); dequantize is exact.
 // The scalar reference sums in double; the SIMD variants convert 8 / 16 halves at a time with F16C.
-#include "kernels.h"
-#include "simd_legacy.h"
+#include "cpu/kernels.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

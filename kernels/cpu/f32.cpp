@@ -7,8 +7,8 @@
 // compared with.
 #include <cstring>
 
-#include "kernels.h"
-#include "simd_legacy.h"
+#include "cpu/kernels.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

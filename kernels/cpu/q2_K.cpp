@@ -12,7 +12,7 @@
 //
 // Dot product partner: Q8_K (y = dy * qy, bsums = sums of 16 consecutive qy):
 //   dot = d * dy * sum_j sc_j * (sum_{e in j} q_e * qy_e)  -  dmin * dy * sum_j m_j * bsum_j
-#include "q2_K.h"
+#include "cpu/q2_K.h"
 
 // GCC 12 warns about the deliberately undefined registers inside its own AVX-512 intrinsics when they are
 // compiled under a target pragma (GCC bug 105593); silence that for the intrinsic header only.
@@ -25,10 +25,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "cpu_features.h"
-#include "kernels.h"
-#include "kquant_common.h"
-#include "q8_K.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "cpu/kquant_common.h"
+#include "cpu/q8_K.h"
 
 namespace slm::kernels {
 

@@ -17,7 +17,7 @@
 // unsigned form u = q + 4 in [0, 7] (which is exactly (low bits) | (high bit << 2)) so that
 // u * qy can go through maddubs / dpbusd, and subtract 4 * scale * bsum per sub-block afterwards:
 //   sum_e sc * q * qy = sum_j sc_j * (sum_{e in j} u_e * qy_e - 4 * bsum_j).
-#include "q3_K.h"
+#include "cpu/q3_K.h"
 
 // GCC 12 warns about the deliberately undefined registers inside its own AVX-512 intrinsics when they are
 // compiled under a target pragma (GCC bug 105593); silence that for the intrinsic header only.
@@ -30,10 +30,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "cpu_features.h"
-#include "kernels.h"
-#include "kquant_common.h"
-#include "q8_K.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "cpu/kquant_common.h"
+#include "cpu/q8_K.h"
 
 namespace slm::kernels {
 

@@ -2,8 +2,8 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels.h"
-#include "kquant_common.h"
+#include "cpu/kernels.h"
+#include "cpu/kquant_common.h"
 #include "types.h"
 
 namespace slm::kernels {

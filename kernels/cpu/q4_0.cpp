@@ -10,10 +10,10 @@
 // max's side. q = min(15, trunc(x/d + 8.5)), with x/d computed as x * (1/d).
 #include <cmath>
 
-#include "cpu_features.h"
-#include "legacy_quant.h"
-#include "q8_0.h"
-#include "simd_legacy.h"
+#include "cpu/cpu_features.h"
+#include "cpu/legacy_quant.h"
+#include "cpu/q8_0.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

@@ -13,10 +13,10 @@
 // s8 = d8 * sum(a_j) is stored in the Q8_1 block.
 #include <cmath>
 
-#include "cpu_features.h"
-#include "legacy_quant.h"
-#include "q8_1.h"
-#include "simd_legacy.h"
+#include "cpu/cpu_features.h"
+#include "cpu/legacy_quant.h"
+#include "cpu/q8_1.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

@@ -18,16 +18,16 @@
 // Dot with Q8_K (y = dy * a_i, a_i int8, bsums[k] = sum of a over values 16k..16k+15):
 //   sum_i x_i y_i = d*dy * sum_j sc_j * (sum_{i in j} q_i a_i)  -  dmin*dy * sum_j m_j * (bsums[2j] + bsums[2j+1])
 // Both inner sums are exact integers (|.| < 2^26); only the two float products per super-block round.
-#include "q4_K.h"
+#include "cpu/q4_K.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "common.h"
-#include "cpu_features.h"
-#include "kernels.h"
-#include "kquant_simd.h"
-#include "q8_K.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "cpu/kquant_simd.h"
+#include "cpu/q8_K.h"
 
 namespace slm::kernels {
 

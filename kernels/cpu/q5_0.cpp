@@ -11,10 +11,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "cpu_features.h"
-#include "legacy_quant.h"
-#include "q8_0.h"
-#include "simd_legacy.h"
+#include "cpu/cpu_features.h"
+#include "cpu/legacy_quant.h"
+#include "cpu/q8_0.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

@@ -14,10 +14,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "cpu_features.h"
-#include "legacy_quant.h"
-#include "q8_1.h"
-#include "simd_legacy.h"
+#include "cpu/cpu_features.h"
+#include "cpu/legacy_quant.h"
+#include "cpu/q8_1.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kquant_common.h"
+#include "cpu/kquant_common.h"
 #include "types.h"
 
 namespace slm::kernels {

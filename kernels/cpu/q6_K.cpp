@@ -17,16 +17,16 @@
 //   d*dy * (sum_j sc_j * sum_{i in j} q_i a_i  -  32 * sum_j sc_j * bsums[j])
 // so the SIMD code multiplies unsigned 6-bit quants (maddubs / dpbusd want an unsigned operand) and takes the
 // offset from the activation block sums. All integer, exact (|.| < 2^28).
-#include "q6_K.h"
+#include "cpu/q6_K.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "common.h"
-#include "cpu_features.h"
-#include "kernels.h"
-#include "kquant_simd.h"
-#include "q8_K.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "cpu/kquant_simd.h"
+#include "cpu/q8_K.h"
 
 namespace slm::kernels {
 

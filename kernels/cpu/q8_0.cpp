@@ -9,14 +9,14 @@
 // computed as x[j] * (1/d), rounded half away from zero. d is stored as fp16 but the quants are computed
 // with the float d before that rounding (byte-identity with llama.cpp depends on it). Activations are
 // rounded slightly differently, as ggml's SIMD code does (see q8_block.h).
-#include "q8_0.h"
+#include "cpu/q8_0.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "cpu_features.h"
-#include "q8_block.h"
-#include "simd_legacy.h"
+#include "cpu/cpu_features.h"
+#include "cpu/q8_block.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

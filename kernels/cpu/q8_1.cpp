@@ -11,13 +11,13 @@
 //
 // ggml's reference quantizer (quantize_row_q8_1_ref): d = amax / 127, qs[j] = roundf(x[j] * (1/d)) (half
 // away from zero), s = fp16(float(sum of qs) * d) with the float d (before d itself is rounded to fp16).
-#include "q8_1.h"
+#include "cpu/q8_1.h"
 
 #include <cmath>
 
-#include "cpu_features.h"
-#include "q8_block.h"
-#include "simd_legacy.h"
+#include "cpu/cpu_features.h"
+#include "cpu/q8_block.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

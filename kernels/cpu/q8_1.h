@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels.h"
+#include "cpu/kernels.h"
 #include "types.h"
 
 namespace slm::kernels {

@@ -9,9 +9,9 @@
 // max), so no quant can overflow.
 #include <cmath>
 
-#include "kernels.h"
-#include "kquant_common.h"
-#include "q8_K.h"
+#include "cpu/kernels.h"
+#include "cpu/kquant_common.h"
+#include "cpu/q8_K.h"
 
 namespace slm::kernels {
 

@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kquant_common.h"
+#include "cpu/kquant_common.h"
 
 namespace slm::kernels {
 

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "simd_legacy.h"
+#include "cpu/simd_legacy.h"
 
 namespace slm::kernels {
 

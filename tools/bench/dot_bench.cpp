@@ -2,7 +2,7 @@
 // weight bytes read (the figure that matters for batch-1 decoding, which streams every weight once per token).
 //
 // Build (after `make`, which produces build/libslm.a) and run from the repository root:
-//   g++ -std=c++20 -O2 -Isrc -Ikernels/cpu tools/bench/dot_bench.cpp build/libslm.a -pthread -o build/dot_bench
+//   g++ -std=c++20 -O2 -Isrc -Ikernels tools/bench/dot_bench.cpp build/libslm.a -pthread -o build/dot_bench
 //   ./build/dot_bench [--mb 64] [--n 4096] [--seconds 0.5] [--types q4_0,q8_0,f16]
 //
 // For each type: a weight matrix of ~MB megabytes (rows of n elements, random values quantized with the
@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "common.h"
-#include "cpu_features.h"
-#include "kernels.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
 #include "types.h"
 
 using namespace slm;

@@ -1,4 +1,4 @@
-#include "intent_schema.h"
+#include "intent/schema.h"
 
 #include "common.h"
 
@@ -89,7 +89,7 @@ Catalog parse_catalog(std::string_view tsv, const std::string& source) {
 
 std::string_view embedded_catalog_tsv() {
     static const char* const k =
-#include "intent_catalog.inc"
+#include "intent/catalog.inc"
         ;
     return k;
 }

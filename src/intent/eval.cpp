@@ -1,4 +1,4 @@
-#include "intent_eval.h"
+#include "intent/eval.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,9 +12,9 @@
 #include "common.h"
 #include "forward.h"
 #include "generate.h"
-#include "intent_data.h"
-#include "intent_lexicon.h"
-#include "json_constraint.h"
+#include "intent/data.h"
+#include "intent/lexicon.h"
+#include "intent/json_constraint.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"

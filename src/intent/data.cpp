@@ -1,4 +1,4 @@
-#include "intent_data.h"
+#include "intent/data.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include <set>
 
 #include "common.h"
-#include "intent_lexicon.h"
+#include "intent/lexicon.h"
 
 namespace slm::intent {
 

@@ -1,12 +1,12 @@
-#include "matmul.h"
+#include "cpu/matmul.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "common.h"
-#include "cpu_features.h"
-#include "kernels.h"
-#include "q4_K.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "cpu/q4_K.h"
 
 namespace slm {
 

@@ -1,11 +1,11 @@
-#include "json_constraint.h"
+#include "intent/json_constraint.h"
 
 #include <algorithm>
 #include <limits>
 #include <numeric>
 
 #include "common.h"
-#include "intent_schema.h"
+#include "intent/schema.h"
 #include "tokenizer.h"
 
 namespace slm {

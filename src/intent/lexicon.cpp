@@ -1,9 +1,9 @@
-#include "intent_lexicon.h"
+#include "intent/lexicon.h"
 
 #include <cctype>
 
 #include "common.h"
-#include "intent_schema.h"
+#include "intent/schema.h"
 
 namespace slm::intent {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "intent_schema.h"
+#include "intent/schema.h"
 #include "json.h"
 
 namespace slm {
