@@ -6,6 +6,7 @@
 #include <string>
 
 #include "args.h"
+#include "chat_template.h"
 #include "forward.h"
 #include "model.h"
 #include "sampler.h"
@@ -32,6 +33,11 @@ struct Loaded {
 Loaded load_model(const Args& a, const char* cmd);
 SamplerParams sampler_params(const Args& a);
 const char* load_mode_name(gguf::LoadMode m);
+// The chat template for a loaded model: --chat-template NAME if given, else the model's
+// tokenizer.chat_template; prints the template's note (no template in the model) on stderr.
+chat::Template chat_template(const Args& a, const Model& m);
+extern const char* kChatTemplateHelp;
+
 // A line with peak RSS (VmHWM), for --verbose.
 void print_memory(const Loaded& l, const Context& ctx);
 

@@ -162,7 +162,10 @@ EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<Eval
         prefix_msgs.push_back({"user", e.text});
         prefix_msgs.push_back({"assistant", canonical_text(e.gold)});
     }
-    const std::vector<int32_t> prefix = chat::tokenize_llama3(tok, prefix_msgs, false);
+    const chat::Template tpl = chat::resolve(tok, model.file().get_string("tokenizer.chat_template", ""), opt.chat_template);
+    if (!tpl.note.empty() && opt.progress) std::fprintf(stderr, "%s\n", tpl.note.c_str());
+    r.chat_template = chat::family_name(tpl.family);
+    const std::vector<int32_t> prefix = chat::render(tok, tpl, prefix_msgs, false).ids;
     r.n_prefix = int(prefix.size());
 
     const int model_ctx = model.config().n_ctx_train > 0 ? model.config().n_ctx_train : ContextOptions::kDefaultMaxCtx;
@@ -189,7 +192,7 @@ EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<Eval
         auto t_item = Clock::now();
         std::vector<chat::Message> msgs = prefix_msgs;
         msgs.push_back({"user", item.text});
-        const std::vector<int32_t> ids = chat::tokenize_llama3(tok, msgs, true);
+        const std::vector<int32_t> ids = chat::render(tok, tpl, msgs, true).ids;
         // reuse the longest cached prefix (at least one token must be evaluated to get logits)
         size_t keep = 0;
         while (keep < cached.size() && keep + 1 < ids.size() && cached[keep] == ids[keep]) keep++;
@@ -213,7 +216,9 @@ EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<Eval
             auto t_sel = Clock::now();
             int32_t t = dec ? dec->pick_greedy(logits) : argmax(logits, n_vocab);
             r.select_s += seconds_since(t_sel);
-            if (tok.is_eog(t) || tok.is_control(t)) break;  // end of the turn
+            if (tok.is_eog(t) || tok.is_control(t) ||
+                std::find(tpl.end_of_turn.begin(), tpl.end_of_turn.end(), t) != tpl.end_of_turn.end())
+                break;  // end of the turn
             gen.push_back(t);
             reply += tok.token_to_piece(t);
             if (dec) {
@@ -379,6 +384,7 @@ json::Value EvalResult::to_json() const {
     v.set("n", int(results.size()));
     v.set("constrained", opt.constrained);
     v.set("few_shot", opt.few_shot);
+    v.set("chat_template", chat_template);
     v.set("threads", threads);
     v.set("exact", b.all.rate(b.all.exact));
     v.set("valid_json", b.all.rate(b.all.valid_json));
@@ -484,9 +490,9 @@ std::string EvalResult::to_markdown() const {
 std::string EvalResult::summary() const {
     Breakdowns b = breakdowns(*this);
     Speed sp = speed(*this);
-    return strfmt("examples %zu (%s, %d-shot)\nexact %s | valid JSON %s | valid schema %s | action %s | product %s | quantity %s\n"
+    return strfmt("examples %zu (%s, %d-shot, chat template %s)\nexact %s | valid JSON %s | valid schema %s | action %s | product %s | quantity %s\n"
                   "prompt %.1f tok/s | decode %.1f tok/s | latency p50 %.1f ms, p95 %.1f ms | peak RSS %.1f MiB\n",
-                  results.size(), opt.constrained ? "constrained" : "unconstrained", opt.few_shot,
+                  results.size(), opt.constrained ? "constrained" : "unconstrained", opt.few_shot, chat_template.c_str(),
                   pct(b.all.rate(b.all.exact)).c_str(), pct(b.all.rate(b.all.valid_json)).c_str(),
                   pct(b.all.rate(b.all.valid_schema)).c_str(), pct(b.all.rate(b.all.action)).c_str(),
                   pct(b.all.rate(b.all.product)).c_str(), pct(b.all.rate(b.all.quantity)).c_str(), sp.prompt_tps,
