@@ -100,28 +100,6 @@ std::vector<EvalItem> read_eval_file(const std::string& path) {
 
 // ---- decoding ---------------------------------------------------------------------------------------------
 
-size_t json_object_end(const std::string& text) {
-    int depth = 0;
-    bool in_string = false, escape = false, started = false;
-    for (size_t i = 0; i < text.size(); i++) {
-        char c = text[i];
-        if (in_string) {
-            if (escape) escape = false;
-            else if (c == '\\') escape = true;
-            else if (c == '"') in_string = false;
-            continue;
-        }
-        if (c == '"') in_string = true;
-        else if (c == '{' || c == '[') { depth++; started = true; }
-        else if (c == '}' || c == ']') {
-            depth--;
-            if (started && depth == 0) return i + 1;
-            if (depth < 0) return i + 1;  // stray closer: nothing valid can follow
-        }
-    }
-    return std::string::npos;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -227,13 +205,13 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
                 return dec->complete();  // only EOT/EOS is allowed now: the turn ends without another forward pass
             };
         } else {
-            go.done = [](int32_t, const std::string& text) { return json_object_end(text) != std::string::npos; };
+            go.done = [](int32_t, const std::string& text) { return json::value_end(text) != std::string::npos; };
         }
         const std::vector<int32_t> prompt(ids.begin() + keep, ids.end());
         GenerateResult g = generate(ctx, greedy, prompt, go, nullptr);
         std::string reply = g.text;
         if (!dec)
-            if (size_t end = json_object_end(reply); end != std::string::npos) reply.resize(end);  // the harness stops reading where the object closes
+            if (size_t end = json::value_end(reply); end != std::string::npos) reply.resize(end);  // the harness stops reading where the object closes
         r.prompt_s += g.prompt_seconds;
         r.decode_s += g.gen_seconds;
         r.decode_evals += g.n_gen_evals;
