@@ -58,11 +58,11 @@ TEST_CASE("json: large objects parse in linear time, duplicate keys keep the las
 }
 
 TEST_CASE("json: value_end finds where the first object closes (strings and escapes respected)") {
-    CHECK(value_end(R"({"a": 1})") == 8);
-    CHECK(value_end(R"({"a": "}"} tail)") == 10);
-    CHECK(value_end(R"({"a": "\"}"}x)") == 12);
-    CHECK(value_end(R"({"a": {"b": [1]}})") == 17);
-    CHECK(value_end(R"({"a": 1)") == std::string::npos);
-    CHECK(value_end("no json here") == std::string::npos);
-    CHECK(value_end("} x") == 1);
+    CHECK(slm::json::value_end(R"({"a": 1})") == 8);
+    CHECK(slm::json::value_end(R"({"a": "}"} tail)") == 10);
+    CHECK(slm::json::value_end(R"({"a": "\"}"}x)") == 12);
+    CHECK(slm::json::value_end(R"({"a": {"b": [1]}})") == 17);
+    CHECK(slm::json::value_end(R"({"a": 1)") == std::string::npos);
+    CHECK(slm::json::value_end("no json here") == std::string::npos);
+    CHECK(slm::json::value_end("} x") == 1);
 }
