@@ -522,7 +522,8 @@ json::Value float_json(float f) {
 
 // ---- convert ------------------------------------------------------------------------------------------
 
-ConvertResult convert(const std::string& dir, const std::string& out_path, const ConvertOptions& opt) {
+ConvertResult convert(const std::string& dir, const std::string& out_path, const Backend& backend,
+                      const ConvertOptions& opt) {
     const auto t0 = Clock::now();
     if (!fs::is_directory(dir)) fail("%s: not a directory (expected a Hugging Face checkpoint directory)", dir.c_str());
     const bool forced = !opt.type.empty();
@@ -682,7 +683,7 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
     res.n_tensors = int(w.n_tensors());
     res.seconds = since(t0);
     // What was written must load: the same checks as any model file.
-    Model::load(out_path);
+    Model::load(out_path, backend);
     return res;
 }
 
@@ -924,7 +925,8 @@ std::string tokenizer_json(const Tokenizer& tok) {
 
 }  // namespace
 
-ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir, const ExportOptions& opt) {
+ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir, const Backend& backend,
+                       const ExportOptions& opt) {
     std::optional<GgmlType> force;
     if (!opt.dtype.empty()) {
         if (opt.dtype == "bf16" || opt.dtype == "BF16") force = GgmlType::BF16;
@@ -932,7 +934,7 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
         else if (opt.dtype == "f32" || opt.dtype == "F32") force = GgmlType::F32;
         else fail("--dtype %s: expected bf16, f16 or f32", opt.dtype.c_str());
     }
-    const std::unique_ptr<Model> m = Model::load(gguf_path);
+    const std::unique_ptr<Model> m = Model::load(gguf_path, backend);
     const ModelConfig& c = m->config();
     const gguf::File& f = m->file();
     const Tokenizer& tok = m->tokenizer();

@@ -28,6 +28,10 @@
 #include <string>
 #include <vector>
 
+namespace slm {
+class Backend;  // backend.h: only asked, through Model::load, whether it can run the tensors
+}
+
 namespace slm::hf {
 
 // The Q/K row permutation, drawn once. Within each head of head_dim rows, HF's rotary embedding pairs row i with
@@ -58,7 +62,9 @@ struct ConvertResult {
 };
 // Reads an HF directory, checks everything (config, shards, every tensor's name, dtype and shape against the
 // config), writes OUT.gguf. Throws slm::Error naming the file and the field or tensor.
-ConvertResult convert(const std::string& hf_dir, const std::string& out_path, const ConvertOptions& opt = {});
+// The written file is loaded once more (Model::load with `backend`) to check it.
+ConvertResult convert(const std::string& hf_dir, const std::string& out_path, const Backend& backend,
+                      const ConvertOptions& opt = {});
 
 struct ExportOptions {
     std::string dtype;          // "bf16", "f16", "f32"; "" keeps F32/F16/BF16 tensors as they are, quantized -> f32
@@ -71,6 +77,7 @@ struct ExportResult {
 };
 // Writes OUT_DIR/{config.json, model.safetensors (or shards + index), tokenizer.json, tokenizer_config.json,
 // generation_config.json} for a llama GGUF model (quantized tensors dequantized).
-ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir, const ExportOptions& opt = {});
+ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir, const Backend& backend,
+                       const ExportOptions& opt = {});
 
 }  // namespace slm::hf

@@ -98,10 +98,10 @@ std::string round_trip(const char* model, const std::string& name, const hf::Exp
     const std::string dir = test::scratch_dir("hf-" + name);
     hf::ExportOptions e = eo;
     e.progress = false;
-    hf::export_hf(test::fixture(model), dir + "/hf", e);
+    hf::export_hf(test::fixture(model), dir + "/hf", test::cpu(), e);
     hf::ConvertOptions c;
     c.progress = false;
-    hf::convert(dir + "/hf", dir + "/back.gguf", c);
+    hf::convert(dir + "/hf", dir + "/back.gguf", test::cpu(), c);
     return dir;
 }
 
@@ -119,7 +119,7 @@ TEST_CASE("hf: the Q/K row permutation pairs HF's rotate-half rows into GGUF's a
 
 TEST_CASE("hf: llama3 rope_freqs computed as llama.cpp's converter does (llama3-tiny's, bit for bit)") {
     SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
-    auto m = Model::load(test::fixture("models/llama3-tiny-f16.gguf"));
+    auto m = Model::load(test::fixture("models/llama3-tiny-f16.gguf"), test::cpu());
     CHECK(hf::llama3_rope_freqs(64, 500000, 32, 1, 4, 8192) == m->rope_freqs());
 }
 
@@ -236,7 +236,7 @@ TEST_CASE("hf: config.json variants (transformers 5 rope_parameters, eos lists, 
     const std::string dir = test::scratch_dir("hf-variants");
     hf::ExportOptions e;
     e.progress = false;
-    hf::export_hf(test::fixture("models/llama3-tiny-f16.gguf"), dir + "/hf", e);
+    hf::export_hf(test::fixture("models/llama3-tiny-f16.gguf"), dir + "/hf", test::cpu(), e);
     // transformers 5: rope_theta and the scaling inside rope_parameters; eos as a list; template in its own file.
     json::Value cfg = json::parse(test::read_text(dir + "/hf/config.json"));
     json::Value rp = cfg.at("rope_scaling");
@@ -259,7 +259,7 @@ TEST_CASE("hf: config.json variants (transformers 5 rope_parameters, eos lists, 
     fs::remove(dir + "/hf/generation_config.json");
     hf::ConvertOptions c;
     c.progress = false;
-    hf::convert(dir + "/hf", dir + "/v5.gguf", c);
+    hf::convert(dir + "/hf", dir + "/v5.gguf", test::cpu(), c);
     check_same_tensors(test::fixture("models/llama3-tiny-f16.gguf"), dir + "/v5.gguf");
     gguf::File v5 = gguf::File::open(dir + "/v5.gguf");
     CHECK(v5.get_int("tokenizer.ggml.eos_token_id") == 128009);
@@ -268,14 +268,14 @@ TEST_CASE("hf: config.json variants (transformers 5 rope_parameters, eos lists, 
     for (const char* type : {"F32", "BF16", "Q8_0"}) {
         CAPTURE(type);
         c.type = type;
-        hf::convert(dir + "/hf", dir + "/t.gguf", c);
+        hf::convert(dir + "/hf", dir + "/t.gguf", test::cpu(), c);
         gguf::File t = gguf::File::open(dir + "/t.gguf");
         CHECK(t.find_tensor("blk.0.attn_norm.weight")->type == GgmlType::F32);
         const GgmlType want = std::string(type) == "F32" ? GgmlType::F32 : std::string(type) == "BF16" ? GgmlType::BF16 : GgmlType::Q8_0;
         CHECK(t.find_tensor("blk.1.ffn_down.weight")->type == want);
     }
     c.type = "Q4_K";
-    CHECK(error_of([&] { hf::convert(dir + "/hf", dir + "/t.gguf", c); }).find("--type Q4_K") != std::string::npos);
+    CHECK(error_of([&] { hf::convert(dir + "/hf", dir + "/t.gguf", test::cpu(), c); }).find("--type Q4_K") != std::string::npos);
 }
 
 TEST_CASE("hf: broken checkpoint directories are clear errors naming the file and the tensor") {
@@ -283,7 +283,7 @@ TEST_CASE("hf: broken checkpoint directories are clear errors naming the file an
     const std::string dir = test::scratch_dir("hf-broken");
     hf::ExportOptions e;
     e.progress = false;
-    hf::export_hf(test::fixture("models/stories260K.gguf"), dir + "/ok", e);
+    hf::export_hf(test::fixture("models/stories260K.gguf"), dir + "/ok", test::cpu(), e);
     hf::ConvertOptions c;
     c.progress = false;
     auto variant = [&](const std::string& name, const std::function<void(const std::string&)>& edit) {
@@ -291,7 +291,7 @@ TEST_CASE("hf: broken checkpoint directories are clear errors naming the file an
         fs::remove_all(d);
         fs::copy(dir + "/ok", d);
         edit(d);
-        return error_of([&] { hf::convert(d, dir + "/out.gguf", c); });
+        return error_of([&] { hf::convert(d, dir + "/out.gguf", test::cpu(), c); });
     };
     auto edit_config = [](const std::string& d, const std::string& key, json::Value v) {
         json::Value cfg = json::parse(test::read_text(d + "/config.json"));
@@ -333,5 +333,5 @@ TEST_CASE("hf: broken checkpoint directories are clear errors naming the file an
     CHECK(e9.find("tokenizer.json") != std::string::npos);
     std::string e10 = variant("cfgjson", [&](const std::string& d) { std::ofstream(d + "/config.json") << "{\"hidden_size\": "; });
     CHECK(e10.find("config.json") != std::string::npos);
-    CHECK(error_of([&] { hf::convert(dir + "/nonexistent", dir + "/out.gguf", c); }).find("not a directory") != std::string::npos);
+    CHECK(error_of([&] { hf::convert(dir + "/nonexistent", dir + "/out.gguf", test::cpu(), c); }).find("not a directory") != std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include "json.h"
 #include "intent/json_constraint.h"
 #include "model.h"
+#include "forward.h"
 #include "test_util.h"
 #include "threadpool.h"
 #include "tokenizer.h"
@@ -59,16 +60,6 @@ TEST_CASE("intent: eval data errors name the file and line") {
     CHECK_THROWS_WITH_AS(read_eval_file("/nonexistent/x.jsonl"), doctest::Contains("cannot open"), Error);
 }
 
-TEST_CASE("intent: where an unconstrained reply's object closes") {
-    CHECK(json_object_end(R"({"a": 1})") == 8);
-    CHECK(json_object_end(R"({"a": "}"} tail)") == 10);
-    CHECK(json_object_end(R"({"a": "\"}"}x)") == 12);
-    CHECK(json_object_end(R"({"a": {"b": [1]}})") == 17);
-    CHECK(json_object_end(R"({"a": 1)") == std::string::npos);
-    CHECK(json_object_end("no json here") == std::string::npos);
-    CHECK(json_object_end("} x") == 1);
-}
-
 TEST_CASE("intent: constrained picks on the Llama 3 vocabulary with random logits are always valid") {
     SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
     Tokenizer tok = Tokenizer::load(test::fixture("models/llama3-tiny-f16.gguf"));
@@ -102,8 +93,9 @@ TEST_CASE("intent: eval end to end on llama3-tiny") {
     g.seed = 9;
     write_dataset(dir, 20, 12, g);
     auto items = read_eval_file(dir + "/test.jsonl");
-    auto model = Model::load(test::fixture("models/llama3-tiny-f16.gguf"));
+    auto model = Model::load(test::fixture("models/llama3-tiny-f16.gguf"), test::cpu());
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
 
     EvalOptions opt;
     opt.constrained = true;
@@ -111,7 +103,10 @@ TEST_CASE("intent: eval end to end on llama3-tiny") {
     opt.limit = 5;
     opt.progress = false;
     opt.chat_template = "llama3";  // llama3-tiny has the vocabulary but no template text of its own
-    EvalResult r = evaluate(*model, pool, items, opt);
+    ContextOptions co;
+    co.n_ctx = eval_context_size(*model, opt);
+    Context ctx(*model, *be_pool, co);
+    EvalResult r = evaluate(ctx, items, opt);
     REQUIRE(r.results.size() == 5);
     CHECK(r.chat_template == "llama3");
     for (const auto& x : r.results) {
@@ -142,7 +137,7 @@ TEST_CASE("intent: eval end to end on llama3-tiny") {
     opt.limit = 2;
     opt.max_tokens = 6;
     opt.chat_template = "";  // none: the model has no template
-    EvalResult u = evaluate(*model, pool, items, opt);
+    EvalResult u = evaluate(ctx, items, opt);  // the same session: the new prefix replaces the old one
     CHECK(u.chat_template == "none");
     REQUIRE(u.results.size() == 2);
     for (const auto& x : u.results) CHECK(x.n_gen <= 6);

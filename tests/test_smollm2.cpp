@@ -10,6 +10,8 @@
 #include "generate.h"
 #include "gguf.h"
 #include "model.h"
+#include "ops.h"
+#include "backend.h"
 #include "quantize.h"
 #include "sampler.h"
 #include "sha256.h"
@@ -31,9 +33,10 @@ struct Agreement {
 // KL(ref || slm) summed over each position's reference top-32, top-1 agreement, over every position.
 Agreement agreement(const Model& m, const test::RefLogits& ref, GgmlType kv) {
     ThreadPool pool(2);
+    auto be = make_cpu_backend(pool);
     ContextOptions co;
     co.kv_type = kv;
-    Context ctx(m, co, pool);
+    Context ctx(m, *be, co);
     const int n = int(ref.tokens.size()), V = m.config().n_vocab;
     const float* lg = ctx.eval(ref.tokens, true);
     Agreement a;
@@ -41,7 +44,7 @@ Agreement agreement(const Model& m, const test::RefLogits& ref, GgmlType kv) {
     for (int p = 0; p < n; p++) {
         const float* row = lg + size_t(p) * size_t(V);
         const auto& rp = ref.pos[size_t(p)];
-        const double lse = log_sum_exp(row, V);
+        const double lse = ops::log_sum_exp(row, V);
         double kl = 0;
         for (auto& [id, v] : rp.top) {
             const double lp = double(v) - rp.lse, lq = double(row[id]) - lse;
@@ -58,7 +61,7 @@ Agreement agreement(const Model& m, const test::RefLogits& ref, GgmlType kv) {
 
 TEST_CASE("smollm2: the Q4_1 file loads with its configuration") {
     SLM_REQUIRE_FIXTURE(kSmol);
-    auto m = Model::load(test::fixture(kSmol));
+    auto m = Model::load(test::fixture(kSmol), test::cpu());
     const ModelConfig& c = m->config();
     CHECK(c.n_layer == 30);
     CHECK(c.n_embd == 576);
@@ -77,7 +80,7 @@ TEST_CASE("smollm2: the Q4_1 file loads with its configuration") {
 TEST_CASE("smollm2: Q4_1 logits agree with the float64 reference (top-1 >= 95%, mean KL <= 0.01)") {
     SLM_REQUIRE_FIXTURE(kSmol);
     SLM_REQUIRE_FIXTURE("logits/SmolLM2-135M-Instruct-Q4_1.ref64.txt");
-    auto m = Model::load(test::fixture(kSmol));
+    auto m = Model::load(test::fixture(kSmol), test::cpu());
     const test::RefLogits ref = test::read_ref(test::fixture("logits/SmolLM2-135M-Instruct-Q4_1.ref64.txt"));
     REQUIRE(ref.tokens.size() == 179);
     for (GgmlType kv : {GgmlType::F16, GgmlType::F32}) {
@@ -116,11 +119,12 @@ TEST_CASE("smollm2: the F16 copy slm quantize writes is the reference's file and
     const std::string bytes = test::read_text(out);
     CHECK(sha256_hex(bytes) == "fea43f3ffef83a020894679eb91b2ab0127287d657a7313b47ba9c411dd4d47f");
 
-    auto m = Model::load(out);
+    auto m = Model::load(out, test::cpu());
     const test::RefLogits ref = test::read_ref(test::fixture("logits/SmolLM2-135M-Instruct-F16.ref64.txt"));
     ContextOptions co;
     co.kv_type = GgmlType::F32;
-    Context ctx(*m, co, pool);
+    auto be = make_cpu_backend(pool);
+    Context ctx(*m, *be, co);
     const int n = int(ref.tokens.size()), V = m->config().n_vocab;
     const float* lg = ctx.eval(ref.tokens, true);
     double max_top = 0, max_lse = 0;
@@ -128,7 +132,7 @@ TEST_CASE("smollm2: the F16 copy slm quantize writes is the reference's file and
     for (int p = 0; p < n; p++) {
         const float* row = lg + size_t(p) * size_t(V);
         for (auto& [id, v] : ref.pos[size_t(p)].top) max_top = std::max(max_top, std::fabs(double(row[id]) - v));
-        max_lse = std::max(max_lse, std::fabs(log_sum_exp(row, V) - ref.pos[size_t(p)].lse));
+        max_lse = std::max(max_lse, std::fabs(ops::log_sum_exp(row, V) - ref.pos[size_t(p)].lse));
         top1 += argmax(row, V) == ref.pos[size_t(p)].top[0].first;
     }
     MESSAGE("SmolLM2 F16 vs ref64: max |top-32 diff| " << max_top << ", max |lse diff| " << max_lse);
@@ -145,7 +149,7 @@ TEST_CASE("smollm2: the F16 copy slm quantize writes is the reference's file and
 
 TEST_CASE("smollm2: answers a question in ChatML and stops at <|im_end|>") {
     SLM_REQUIRE_FIXTURE(kSmol);
-    auto m = Model::load(test::fixture(kSmol));
+    auto m = Model::load(test::fixture(kSmol), test::cpu());
     const Tokenizer& tok = m->tokenizer();
     const chat::Template t = chat::resolve(tok, m->file().get_string("tokenizer.chat_template"));
     REQUIRE(t.family == chat::Family::chatml);
@@ -154,7 +158,8 @@ TEST_CASE("smollm2: answers a question in ChatML and stops at <|im_end|>") {
     const chat::Rendered r = chat::render(
         tok, t, {{"system", "You are a helpful assistant."}, {"user", "What is the capital of France?"}}, true);
     ThreadPool pool(2);
-    Context ctx(*m, {}, pool);
+    auto be = make_cpu_backend(pool);
+    Context ctx(*m, *be, {});
     SamplerParams sp;
     sp.temp = 0;
     Sampler s(sp);

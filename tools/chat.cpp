@@ -46,7 +46,7 @@ int cmd_chat(int argc, char** argv) {
     const chat::Template tpl = chat_template(a, m);  // fails early, clearly, for a vocabulary without the family's specials
     if (l.verbose) std::fprintf(stderr, "slm chat: chat template %s (%s)\n", chat::family_name(tpl.family), tpl.source.c_str());
 
-    Context ctx(m, l.ctx_opt, *l.pool);
+    Context ctx(m, *l.backend, l.ctx_opt);
     Sampler sampler(sp);
     std::vector<chat::Message> msgs = base;
     std::vector<int32_t> cached;  // exactly the tokens held in ctx's KV cache

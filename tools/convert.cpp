@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "common.h"
 #include "hf.h"
+#include "backend.h"
+#include "threadpool.h"
 
 namespace slm::cli {
 
@@ -34,7 +36,9 @@ int cmd_convert(int argc, char** argv) {
     hf::ConvertOptions opt;
     opt.type = args.get({"--type"});
     opt.progress = !args.has("--quiet");
-    const hf::ConvertResult r = hf::convert(pos[0], out, opt);
+    ThreadPool pool(1);
+    const std::unique_ptr<Backend> backend = make_cpu_backend(pool);
+    const hf::ConvertResult r = hf::convert(pos[0], out, *backend, opt);
     std::printf("%s -> %s: %d tensors, %.2f MB, %.2f s\n", pos[0].c_str(), out.c_str(), r.n_tensors, r.bytes / 1e6, r.seconds);
     return 0;
 }

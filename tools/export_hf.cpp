@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "common.h"
 #include "hf.h"
+#include "backend.h"
+#include "threadpool.h"
 
 namespace slm::cli {
 
@@ -35,7 +37,9 @@ int cmd_export_hf(int argc, char** argv) {
     if (shard_mb < 0 || shard_mb > (1 << 20)) fail("--shard-mb %lld: expected 0..1048576", (long long)shard_mb);
     opt.shard_bytes = uint64_t(shard_mb) * 1000000ull;
     opt.progress = !args.has("--quiet");
-    const hf::ExportResult r = hf::export_hf(pos[0], pos[1], opt);
+    ThreadPool pool(1);
+    const std::unique_ptr<Backend> backend = make_cpu_backend(pool);
+    const hf::ExportResult r = hf::export_hf(pos[0], pos[1], *backend, opt);
     std::printf("%s -> %s: %d tensors in %d shard(s), %.2f MB\n", pos[0].c_str(), pos[1].c_str(), r.n_tensors,
                 r.n_shards, r.bytes / 1e6);
     return 0;

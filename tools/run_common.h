@@ -21,8 +21,9 @@ extern const char* kModelHelp;    // help text for those options
 extern const char* kSamplerHelp;
 
 struct Loaded {
-    std::unique_ptr<Model> model;
     std::unique_ptr<ThreadPool> pool;
+    std::unique_ptr<Backend> backend;  // computes on the pool (declared after it: destroyed first)
+    std::unique_ptr<Model> model;
     ContextOptions ctx_opt;
     gguf::LoadMode mode = gguf::LoadMode::mmap;
     double load_seconds = 0;
@@ -39,6 +40,6 @@ chat::Template chat_template(const Args& a, const Model& m);
 extern const char* kChatTemplateHelp;
 
 // A line with peak RSS (VmHWM), for --verbose.
-void print_memory(const Loaded& l, const Context& ctx);
+void print_memory(const Loaded& l, const Session& ctx);
 
 }  // namespace slm::cli
