@@ -1096,9 +1096,8 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
     if (const gguf::Value* pad = f.find("tokenizer.ggml.padding_token_id"); pad && pad->is_integer() && pad->as_int() < tok.n_vocab())
         tc.push_member("pad_token", tok.token_text(int32_t(pad->as_int())));
     tc.push_member("clean_up_tokenization_spaces", false);
-    if (spm) tc.push_member("legacy", true);
     tc.push_member("model_max_length", c.n_ctx_train > 0 ? c.n_ctx_train : 2048);
-    tc.push_member("tokenizer_class", spm ? "LlamaTokenizerFast" : "PreTrainedTokenizerFast");
+    tc.push_member("tokenizer_class", "PreTrainedTokenizerFast");  // tokenizer.json as written (LlamaTokenizerFast would rebuild its pipeline)
     const std::string tpl = f.get_string("tokenizer.chat_template", "");
     if (!tpl.empty()) tc.push_member("chat_template", tpl);
     write_text_file(out_dir + "/tokenizer_config.json", tc.dump(2) + "\n");
