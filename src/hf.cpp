@@ -1076,7 +1076,6 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
 
     // tokenizer_config.json and generation_config.json
     json::Value tc = json::Value::object();
-    const bool spm = tok.model_name() == "llama";
     tc.push_member("add_bos_token", tok.add_bos_default() && tok.bos_id() >= 0);
     tc.push_member("add_eos_token", false);
     json::Value dec = json::Value::object();
