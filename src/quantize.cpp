@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "common.h"
+#include "progress.h"
 #include "gguf.h"
 #include "cpu/kernels.h"
 #include "threadpool.h"
@@ -415,7 +416,7 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
     uint64_t total_in = 0, done_in = 0;
     for (const PlanEntry& e : res.plan.entries) total_in += e.convert ? e.bytes_from : 0;
     const auto t0 = std::chrono::steady_clock::now();
-    auto last_print = t0;
+    Progress progress("quantize", "tensors", "MB/s", 1e6, opts.progress);
     const size_t n = res.plan.entries.size();
     for (size_t i = 0; i < n; ++i) {
         const PlanEntry& e = res.plan.entries[i];
@@ -428,19 +429,12 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
         std::vector<uint8_t> bytes = convert_tensor(e.tensor, in.tensor_data(ti), e.to, pool);
         w.add_tensor(ti.name, e.to, ne, std::move(bytes));
         done_in += e.bytes_from;
-        auto now = std::chrono::steady_clock::now();
-        double el = std::chrono::duration<double>(now - t0).count();
-        if (opts.progress && (std::chrono::duration<double>(now - last_print).count() > 0.5 || i + 1 == n)) {
-            last_print = now;
-            double rate = el > 0 ? done_in / 1e6 / el : 0;
-            double eta = rate > 0 ? (total_in - done_in) / 1e6 / rate : 0;
-            std::fprintf(stderr, "\rquantize: %zu/%zu tensors, %.1f MB/s, ETA %.0fs   ", i + 1, n, rate, eta);
-            std::fflush(stderr);
-        }
+        progress.update(double(i + 1), double(n), double(done_in), double(total_in));
     }
+    progress.update(double(n), double(n), double(done_in), double(total_in));
+    progress.finish();
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.mb_per_s = res.seconds > 0 ? total_in / 1e6 / res.seconds : 0;
-    if (opts.progress) std::fprintf(stderr, "\n");
     w.write(out_path);
     return res;
 }
