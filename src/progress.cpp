@@ -31,6 +31,8 @@ void Progress::update(double done, double total, double work_done, double work_t
     const bool last_one = done >= total;
     if (!last_one && (el < delay_ || (shown_ && std::chrono::duration<double>(now - last_).count() < interval_))) return;
     if (last_one && !shown_ && el < delay_) return;  // finished before anything needed showing
+    if (last_one && final_shown_) return;
+    final_shown_ = last_one;
     last_ = now;
     const double rate = work_done / scale_ / std::max(el, 1e-9);
     const double eta = rate > 0 ? std::max(0.0, work_total - work_done) / scale_ / rate : -1;

@@ -29,7 +29,7 @@ public:
 private:
     std::string label_, item_, rate_unit_;
     double scale_, delay_, interval_;
-    bool enabled_, shown_ = false, finished_ = false;
+    bool enabled_, shown_ = false, finished_ = false, final_shown_ = false;
     std::chrono::steady_clock::time_point start_, last_;
 };
 
