@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "progress.h"
+#include "tensor.h"
 #include "gguf.h"
 #include "cpu/kernels.h"
 #include "threadpool.h"
@@ -274,11 +275,6 @@ Plan make_plan(const Mix& mix, const ModelShape& shape, const std::vector<Tensor
 }
 
 namespace {
-std::string shape_str(const TensorDesc& t) {
-    std::string s = std::to_string(t.ne[0]);
-    for (uint32_t d = 1; d < std::max<uint32_t>(t.n_dims, 1); ++d) s += "x" + std::to_string(t.ne[d]);
-    return s;
-}
 }  // namespace
 
 std::string format_plan(const Plan& plan) {
@@ -289,7 +285,7 @@ std::string format_plan(const Plan& plan) {
                   "bytes after");
     for (const PlanEntry& e : plan.entries) {
         out += strfmt("%-*s  %-16s  %-6s -> %-6s  %12" PRIu64 "  %12" PRIu64 "%s%s\n", int(w), e.tensor.name.c_str(),
-                      shape_str(e.tensor).c_str(), type_name(e.tensor.type), type_name(e.to), e.bytes_from, e.bytes_to,
+                      shape_str(e.tensor.ne.data(), int(e.tensor.n_dims), true).c_str(), type_name(e.tensor.type), type_name(e.to), e.bytes_from, e.bytes_to,
                       e.convert ? "" : "  (copied)", e.fallback ? "  (fallback: row length)" : "");
     }
     out += strfmt("total: %zu tensors, %" PRId64 " weights, %.2f MB -> %.2f MB, %.3f -> %.3f bits per weight (%s)\n",

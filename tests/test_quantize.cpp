@@ -15,6 +15,7 @@
 #include "forward.h"
 #include "model.h"
 #include "common.h"
+#include "tensor.h"
 #include "gguf.h"
 #include "quantize.h"
 #include "sha256.h"
@@ -73,11 +74,7 @@ TensorDesc desc_from_row(const Row& r) {
     return d;
 }
 
-std::string shape_of(const gguf::TensorInfo& t) {
-    std::string s = std::to_string(t.ne[0]);
-    for (uint32_t i = 1; i < t.n_dims; ++i) s += "x" + std::to_string(t.ne[i]);
-    return s;
-}
+std::string shape_of(const gguf::TensorInfo& t) { return shape_str(t.ne.data(), int(t.n_dims), true); }
 
 const quant::PlanEntry& entry(const quant::Plan& p, const std::string& name) {
     for (const auto& e : p.entries)
