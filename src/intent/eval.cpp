@@ -10,6 +10,7 @@
 
 #include "chat_template.h"
 #include "common.h"
+#include "progress.h"
 #include "forward.h"
 #include "generate.h"
 #include "intent/data.h"
@@ -105,13 +106,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string fmt_duration(double s) {
-    if (s < 0 || s > 1e7) return "?";
-    int t = int(s + 0.5);
-    if (t >= 3600) return strfmt("%dh%02dm", t / 3600, t / 60 % 60);
-    if (t >= 60) return strfmt("%dm%02ds", t / 60, t % 60);
-    return strfmt("%ds", t);
-}
 
 }  // namespace
 
@@ -178,8 +172,7 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
     }
 
     Sampler greedy(SamplerParams{.temp = 0});
-    auto t_start = Clock::now();
-    auto t_print = t_start;
+    Progress bar("eval", "examples", "ex/s", 1.0, opt.progress);
     int n_exact = 0;
     for (size_t i = 0; i < r.items.size(); i++) {
         const EvalItem& item = r.items[i];
@@ -233,15 +226,9 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
         n_exact += res.grade.exact;
         r.results.push_back(std::move(res));
 
-        if (opt.progress && (seconds_since(t_print) > 0.5 || i + 1 == r.items.size())) {
-            t_print = Clock::now();
-            double el = seconds_since(t_start), rate = double(i + 1) / std::max(el, 1e-9);
-            std::fprintf(stderr, "\reval %zu/%zu  %.2f ex/s  ETA %s  exact %.1f%%   ", i + 1, r.items.size(), rate,
-                         fmt_duration(double(r.items.size() - i - 1) / rate).c_str(), 100.0 * n_exact / double(i + 1));
-            if (i + 1 == r.items.size()) std::fprintf(stderr, "\n");
-            std::fflush(stderr);
-        }
+        bar.update(double(i + 1), double(r.items.size()), strfmt("exact %.1f%%", 100.0 * n_exact / double(i + 1)));
     }
+    bar.finish();
     r.peak_rss_kib = peak_rss_kib();
     return r;
 }
