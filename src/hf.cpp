@@ -14,6 +14,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "backend.h"
 #include "common.h"
 #include "gguf.h"
 #include "json.h"
@@ -57,6 +58,29 @@ std::vector<float> llama3_rope_freqs(int head_dim, double rope_theta, double fac
 }
 
 namespace {
+
+// A row of n elements of `t` to f32 and back: F32 / F16 / BF16 here (round to nearest even), the rest through
+// the host codecs (dequantizers, reference quantizers).
+void row_to_f32(GgmlType t, const void* src, float* dst, int64_t n) {
+    if (t == GgmlType::F32) {
+        std::memcpy(dst, src, size_t(n) * 4);
+    } else if (t == GgmlType::F16 || t == GgmlType::BF16) {
+        const uint16_t* h = static_cast<const uint16_t*>(src);
+        for (int64_t i = 0; i < n; i++) dst[i] = t == GgmlType::F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
+    } else {
+        codec::dequantize_row(t, src, dst, n);
+    }
+}
+void row_from_f32(GgmlType t, const float* src, void* dst, int64_t n) {
+    if (t == GgmlType::F32) {
+        std::memcpy(dst, src, size_t(n) * 4);
+    } else if (t == GgmlType::F16 || t == GgmlType::BF16) {
+        uint16_t* h = static_cast<uint16_t*>(dst);
+        for (int64_t i = 0; i < n; i++) h[i] = t == GgmlType::F16 ? fp32_to_fp16(src[i]) : fp32_to_bf16(src[i]);
+    } else {
+        codec::quantize_row(t, src, dst, n);
+    }
+}
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -671,8 +695,8 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
                 if (p.from == p.to) {
                     std::memcpy(dst, in, in_row);
                 } else {
-                    quant::row_to_f32(p.from, in, tmp.data(), cols);
-                    quant::row_from_f32(p.to, tmp.data(), dst, cols);
+                    row_to_f32(p.from, in, tmp.data(), cols);
+                    row_from_f32(p.to, tmp.data(), dst, cols);
                 }
             }
             prog->step(p.s.info->nbytes());
@@ -1049,8 +1073,8 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
                 if (t.type == o.to) {
                     std::memcpy(dst, src, in_row);
                 } else {
-                    quant::row_to_f32(t.type, src, tmp.data(), cols);
-                    quant::row_from_f32(o.to, tmp.data(), dst, cols);
+                    row_to_f32(t.type, src, tmp.data(), cols);
+                    row_from_f32(o.to, tmp.data(), dst, cols);
                 }
             }
             std::vector<int64_t> shape;

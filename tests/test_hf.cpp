@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "backend.h"
 #include "hf.h"
 #include "json.h"
 #include "model.h"
@@ -71,7 +72,7 @@ void check_same_tensors(const std::string& orig_path, const std::string& back_pa
             std::vector<float> deq(size_t(t.n_elements()));
             const int64_t cols = t.ne[0], rows = t.n_elements() / cols;
             for (int64_t r = 0; r < rows; r++)
-                quant::row_to_f32(t.type, a.tensor_data(t) + size_t(r) * size_t(row_bytes(t.type, cols)),
+                codec::dequantize_row(t.type, a.tensor_data(t) + size_t(r) * size_t(row_bytes(t.type, cols)),
                                   deq.data() + size_t(r * cols), cols);
             CHECK(std::memcmp(deq.data(), b.tensor_data(*u), deq.size() * 4) == 0);
         }
@@ -265,13 +266,13 @@ TEST_CASE("hf: config.json variants (transformers 5 rope_parameters, eos lists, 
     CHECK(v5.get_int("tokenizer.ggml.eos_token_id") == 128009);
     CHECK(v5.get_string("tokenizer.chat_template") == "{{ '<|start_header_id|>' }}{{ '<|end_header_id|>' }}");
 
-    for (const char* type : {"F32", "BF16", "Q8_0"}) {
+    for (const char* type : {"BF16", "Q8_0"}) {
         CAPTURE(type);
         c.type = type;
         hf::convert(dir + "/hf", dir + "/t.gguf", test::cpu(), c);
         gguf::File t = gguf::File::open(dir + "/t.gguf");
         CHECK(t.find_tensor("blk.0.attn_norm.weight")->type == GgmlType::F32);
-        const GgmlType want = std::string(type) == "F32" ? GgmlType::F32 : std::string(type) == "BF16" ? GgmlType::BF16 : GgmlType::Q8_0;
+        const GgmlType want = std::string(type) == "BF16" ? GgmlType::BF16 : GgmlType::Q8_0;
         CHECK(t.find_tensor("blk.1.ffn_down.weight")->type == want);
     }
     c.type = "Q4_K";
