@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <new>
 
 #include "common.h"
 #include "cpu/kernels.h"
@@ -132,12 +134,29 @@ double log_sum_exp(const float* x, int n) {
 // ---------------------------------------------------------------------------------------------------------
 // Context
 
+int resolve_n_ctx(const ModelConfig& c, const ContextOptions& opt, std::string* warning) {
+    if (warning) warning->clear();
+    if (opt.n_ctx < 0) fail("context: n_ctx must be >= 0 (got %d)", opt.n_ctx);
+    const int train = c.n_ctx_train > 0 ? c.n_ctx_train : ContextOptions::kDefaultMaxCtx;
+    if (opt.n_ctx == 0) return std::min(train, ContextOptions::kDefaultMaxCtx);
+    if (opt.n_ctx <= train) return opt.n_ctx;
+    if (!opt.ctx_beyond_train) {
+        if (warning)
+            *warning = strfmt("context %d is more than the model's trained context %d: using %d (--ctx-beyond-train "
+                              "to go past it)", opt.n_ctx, train, train);
+        return train;
+    }
+    if (warning)
+        *warning = strfmt("context %d is more than the model's trained context %d: positions past %d are outside "
+                          "what the model was trained on", opt.n_ctx, train, train);
+    return opt.n_ctx;
+}
+
 Context::Context(const Model& m, const ContextOptions& opt, ThreadPool& pool) : model_(m), pool_(pool) {
     const ModelConfig& c = m.config();
-    if (opt.n_ctx < 0) fail("context: n_ctx must be >= 0 (got %d)", opt.n_ctx);
-    n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx
-                           : (c.n_ctx_train > 0 ? std::min(c.n_ctx_train, ContextOptions::kDefaultMaxCtx)
-                                                : ContextOptions::kDefaultMaxCtx);
+    std::string warning;
+    n_ctx_ = resolve_n_ctx(c, opt, &warning);
+    if (!warning.empty()) std::fprintf(stderr, "warning: %s\n", warning.c_str());
     if (opt.kv_type != GgmlType::F32 && opt.kv_type != GgmlType::F16)
         fail("context: KV cache type must be f32 or f16 (got %s)", type_name(opt.kv_type));
     kv_type_ = opt.kv_type;
@@ -149,8 +168,13 @@ Context::Context(const Model& m, const ContextOptions& opt, ThreadPool& pool) : 
     rope_cs_.resize(size_t(c.n_rot));
 
     const size_t kv_row = size_t(row_bytes(kv_type_, c.n_embd_kv()));
-    k_cache_.assign(size_t(c.n_layer), std::vector<uint8_t>(kv_row * size_t(n_ctx_)));
-    v_cache_.assign(size_t(c.n_layer), std::vector<uint8_t>(kv_row * size_t(n_ctx_)));
+    try {
+        k_cache_.assign(size_t(c.n_layer), std::vector<uint8_t>(kv_row * size_t(n_ctx_)));
+        v_cache_.assign(size_t(c.n_layer), std::vector<uint8_t>(kv_row * size_t(n_ctx_)));
+    } catch (const std::bad_alloc&) {
+        fail("context: out of memory for a KV cache of %d positions (%.1f MiB; --ctx)", n_ctx_,
+             2.0 * double(c.n_layer) * double(kv_row) * n_ctx_ / 1048576.0);
+    }
 
     const size_t nb = size_t(n_batch_);
     x_.resize(nb * size_t(c.n_embd));
