@@ -363,6 +363,7 @@ struct File::Impl {
     }
 
     void parse();
+    void parse_with(Cursor& c);
     [[noreturn]] void key_error(std::string_view key, const std::string& msg) const {
         fail("%s: metadata key %.*s: %s", path.c_str(), int(key.size()), key.data(), msg.c_str());
     }
@@ -375,6 +376,16 @@ struct File::Impl {
 
 void File::Impl::parse() {
     Cursor c(base, file_size, path);
+    try {
+        parse_with(c);
+    } catch (const std::bad_alloc&) {
+        // Counts are checked against the bytes left before anything is sized, so this takes a file whose real
+        // contents are larger than memory; still an error naming the file and the field, not a crash.
+        c.error("out of memory while reading this field");
+    }
+}
+
+void File::Impl::parse_with(Cursor& c) {
     c.ctx = "header";
     if (file_size < 4) c.error(strfmt("not a GGUF file: only %llu bytes", (unsigned long long)file_size));
     uint32_t magic = c.read<uint32_t>("magic");

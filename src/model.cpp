@@ -25,7 +25,11 @@ Model::Model(gguf::File f) : file_(std::move(f)) {}
 Model::~Model() = default;
 
 std::unique_ptr<Model> Model::load(const std::string& path, const ModelLoadOptions& opt) {
-    return from_file(gguf::File::open(path, opt.mode));
+    try {
+        return from_file(gguf::File::open(path, opt.mode));
+    } catch (const std::bad_alloc&) {
+        fail("%s: out of memory while loading the model", path.c_str());
+    }
 }
 
 namespace {

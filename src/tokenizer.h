@@ -98,6 +98,7 @@ public:
 
 private:
     explicit Tokenizer(std::unique_ptr<Impl> impl);
+    static Tokenizer load_any(const std::string& path, const TiktokenSpecials& specials);
     std::unique_ptr<Impl> impl_;
 };
 

@@ -611,6 +611,14 @@ Tokenizer Tokenizer::from_tiktoken(std::string_view model_text, const std::strin
 // Any of the three, by content
 
 Tokenizer Tokenizer::load(const std::string& path, const TiktokenSpecials& specials) {
+    try {
+        return load_any(path, specials);
+    } catch (const std::bad_alloc&) {
+        fail("%s: out of memory while loading the tokenizer", path.c_str());
+    }
+}
+
+Tokenizer Tokenizer::load_any(const std::string& path, const TiktokenSpecials& specials) {
     char head[4] = {0, 0, 0, 0};
     {
         const int fd = open_input(path, "a tokenizer file (.gguf, tokenizer.json or tokenizer.model)");

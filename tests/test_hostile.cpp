@@ -15,6 +15,8 @@
 
 #include "common.h"
 #include "forward.h"
+#include "generate.h"
+#include "sampler.h"
 #include "gguf.h"
 #include "input_file.h"
 #include "intent/eval.h"
@@ -377,4 +379,32 @@ TEST_CASE("hostile: tiktoken special tokens are named by the chosen Llama 3 vers
     CHECK(t.bos_id() == 2);
     CHECK(t.eot_id() == 3);
     CHECK(contains(error_of([] { TiktokenSpecials::from_choice("llama4"); }), "llama3.0"));
+}
+
+TEST_CASE("hostile: generated special tokens are left out of the text unless asked for") {
+    SLM_REQUIRE_FIXTURE("models/stories260K.gguf");
+    std::unique_ptr<Model> m = Model::load(test::fixture("models/stories260K.gguf"));
+    const Tokenizer& tok = m->tokenizer();
+    ThreadPool pool(1);
+    auto gen = [&](bool render) {
+        Context ctx(*m, ContextOptions{}, pool);
+        SamplerParams sp;
+        sp.temp = 0;
+        Sampler s(sp);
+        GenerateOptions go;
+        go.n_predict = 400;
+        go.stop_at_eog = false;  // run through the end of a story and into the next BOS
+        go.render_special = render;
+        return generate(ctx, s, {tok.bos_id()}, go, nullptr);
+    };
+    GenerateResult plain = gen(false), special = gen(true);
+    REQUIRE(plain.tokens == special.tokens);
+    int n_control = 0;
+    for (int32_t id : plain.tokens) n_control += tok.is_control(id);
+    REQUIRE_MESSAGE(n_control > 0, "greedy stories260K produced no control token in 400 tokens");
+    std::string with;
+    for (int32_t id : special.tokens) with += tok.token_to_piece(id);
+    CHECK(special.text == with);
+    CHECK(plain.text.size() < special.text.size());
+    CHECK(!contains(plain.text, tok.token_to_piece(tok.bos_id())));
 }
