@@ -16,7 +16,10 @@ int open_input(const std::string& path, const char* what) {
     // O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever. It is cleared again once the
     // file is known to be regular (where it makes no difference anyway).
     int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) fail("%s: cannot open: %s (expected %s)", path.c_str(), std::strerror(errno), what);
+    if (fd < 0) {
+        if (errno == ENOENT) fail("%s: cannot open: no such file (expected %s)", path.c_str(), what);
+        fail("%s: cannot open: %s (expected %s)", path.c_str(), std::strerror(errno), what);
+    }
     struct stat st;
     if (::fstat(fd, &st) != 0) {
         int e = errno;

@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
+#include "backend.h"
 #include "common.h"
-#include "cpu/kernels.h"
 #include "lora.h"
 #include "tokenizer.h"
 #include "unicode.h"
@@ -24,9 +25,9 @@ std::string ModelConfig::describe() const {
 Model::Model(gguf::File f) : file_(std::move(f)) {}
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::string& path, const ModelLoadOptions& opt) {
+std::unique_ptr<Model> Model::load(const std::string& path, const Backend& backend, const ModelLoadOptions& opt) {
     try {
-        return from_file(gguf::File::open(path, opt.mode));
+        return from_file(gguf::File::open(path, opt.mode), backend);
     } catch (const std::bad_alloc&) {
         fail("%s: out of memory while loading the model", path.c_str());
     }
@@ -40,6 +41,26 @@ std::string shape_str(const gguf::TensorInfo& t) {
     return s + "]";
 }
 
+// The tensor `name` with exactly the shape ne (ggml order), or nullptr when absent and not required. No type
+// check here (which types can be computed is the backend's business: checked_view).
+const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name, std::vector<int64_t> ne,
+                                   bool required = true) {
+    const gguf::TensorInfo* t = f.find_tensor(name);
+    if (!t) {
+        if (required) fail("%s: missing tensor %s", f.path().c_str(), name.c_str());
+        return nullptr;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < 4; i++) ok = ok && t->ne[i] == (i < ne.size() ? ne[i] : 1);
+    if (!ok) {
+        std::string want = "[";
+        for (size_t i = 0; i < ne.size(); i++) want += strfmt("%s%lld", i ? ", " : "", (long long)ne[i]);
+        fail("%s: tensor %s has shape %s, but the model configuration expects %s]", f.path().c_str(), name.c_str(),
+             shape_str(*t).c_str(), want.c_str());
+    }
+    return t;
+}
+
 WeightView view_of(const gguf::File& f, const gguf::TensorInfo& t) {
     return WeightView{t.type, f.tensor_data(t), t.ne[0], t.ne[1]};
 }
@@ -48,12 +69,13 @@ WeightView view_of(const gguf::File& f, const gguf::TensorInfo& t) {
 std::vector<float> to_f32(const gguf::File& f, const gguf::TensorInfo& t) {
     std::vector<float> v(size_t(t.n_elements()));
     if (t.type == GgmlType::F32) std::memcpy(v.data(), f.tensor_data(t), v.size() * sizeof(float));
-    else kernels::type_ops(t.type).dequantize(f.tensor_data(t), v.data(), t.n_elements());
+    else if (codec::can_dequantize(t.type)) codec::dequantize_row(t.type, f.tensor_data(t), v.data(), t.n_elements());
+    else fail("%s: tensor %s has type %s, which slm cannot read", f.path().c_str(), t.name.c_str(), type_name(t.type));
     return v;
 }
 
 // A count from the metadata: positive and at most 2^24 (no real model has a count above that; the tensor
-// shapes below then show whether the count is real).
+// shapes then show whether the count is real).
 int positive_key(const gguf::File& f, const std::string& key, int64_t def = -1) {
     int64_t v = def < 0 ? f.get_int(key) : f.get_int(key, def);
     if (v <= 0 || v > (int64_t(1) << 24))
@@ -62,38 +84,13 @@ int positive_key(const gguf::File& f, const std::string& key, int64_t def = -1) 
     return int(v);
 }
 
-std::string want_str(const std::vector<int64_t>& ne) {
-    std::string want = "[";
-    for (size_t i = 0; i < ne.size(); i++) want += strfmt("%s%lld", i ? ", " : "", (long long)ne[i]);
-    return want + "]";
-}
-
-// The tensor `name` with exactly the shape ne (ggml order), or nullptr when absent and not required. No type
-// check here (which types can be computed is the backend's business).
-const gguf::TensorInfo* shaped_tensor(const gguf::File& f, const std::string& name, const std::vector<int64_t>& ne,
-                                      bool required = true) {
-    const gguf::TensorInfo* t = f.find_tensor(name);
-    if (!t) {
-        if (required) fail("%s: missing tensor %s", f.path().c_str(), name.c_str());
-        return nullptr;
-    }
-    bool ok = true;
-    for (size_t i = 0; i < 4; i++) ok = ok && t->ne[i] == (i < ne.size() ? ne[i] : 1);
-    if (!ok)
-        fail("%s: tensor %s has shape %s, but the model configuration expects %s", f.path().c_str(), name.c_str(),
-             shape_str(*t).c_str(), want_str(ne).c_str());
-    return t;
-}
-
-// A tensor with exactly the expected shape (ggml order) and a type slm can compute with.
-const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name, std::vector<int64_t> ne,
-                                   bool required = true) {
-    const gguf::TensorInfo* t = shaped_tensor(f, name, ne, required);
-    if (!t) return nullptr;
-    if (!kernels::has_ops(t->type))
-        fail("%s: tensor %s has type %s, which slm's CPU kernels do not support", f.path().c_str(), name.c_str(),
-             type_name(t->type));
-    return t;
+// A weight matrix the backend must compute with: refused here, at load, if it cannot.
+WeightView checked_view(const gguf::File& f, const gguf::TensorInfo& t, const Backend& backend) {
+    WeightView w = view_of(f, t);
+    if (!backend.supports(w))
+        fail("%s: tensor %s has type %s, which the %s backend does not support", f.path().c_str(), t.name.c_str(),
+             type_name(t.type), backend.name().c_str());
+    return w;
 }
 
 }  // namespace
@@ -133,6 +130,7 @@ ModelConfig read_model_config(const gguf::File& f) {
     if (c.n_rot > c.head_dim || c.n_rot % 2)
         fail("%s: rope.dimension_count %d must be even and at most the head dimension %d", path.c_str(), c.n_rot,
              c.head_dim);
+
     const int64_t n_expert = f.get_int(p + "expert_count", 0);
     if (n_expert < 0 || n_expert > 4096)
         fail("%s: metadata key %sexpert_count = %lld is out of range (expected 0..4096)", path.c_str(), p.c_str(),
@@ -145,37 +143,38 @@ ModelConfig read_model_config(const gguf::File& f) {
     c.n_vocab = f.has(p + "vocab_size") ? positive_key(f, p + "vocab_size") : int(std::min<int64_t>(te->ne[1], 1 << 30));
     if (c.n_vocab <= 0) fail("%s: token_embd.weight has no rows", path.c_str());
 
+
     // Every tensor the counts imply, with the shape they imply, before anything is sized from them. The layer
     // scan stops at the first missing tensor, so a huge block_count costs at most one pass over the file's
     // tensors, never an allocation.
     const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, V = c.n_vocab;
-    shaped_tensor(f, "token_embd.weight", {E, V});
-    shaped_tensor(f, "output_norm.weight", {E});
-    c.tied_embeddings = shaped_tensor(f, "output.weight", {E, V}, false) == nullptr;
-    c.has_rope_freqs = shaped_tensor(f, "rope_freqs.weight", {c.n_rot / 2}, false) != nullptr;
+    get_tensor(f, "token_embd.weight", {E, V});
+    get_tensor(f, "output_norm.weight", {E});
+    c.tied_embeddings = get_tensor(f, "output.weight", {E, V}, false) == nullptr;
+    c.has_rope_freqs = get_tensor(f, "rope_freqs.weight", {c.n_rot / 2}, false) != nullptr;
     for (int il = 0; il < c.n_layer; il++) {
         const std::string b = strfmt("blk.%d.", il);
-        shaped_tensor(f, b + "attn_norm.weight", {E});
-        shaped_tensor(f, b + "attn_q.weight", {E, Q});
-        shaped_tensor(f, b + "attn_k.weight", {E, KV});
-        shaped_tensor(f, b + "attn_v.weight", {E, KV});
-        shaped_tensor(f, b + "attn_output.weight", {Q, E});
-        shaped_tensor(f, b + "ffn_norm.weight", {E});
+        get_tensor(f, b + "attn_norm.weight", {E});
+        get_tensor(f, b + "attn_q.weight", {E, Q});
+        get_tensor(f, b + "attn_k.weight", {E, KV});
+        get_tensor(f, b + "attn_v.weight", {E, KV});
+        get_tensor(f, b + "attn_output.weight", {Q, E});
+        get_tensor(f, b + "ffn_norm.weight", {E});
         if (c.n_expert > 0) {  // mixture of experts (Mixtral): the plan of `slm quantize` knows it, Model does not
-            shaped_tensor(f, b + "ffn_gate_inp.weight", {E, c.n_expert});
-            shaped_tensor(f, b + "ffn_gate_exps.weight", {E, F, c.n_expert});
-            shaped_tensor(f, b + "ffn_up_exps.weight", {E, F, c.n_expert});
-            shaped_tensor(f, b + "ffn_down_exps.weight", {F, E, c.n_expert});
+            get_tensor(f, b + "ffn_gate_inp.weight", {E, c.n_expert});
+            get_tensor(f, b + "ffn_gate_exps.weight", {E, F, c.n_expert});
+            get_tensor(f, b + "ffn_up_exps.weight", {E, F, c.n_expert});
+            get_tensor(f, b + "ffn_down_exps.weight", {F, E, c.n_expert});
         } else {
-            shaped_tensor(f, b + "ffn_gate.weight", {E, F});
-            shaped_tensor(f, b + "ffn_up.weight", {E, F});
-            shaped_tensor(f, b + "ffn_down.weight", {F, E});
+            get_tensor(f, b + "ffn_gate.weight", {E, F});
+            get_tensor(f, b + "ffn_up.weight", {E, F});
+            get_tensor(f, b + "ffn_down.weight", {F, E});
         }
     }
     return c;
 }
 
-std::unique_ptr<Model> Model::from_file(gguf::File file) {
+std::unique_ptr<Model> Model::from_file(gguf::File file, const Backend& backend) {
     std::unique_ptr<Model> m(new Model(std::move(file)));
     const gguf::File& f = m->file_;
     const std::string& path = f.path();
@@ -187,12 +186,12 @@ std::unique_ptr<Model> Model::from_file(gguf::File file) {
 
     const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, V = c.n_vocab;
     const gguf::TensorInfo* te = get_tensor(f, "token_embd.weight", {E, V});
-    m->tok_embd_ = view_of(f, *te);
+    m->tok_embd_ = checked_view(f, *te, backend);
     m->output_norm_ = to_f32(f, *get_tensor(f, "output_norm.weight", {E}));
     if (const gguf::TensorInfo* out = get_tensor(f, "output.weight", {E, V}, false)) {
-        m->output_ = Weight{"output.weight", view_of(f, *out), {}};
-    } else {
-        m->output_ = Weight{"token_embd.weight", m->tok_embd_, {}};  // tied (Llama 3.2 1B/3B)
+        m->output_ = Weight{"output.weight", checked_view(f, *out, backend), {}};
+    } else {  // tied (read_model_config set tied_embeddings): Llama 3.2 1B/3B reuse the embedding matrix
+        m->output_ = Weight{"token_embd.weight", m->tok_embd_, {}};
     }
     if (const gguf::TensorInfo* rf = get_tensor(f, "rope_freqs.weight", {c.n_rot / 2}, false)) {
         m->rope_freqs_ = to_f32(f, *rf);
@@ -201,7 +200,7 @@ std::unique_ptr<Model> Model::from_file(gguf::File file) {
     }
 
     auto weight = [&](const std::string& name, int64_t n_in, int64_t n_out) {
-        return Weight{name, view_of(f, *get_tensor(f, name, {n_in, n_out})), {}};
+        return Weight{name, checked_view(f, *get_tensor(f, name, {n_in, n_out}), backend), {}};
     };
     m->layers_.resize(size_t(c.n_layer));  // safe: read_model_config saw every layer's tensors
     for (int il = 0; il < c.n_layer; il++) {
@@ -236,11 +235,11 @@ Weight* Model::find_weight(const std::string& name) {
     return nullptr;
 }
 
-void Model::load_lora(const std::string& adapter_path, float scale) {
-    add_lora(gguf::File::open(adapter_path, gguf::LoadMode::mmap), scale);
+void Model::load_lora(const std::string& adapter_path, const Backend& backend, float scale) {
+    add_lora(gguf::File::open(adapter_path, gguf::LoadMode::mmap), backend, scale);
 }
 
-void Model::add_lora(gguf::File adapter, float scale) {
+void Model::add_lora(gguf::File adapter, const Backend& backend, float scale) {
     const LoraAdapter ad = parse_lora_adapter(adapter);
     const std::string& path = adapter.path();
     const std::string arch = adapter.get_string("general.architecture", cfg_.arch);
@@ -251,13 +250,14 @@ void Model::add_lora(gguf::File adapter, float scale) {
     std::vector<std::pair<Weight*, LoraPair>> todo;
     for (const LoraTensorPair& p : ad.pairs) {
         Weight* w = find_weight(p.base_name);
-        if (!w) fail("%s: adapter tensor %s.lora_a: the model has no weight matrix %s", path.c_str(), escape_text(p.base_name).c_str(),
-                     escape_text(p.base_name).c_str());
+        if (!w) fail("%s: adapter tensor %s.lora_a: the model has no weight matrix %s", path.c_str(),
+                     escape_text(p.base_name).c_str(), escape_text(p.base_name).c_str());
         if (p.a.n_in != w->w.n_in || p.b.n_out != w->w.n_out)
-            fail("%s: %s: adapter maps %lld -> %lld, the weight maps %lld -> %lld", path.c_str(), escape_text(p.base_name).c_str(),
+            fail("%s: %s: adapter maps %lld -> %lld, the weight maps %lld -> %lld", path.c_str(),
+                 escape_text(p.base_name).c_str(),
                  (long long)p.a.n_in, (long long)p.b.n_out, (long long)w->w.n_in, (long long)w->w.n_out);
         for (const WeightView* v : {&p.a, &p.b})
-            if (!kernels::has_ops(v->type))
+            if (!backend.supports(*v))
                 fail("%s: %s: LoRA tensor type %s is not supported", path.c_str(), escape_text(p.base_name).c_str(),
                      type_name(v->type));
         todo.push_back({w, LoraPair{p.a, p.b, ad.effective_scale(scale, p.rank())}});

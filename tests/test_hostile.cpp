@@ -164,17 +164,17 @@ TEST_CASE("hostile: a huge block_count fails at once on the missing tensors, siz
     w.set("llama.block_count", gguf::Value::make_u32(16777216));
     gguf::File f = in_memory(w);
     std::string e;
-    const double s = seconds([&] { e = error_of([&] { Model::from_file(in_memory(w)); }); });
+    const double s = seconds([&] { e = error_of([&] { Model::from_file(in_memory(w), test::cpu()); }); });
     CHECK(contains(e, "missing tensor blk.1.attn_norm.weight"));
     CHECK(s < 1.0);
     CHECK(contains(error_of([&] { quant::model_shape(f); }), "missing tensor blk.1."));
     w.set("llama.block_count", gguf::Value::make_u32(1u << 30));
-    CHECK(contains(error_of([&] { Model::from_file(in_memory(w)); }), "llama.block_count = 1073741824 is out of range"));
+    CHECK(contains(error_of([&] { Model::from_file(in_memory(w), test::cpu()); }), "llama.block_count = 1073741824 is out of range"));
     // The same configuration reader serves both: Model and quantize agree on what is wrong.
     w = tiny_llama();
     w.set("llama.attention.head_count_kv", gguf::Value::make_u32(3));
     CHECK(contains(error_of([&] { quant::model_shape(in_memory(w)); }), "head_count_kv"));
-    CHECK(contains(error_of([&] { Model::from_file(in_memory(w)); }), "head_count_kv"));
+    CHECK(contains(error_of([&] { Model::from_file(in_memory(w), test::cpu()); }), "head_count_kv"));
 }
 
 TEST_CASE("hostile: quantizing a vocabulary-only file is an error, not an empty model") {
@@ -238,11 +238,10 @@ TEST_CASE("hostile: --ctx is capped at the trained context unless asked to go pa
     o.n_ctx = -1;
     CHECK_THROWS_AS(resolve_n_ctx(c, o, &warning), Error);
     // Through a real Context: the cache is sized for the capped length.
-    std::unique_ptr<Model> m = Model::from_file(in_memory(tiny_llama()));
-    ThreadPool pool(1);
+    std::unique_ptr<Model> m = Model::from_file(in_memory(tiny_llama()), test::cpu());
     o = ContextOptions{};
     o.n_ctx = 16777216;
-    Context ctx(*m, o, pool);
+    Context ctx(*m, test::cpu(), o);
     CHECK(ctx.n_ctx() == 512);
 }
 
@@ -278,11 +277,11 @@ TEST_CASE("hostile: escape_text is the one rule for printing strings from files"
     // general.name / general.architecture with escape sequences: --verbose and errors print them escaped.
     gguf::Writer w = tiny_llama();
     w.set("general.name", gguf::Value::make_string("\x1b[2Jevil"));
-    std::unique_ptr<Model> m = Model::from_file(in_memory(w));
+    std::unique_ptr<Model> m = Model::from_file(in_memory(w), test::cpu());
     CHECK(contains(m->config().describe(), "\\x1b[2Jevil"));
     CHECK(!contains(m->config().describe(), "\x1b"));
     w.set("general.architecture", gguf::Value::make_string("\x1b]0;title\x07"));
-    std::string e = error_of([&] { Model::from_file(in_memory(w)); });
+    std::string e = error_of([&] { Model::from_file(in_memory(w), test::cpu()); });
     CHECK(contains(e, "\\x1b]0;title\\x07"));
     CHECK(!contains(e, "\x1b"));
     e = error_of([&] { quant::model_shape(in_memory(w)); });
@@ -383,11 +382,10 @@ TEST_CASE("hostile: tiktoken special tokens are named by the chosen Llama 3 vers
 
 TEST_CASE("hostile: generated special tokens are left out of the text unless asked for") {
     SLM_REQUIRE_FIXTURE("models/stories260K.gguf");
-    std::unique_ptr<Model> m = Model::load(test::fixture("models/stories260K.gguf"));
+    std::unique_ptr<Model> m = Model::load(test::fixture("models/stories260K.gguf"), test::cpu());
     const Tokenizer& tok = m->tokenizer();
-    ThreadPool pool(1);
     auto gen = [&](bool render) {
-        Context ctx(*m, ContextOptions{}, pool);
+        Context ctx(*m, test::cpu(), ContextOptions{});
         SamplerParams sp;
         sp.temp = 0;
         Sampler s(sp);

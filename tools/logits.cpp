@@ -12,6 +12,7 @@
 #include "args.h"
 #include "output_file.h"
 #include "commands.h"
+#include "ops.h"
 #include "common.h"
 #include "run_common.h"
 #include "tokenizer.h"
@@ -82,7 +83,7 @@ int cmd_logits(int argc, char** argv) {
     const int V = m.config().n_vocab;
     for (int32_t id : ids)
         if (id >= V) fail("token id %d is out of range for this model's vocabulary of %d", id, V);
-    Context ctx(m, l.ctx_opt, *l.pool);
+    Context ctx(m, *l.backend, l.ctx_opt);
     print_context(l, ctx, "logits");
     if (int64_t(ids.size()) > ctx.n_ctx())
         fail("%zu tokens do not fit the context size %d (use a larger --ctx)", ids.size(), ctx.n_ctx());
@@ -99,7 +100,7 @@ int cmd_logits(int argc, char** argv) {
         std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t x, int32_t y) {
             return row[x] > row[y] || (row[x] == row[y] && x < y);
         });
-        std::printf("pos %zu lse %.6f top", p, log_sum_exp(row, V));
+        std::printf("pos %zu lse %.6f top", p, ops::log_sum_exp(row, V));
         for (int i = 0; i < k; i++) std::printf(" %d:%.6f", order[size_t(i)], double(row[order[size_t(i)]]));
         std::printf("\n");
     }

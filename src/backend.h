@@ -1,0 +1,111 @@
+// The one compute interface. The layer loop (forward.cpp) and training (train/) reach compute only through a
+// Backend; the CPU backend implements it in kernels/cpu/backend.cpp, the CUDA backend in kernels/cuda/.
+//
+// Memory. Every `float*` a method takes is backend memory (from alloc(); device memory on a GPU) unless its
+// comment says "host". Activations are row-major: a batch of n tokens of width d is n rows of d floats.
+// Weights are WeightViews into host memory (the GGUF mapping); a GPU backend uploads them once, at prepare().
+//
+// Shapes used below: E = n_embd, Dq = n_head * head_dim, Dkv = n_head_kv * head_dim, n = tokens in the batch.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tensor.h"
+#include "types.h"
+
+namespace slm {
+
+class ThreadPool;
+
+// Which roundings the numerics follow. `fast`: slm's own (more accurate where it differs). `llamacpp`: those of
+// llama.cpp's CPU backend (rope angles accumulated in float, f16 flash attention, its repacked Q4_K GEMM/GEMV
+// summation orders), to compare logits with llama.cpp's like for like; needs an f16 KV cache.
+enum class Numerics { fast, llamacpp };
+
+// Backend memory for n floats; released with the Buffer. data() is not dereferenceable on the host for a GPU
+// backend.
+class Buffer {
+public:
+    Buffer() = default;
+    Buffer(std::shared_ptr<float> p, size_t n) : p_(std::move(p)), n_(n) {}
+    float* data() const { return p_.get(); }
+    size_t size() const { return n_; }
+
+private:
+    std::shared_ptr<float> p_;
+    size_t n_ = 0;
+};
+
+// One sequence's KV cache, in whatever layout the backend prefers. K and V of n_layer layers, n_ctx positions
+// of Dkv values each, stored as `type` (F16 or F32).
+class KvCache {
+public:
+    virtual ~KvCache() = default;
+    int n_layer = 0, n_ctx = 0, n_embd_kv = 0;
+    GgmlType type = GgmlType::F16;
+    virtual size_t bytes() const = 0;
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    // "cpu avx512_vnni, 2 threads", "cuda NVIDIA H200": for --verbose and reports.
+    virtual std::string name() const = 0;
+
+    // Whether this backend can compute with the weight (format, type, shape). Model::load asks it for every
+    // matrix, so an unsupported file is refused at load with the tensor's name, not in the middle of a run.
+    virtual bool supports(const WeightView& w) const = 0;
+    // Called once per model before the first op (a GPU backend uploads the weights). The CPU does nothing.
+    virtual void prepare(const WeightView&) {}
+
+    // ---- memory ----
+    virtual Buffer alloc(size_t n_floats) = 0;
+    virtual std::unique_ptr<KvCache> make_kv_cache(int n_layer, int n_ctx, int n_embd_kv, GgmlType type) = 0;
+    // host[0..n) = src[0..n)
+    virtual void to_host(const float* src, float* host, size_t n) = 0;
+
+    // ---- the ops of the forward pass ----
+    // x[n][E] = row ids[t] of the embedding table, dequantized (ids: host, each in [0, table.n_out)).
+    virtual void embed(const WeightView& table, const int32_t* ids, int n, float* x) = 0;
+    // out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w for each of n rows of w.n_in (out may alias x).
+    virtual void rmsnorm(const float* x, const WeightView& w, int n, float eps, float* out) = 0;
+    // y[n][W.n_out] = x[n][W.n_in] W^T, plus scale * B (A x) for each LoRA pair of W. Overwrites y.
+    virtual void matmul(const Weight& W, const float* x, int n, float* y, Numerics num) = 0;
+    // Rotates q[n][Dq] (n_head heads) and k[n][Dkv] (n_head_kv heads) in place; token t is at position pos0 + t.
+    virtual void rope(float* q, int n_head, float* k, int n_head_kv, int n, int pos0, const RopeConfig& rc,
+                      Numerics num) = 0;
+    // Stores k[n][Dkv] and v[n][Dkv] as positions pos0..pos0+n-1 of layer il.
+    virtual void store_kv(KvCache& kv, int il, const float* k, const float* v, int n, int pos0) = 0;
+    // Causal attention of n new tokens at positions pos0..pos0+n-1 over layer il's cache (positions 0..pos0+t
+    // for token t, already stored): out[n][Dq] = softmax(q k^T / sqrt(head_dim)) v per query head.
+    virtual void attention(const KvCache& kv, int il, const float* q, int n, int pos0, const AttentionShape& s,
+                           float* out, Numerics num) = 0;
+    // out[i] = silu(gate[i]) * up[i], i < n (out may alias gate or up).
+    virtual void swiglu(const float* gate, const float* up, int64_t n, float* out) = 0;
+    // x[i] += y[i], i < n (the residual connection).
+    virtual void add(float* x, const float* y, int64_t n) = 0;
+    // The head of the model for n rows of the residual stream x[n][E]: logits_host[n][out.n_out] =
+    // rmsnorm(x, norm) out^T, written to host memory. `scratch` holds at least n * E floats.
+    virtual void logits(const float* x, int n, const WeightView& norm, float eps, const Weight& out, float* scratch,
+                        float* logits_host, Numerics num) = 0;
+};
+
+// The CPU backend (kernels/cpu/backend.cpp): the best kernels this CPU runs (SLM_SIMD caps the level), work
+// split over the caller's pool. The pool must outlive the backend.
+std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool);
+
+// ---- host-side format codecs ----
+// Files are made and read on the host whatever backend computes: the quantizers, dequantizers and the
+// F16/BF16 conversions of every ggml type, implemented once in kernels/cpu/ (one file per format).
+namespace codec {
+bool can_dequantize(GgmlType t);
+bool can_quantize(GgmlType t);
+// y[0..n) = dequantized x (n a multiple of the type's block size). Throws slm::Error for a type without one.
+void dequantize_row(GgmlType t, const void* x, float* y, int64_t n);
+// The reference quantizer (byte-identical to ggml's, no importance matrix). Throws for a type without one.
+void quantize_row(GgmlType t, const float* x, void* y, int64_t n);
+}  // namespace codec
+
+}  // namespace slm
