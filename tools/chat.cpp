@@ -46,6 +46,7 @@ int cmd_chat(int argc, char** argv) {
     chat::tokenize_llama3(tok, base, false);  // fails early, clearly, for a vocabulary without Llama 3 specials
 
     Context ctx(m, *l.backend, l.ctx_opt);
+    print_context(l, ctx, "chat");
     Sampler sampler(sp);
     std::vector<chat::Message> msgs = base;
     const bool interactive = isatty(0);
