@@ -20,6 +20,10 @@
 
 #include "types.h"
 
+namespace slm {
+class OutputFile;  // output_file.h
+}
+
 namespace slm::gguf {
 
 enum class ValueType : uint32_t {
@@ -151,8 +155,11 @@ public:
                          std::function<std::vector<uint8_t>()> produce);
     size_t n_tensors() const;
 
-    // Writes to path (via a temporary file renamed into place). Throws slm::Error on I/O failure.
+    // Writes to path through an OutputFile (output_file.h: refuses a non-regular target, exclusive temporary in
+    // the same folder, fsync, rename). Throws slm::Error on I/O failure.
     void write(const std::string& path) const;
+    // Writes into an OutputFile the caller opened before its work began; the caller commits it.
+    void write(OutputFile& out) const;
     // Serialize to memory (tests).
     std::vector<uint8_t> to_bytes() const;
 

@@ -16,9 +16,11 @@
 
 #include "backend.h"
 #include "common.h"
+#include "progress.h"
 #include "gguf.h"
 #include "json.h"
 #include "model.h"
+#include "output_file.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "tokenizer.h"
@@ -59,29 +61,6 @@ std::vector<float> llama3_rope_freqs(int head_dim, double rope_theta, double fac
 
 namespace {
 
-// A row of n elements of `t` to f32 and back: F32 / F16 / BF16 here (round to nearest even), the rest through
-// the host codecs (dequantizers, reference quantizers).
-void row_to_f32(GgmlType t, const void* src, float* dst, int64_t n) {
-    if (t == GgmlType::F32) {
-        std::memcpy(dst, src, size_t(n) * 4);
-    } else if (t == GgmlType::F16 || t == GgmlType::BF16) {
-        const uint16_t* h = static_cast<const uint16_t*>(src);
-        for (int64_t i = 0; i < n; i++) dst[i] = t == GgmlType::F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
-    } else {
-        codec::dequantize_row(t, src, dst, n);
-    }
-}
-void row_from_f32(GgmlType t, const float* src, void* dst, int64_t n) {
-    if (t == GgmlType::F32) {
-        std::memcpy(dst, src, size_t(n) * 4);
-    } else if (t == GgmlType::F16 || t == GgmlType::BF16) {
-        uint16_t* h = static_cast<uint16_t*>(dst);
-        for (int64_t i = 0; i < n; i++) h[i] = t == GgmlType::F16 ? fp32_to_fp16(src[i]) : fp32_to_bf16(src[i]);
-    } else {
-        codec::quantize_row(t, src, dst, n);
-    }
-}
-
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -104,18 +83,9 @@ json::Value read_json(const std::string& path) {
 }
 
 void write_text_file(const std::string& path, const std::string& text) {
-    const std::string tmp = strfmt("%s.tmp%d", path.c_str(), int(getpid()));
-    {
-        std::ofstream f(tmp, std::ios::binary);
-        if (!f || !(f << text) || !f.flush()) {
-            std::remove(tmp.c_str());
-            fail("%s: cannot write", path.c_str());
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        fail("%s: cannot rename into place", path.c_str());
-    }
+    OutputFile out(path);
+    out.write(text);
+    out.commit();
 }
 
 // ---- config.json --------------------------------------------------------------------------------------
@@ -511,25 +481,18 @@ uint32_t file_type_of(GgmlType t) {
     }
 }
 
-struct Progress {
-    const char* what;
-    size_t n;
-    uint64_t total_bytes;
-    bool on;
-    Clock::time_point t0 = Clock::now(), last = Clock::now();
-    size_t done = 0;
-    uint64_t bytes = 0;
+// Tensors done out of n, rate and ETA by bytes: the one progress line (progress.h).
+struct TensorProgress {
+    Progress bar;
+    size_t n, done = 0;
+    uint64_t total_bytes, bytes = 0;
+    TensorProgress(const char* what, size_t n_tensors, uint64_t total, bool on)
+        : bar(what, "tensors", "MB/s", 1e6, on), n(n_tensors), total_bytes(total) {}
     void step(uint64_t b) {
         done++;
         bytes += b;
-        if (!on) return;
-        if (since(last) < 0.5 && done < n) return;
-        last = Clock::now();
-        const double el = std::max(since(t0), 1e-9), rate = double(bytes) / 1e6 / el;
-        const double eta = rate > 0 ? double(total_bytes - std::min(bytes, total_bytes)) / 1e6 / rate : 0;
-        std::fprintf(stderr, "\r%s: %zu/%zu tensors, %.1f MB/s, ETA %.0f s   ", what, done, n, rate, eta);
-        if (done == n) std::fprintf(stderr, "\n");
-        std::fflush(stderr);
+        bar.update(double(done), double(n), double(bytes), double(total_bytes));
+        if (done >= n) bar.finish();
     }
 };
 
@@ -552,6 +515,7 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
     if (!fs::is_directory(dir)) fail("%s: not a directory (expected a Hugging Face checkpoint directory)", dir.c_str());
     const bool forced = !opt.type.empty();
     const GgmlType want = forced ? parse_type(opt.type) : GgmlType::F32;
+    OutputFile out(out_path);  // before the work: a bad target fails now, not after the conversion
     const Config cfg = read_config(dir);
     const Vocab voc = read_tokenizer(dir, cfg);
 
@@ -664,7 +628,7 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
 
     uint64_t total = 0;
     for (const Plan& p : plan) total += p.s.info->nbytes();
-    auto prog = std::make_shared<Progress>(Progress{"convert", plan.size() + (cfg.rope3.on ? 1 : 0), total, opt.progress});
+    auto prog = std::make_shared<TensorProgress>("convert", plan.size() + (cfg.rope3.on ? 1 : 0), total, opt.progress);
     if (cfg.rope3.on) {
         const std::vector<float> rf = llama3_rope_freqs(cfg.head_dim, cfg.rope_theta, cfg.rope3.factor, cfg.rope3.low,
                                                         cfg.rope3.high, cfg.rope3.orig);
@@ -695,15 +659,16 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
                 if (p.from == p.to) {
                     std::memcpy(dst, in, in_row);
                 } else {
-                    row_to_f32(p.from, in, tmp.data(), cols);
-                    row_from_f32(p.to, tmp.data(), dst, cols);
+                    codec::dequantize_row(p.from, in, tmp.data(), cols);
+                    codec::quantize_row(p.to, tmp.data(), dst, cols);
                 }
             }
             prog->step(p.s.info->nbytes());
             return out;
         });
     }
-    w.write(out_path);
+    w.write(out);
+    out.commit();
     res.n_tensors = int(w.n_tensors());
     res.seconds = since(t0);
     // What was written must load: the same checks as any model file.
@@ -1037,7 +1002,7 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
 
     uint64_t total = 0;
     for (const Out& o : outs) total += o.t->nbytes;
-    Progress prog{"export-hf", outs.size(), total, opt.progress};
+    TensorProgress prog("export-hf", outs.size(), total, opt.progress);
     ExportResult res;
     std::vector<std::pair<std::string, std::string>> weight_map;  // hf name -> shard file
     std::vector<std::vector<size_t>> groups(1);
@@ -1073,8 +1038,8 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
                 if (t.type == o.to) {
                     std::memcpy(dst, src, in_row);
                 } else {
-                    row_to_f32(t.type, src, tmp.data(), cols);
-                    row_from_f32(o.to, tmp.data(), dst, cols);
+                    codec::dequantize_row(t.type, src, tmp.data(), cols);
+                    codec::quantize_row(o.to, tmp.data(), dst, cols);
                 }
             }
             std::vector<int64_t> shape;

@@ -148,6 +148,7 @@ enum class TokenizerKind { bpe, spm };
 struct Tokenizer::Impl {
     // ---- filled by a loader ----
     std::string source;                 // file name, for messages
+    std::string load_note;              // Tokenizer::load_note()
     TokenizerKind kind = TokenizerKind::bpe;
     std::string model_name;             // "gpt2" / "llama"
     std::string pre_name;               // "llama-bpe", "gpt-2", "smollm", "default"

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "quantize.h"
 #include "safetensors.h"
+#include "backend.h"
 #include "test_util.h"
 #include "tokenizer.h"
 
@@ -335,4 +336,7 @@ TEST_CASE("hf: broken checkpoint directories are clear errors naming the file an
     std::string e10 = variant("cfgjson", [&](const std::string& d) { std::ofstream(d + "/config.json") << "{\"hidden_size\": "; });
     CHECK(e10.find("config.json") != std::string::npos);
     CHECK(error_of([&] { hf::convert(dir + "/nonexistent", dir + "/out.gguf", test::cpu(), c); }).find("not a directory") != std::string::npos);
+    // The output is checked before any work (the shared OutputFile rule): a device is never replaced.
+    CHECK(error_of([&] { hf::convert(dir + "/ok", "/dev/null", test::cpu(), c); }).find("/dev/null") != std::string::npos);
+    CHECK(error_of([&] { hf::convert(dir + "/ok", dir + "/no-such-folder/out.gguf", test::cpu(), c); }).find("no-such-folder") != std::string::npos);
 }

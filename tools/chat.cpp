@@ -47,6 +47,7 @@ int cmd_chat(int argc, char** argv) {
     if (l.verbose) std::fprintf(stderr, "slm chat: chat template %s (%s)\n", chat::family_name(tpl.family), tpl.source.c_str());
 
     Context ctx(m, *l.backend, l.ctx_opt);
+    print_context(l, ctx, "chat");
     Sampler sampler(sp);
     std::vector<chat::Message> msgs = base;
     const bool interactive = isatty(0);

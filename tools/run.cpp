@@ -22,11 +22,12 @@ static const char* kRunUsage =
     "                        generation stops at the template's end-of-turn token\n"
     "  --system TEXT         system message for --chat\n"
     "  --stop TEXT           stop when TEXT is generated (not printed)\n"
-    "  --no-echo             do not print the prompt before the continuation\n";
+    "  --no-echo             do not print the prompt before the continuation\n"
+    "  --special             print the text of special tokens the model generates (default: left out)\n";
 
 int cmd_run(int argc, char** argv) {
     std::set<std::string> vals = {"-p", "--prompt", "-n", "--n-predict", "--system", "--stop", "--chat-template"};
-    std::set<std::string> flags = {"--chat", "--no-echo"};
+    std::set<std::string> flags = {"--chat", "--no-echo", "--special"};
     vals.insert(kModelValueOpts.begin(), kModelValueOpts.end());
     vals.insert(kSamplerValueOpts.begin(), kSamplerValueOpts.end());
     flags.insert(kModelFlagOpts.begin(), kModelFlagOpts.end());
@@ -65,12 +66,14 @@ int cmd_run(int argc, char** argv) {
             fail("the prompt is empty and the tokenizer has no BOS token to start from");
     }
     Context ctx(m, *l.backend, l.ctx_opt);
+    print_context(l, ctx, "run");
     if (int64_t(ids.size()) > ctx.n_ctx())
         fail("the prompt has %zu tokens, more than the context size %d (use a larger --ctx)", ids.size(), ctx.n_ctx());
     if (l.verbose) std::fprintf(stderr, "slm run: prompt %zu tokens, context %d\n", ids.size(), ctx.n_ctx());
 
     GenerateOptions go;
     go.n_predict = int(n_predict);
+    go.render_special = a.has("--special");
     if (a.given({"--stop"})) go.stop.push_back(a.get({"--stop"}));
     // A BOS in the middle of generated text starts a new document (llama2.c stops there too).
     if (!chat_mode && tok.bos_id() >= 0) go.stop_tokens.push_back(tok.bos_id());

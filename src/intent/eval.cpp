@@ -11,6 +11,7 @@
 #include "chat_template.h"
 #include "common.h"
 #include "progress.h"
+#include "input_file.h"
 #include "forward.h"
 #include "generate.h"
 #include "intent/data.h"
@@ -71,14 +72,9 @@ static EvalItem parse_item(const json::Value& v, const std::string& where) {
 
 std::vector<EvalItem> parse_eval_text(const std::string& text, const std::string& name) {
     std::vector<EvalItem> items;
-    size_t pos = 0;
-    int line_no = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        line_no++;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    for (const json::JsonlLine& jl : json::jsonl_lines(text)) {
+        const std::string_view line = jl.text;
+        const int line_no = int(jl.line_no);
         std::string where = strfmt("%s line %d", name.c_str(), line_no);
         json::Value v;
         std::string err;
@@ -92,11 +88,7 @@ std::vector<EvalItem> parse_eval_text(const std::string& text, const std::string
 }
 
 std::vector<EvalItem> read_eval_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("cannot open data file %s", path.c_str());
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return parse_eval_text(ss.str(), path);
+    return parse_eval_text(read_input_file(path, "a JSONL data file"), path);
 }
 
 // ---- decoding ---------------------------------------------------------------------------------------------
