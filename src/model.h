@@ -11,6 +11,7 @@
 
 #include "gguf.h"
 #include "cpu/matmul.h"
+#include "tensor.h"
 #include "types.h"
 
 namespace slm {
@@ -40,18 +41,7 @@ struct ModelConfig {
     std::string describe() const;  // one line for --verbose
 };
 
-// One LoRA pair applied to a weight: y += scale * B (A x). A: n_in -> r (ne [n_in, r]); B: r -> n_out (ne [r, n_out]).
-struct LoraPair {
-    WeightView a, b;
-    float scale = 1.0f;  // user scale * alpha / r
-};
-
-// A weight matrix plus any LoRA adapters loaded onto it.
-struct Weight {
-    std::string name;  // the GGUF tensor name ("blk.0.attn_q.weight")
-    WeightView w;
-    std::vector<LoraPair> lora;
-};
+// LoraPair and Weight are plain data in tensor.h.
 
 struct LayerWeights {
     std::vector<float> attn_norm;  // [n_embd]
