@@ -90,11 +90,26 @@ public:
     // rmsnorm(x, norm) out^T, written to host memory. `scratch` holds at least n * E floats.
     virtual void logits(const float* x, int n, const WeightView& norm, float eps, const Weight& out, float* scratch,
                         float* logits_host, Numerics num) = 0;
+
+    // ---- training (src/train/) ----
+    // What backpropagation needs beyond inference: the two transposed products of a linear layer. A backend
+    // that does not train keeps these defaults, which throw "not supported by this backend".
+    //
+    // dx[n][W.n_in] = dy[n][W.n_out] W (the gradient through a weight of any type supports() accepts; a
+    // quantized frozen base is dequantized tile by tile inside, never stored whole). accumulate: dx += instead.
+    // The LoRA pairs of W are not included (the trainer differentiates those itself).
+    virtual void matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate);
+    // dW[n_out][n_in] += scale * dy[n][n_out]^T x[n][n_in], all f32 (LoRA A/B gradients, full training).
+    virtual void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW);
 };
 
 // The CPU backend (kernels/cpu/backend.cpp): the best kernels this CPU runs (SLM_SIMD caps the level), work
 // split over the caller's pool. The pool must outlive the backend.
 std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool);
+// TEMPORARY (training branch, until the CPU backend of kernels/cpu/backend.cpp is on main): a CPU backend with
+// the forward ops training uses (embed, rmsnorm, matmul, rope, swiglu, add, logits; no KV cache) and the
+// training ops, in kernels/cpu/backend_train.cpp. Goes when make_cpu_backend exists: its overrides move there.
+std::unique_ptr<Backend> make_cpu_train_backend(ThreadPool& pool);
 
 // ---- host-side format codecs ----
 // Files are made and read on the host whatever backend computes: the quantizers, dequantizers and the

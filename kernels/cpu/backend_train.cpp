@@ -1,0 +1,195 @@
+// The CPU side of training: the two transposed products of a linear layer (Backend::matmul_dx / matmul_dw),
+// and, until kernels/cpu/backend.cpp exists on main, a temporary CPU Backend carrying them (see backend.h).
+//
+// Both products are blocked so each thread owns a disjoint tile of the output and sums it in a fixed order:
+// results do not depend on the thread count (checkpoint/resume is bit-exact across --threads).
+//
+//   matmul_dx: dx[t][i] (+)= sum_o dy[t][o] W[o][i]. Work items: (column chunk of W, block of 64 tokens). An
+//     item dequantizes a tile of 32 rows x chunk columns of W into a thread-local buffer (a chunk is a whole
+//     number of the type's blocks, so a quantized base is never expanded beyond that tile), then adds
+//     dy[t][o] * tile row o into dx[t][chunk] for 4 tokens at a time (each loaded tile value serves 4 FMAs).
+//   matmul_dw: dW[o][i] += scale * sum_t dy[t][o] x[t][i]. Work items: (16 rows of dW, 256 columns).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backend.h"
+#include "common.h"
+#include "cpu/kernels.h"
+#include "cpu/matmul.h"
+#include "ops.h"
+#include "threadpool.h"
+
+namespace slm {
+
+// Defaults of the training section: a backend that does not train says so.
+void Backend::matmul_dx(const WeightView&, const float*, int, float*, bool) {
+    fail("matmul_dx: training is not supported by this backend (%s)", name().c_str());
+}
+void Backend::matmul_dw(const float*, const float*, int, int, int, float, float*) {
+    fail("matmul_dw: training is not supported by this backend (%s)", name().c_str());
+}
+
+namespace cpu_train {
+
+constexpr int kRowTile = 32, kTokBlock = 64;
+
+void matmul_dx(ThreadPool& pool, const WeightView& W, const float* dy, int n, float* dx, bool accumulate) {
+    if (W.format != WeightFormat::ggml) fail("matmul_dx: %s weights are not supported on the CPU", "multi-part");
+    const kernels::TypeOps& ops = kernels::type_ops(W.type);
+    if (!ops.dequantize) fail("matmul_dx: no dequantizer for type %s", type_name(W.type));
+    const int64_t n_in = W.n_in, n_out = W.n_out, bs = type_info(W.type).block_size;
+    if (n_in % bs) fail("matmul_dx: row length %lld is not a multiple of the %s block (%lld)", (long long)n_in,
+                        type_name(W.type), (long long)bs);
+    const int64_t chunk = bs * std::max<int64_t>(1, 64 / bs);  // columns per item: whole blocks
+    const int64_t n_chunks = (n_in + chunk - 1) / chunk, n_tb = (n + kTokBlock - 1) / kTokBlock;
+    const int64_t bytes_per_block = type_info(W.type).type_size;
+    if (!accumulate) std::fill(dx, dx + size_t(n) * size_t(n_in), 0.0f);
+    std::vector<std::vector<float>> tiles(size_t(pool.size()), std::vector<float>(size_t(kRowTile * chunk)));
+    pool.parallel_for(n_chunks * n_tb, 1, [&](int64_t b0, int64_t b1, int thread) {
+        float* tile = tiles[size_t(thread)].data();
+        for (int64_t item = b0; item < b1; item++) {
+            const int64_t c = item / n_tb, tb = item % n_tb;
+            const int64_t i0 = c * chunk, nc = std::min(chunk, n_in - i0);
+            const int t0 = int(tb * kTokBlock), t1 = std::min(n, t0 + kTokBlock);
+            for (int64_t o0 = 0; o0 < n_out; o0 += kRowTile) {
+                const int64_t nr = std::min<int64_t>(kRowTile, n_out - o0);
+                for (int64_t r = 0; r < nr; r++)
+                    ops.dequantize(W.row(o0 + r) + (i0 / bs) * bytes_per_block, tile + r * chunk, nc);
+                int t = t0;
+                for (; t + 4 <= t1; t += 4) {
+                    float* __restrict d0 = dx + size_t(t) * size_t(n_in) + size_t(i0);
+                    float* __restrict d1 = d0 + n_in;
+                    float* __restrict d2 = d1 + n_in;
+                    float* __restrict d3 = d2 + n_in;
+                    for (int64_t r = 0; r < nr; r++) {
+                        const float* __restrict w = tile + r * chunk;
+                        const float a0 = dy[size_t(t) * size_t(n_out) + size_t(o0 + r)];
+                        const float a1 = dy[size_t(t + 1) * size_t(n_out) + size_t(o0 + r)];
+                        const float a2 = dy[size_t(t + 2) * size_t(n_out) + size_t(o0 + r)];
+                        const float a3 = dy[size_t(t + 3) * size_t(n_out) + size_t(o0 + r)];
+                        for (int64_t i = 0; i < nc; i++) {
+                            d0[i] += a0 * w[i];
+                            d1[i] += a1 * w[i];
+                            d2[i] += a2 * w[i];
+                            d3[i] += a3 * w[i];
+                        }
+                    }
+                }
+                for (; t < t1; t++) {
+                    float* __restrict d = dx + size_t(t) * size_t(n_in) + size_t(i0);
+                    for (int64_t r = 0; r < nr; r++) {
+                        const float* __restrict w = tile + r * chunk;
+                        const float a = dy[size_t(t) * size_t(n_out) + size_t(o0 + r)];
+                        for (int64_t i = 0; i < nc; i++) d[i] += a * w[i];
+                    }
+                }
+            }
+        }
+    });
+}
+
+void matmul_dw(ThreadPool& pool, const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) {
+    constexpr int64_t kRows = 16, kCols = 256;
+    const int64_t n_rt = (n_out + kRows - 1) / kRows, n_ct = (n_in + kCols - 1) / kCols;
+    pool.parallel_for(n_rt * n_ct, 1, [&](int64_t b0, int64_t b1, int) {
+        for (int64_t item = b0; item < b1; item++) {
+            const int64_t o0 = (item / n_ct) * kRows, i0 = (item % n_ct) * kCols;
+            const int64_t nr = std::min<int64_t>(kRows, n_out - o0), nc = std::min<int64_t>(kCols, n_in - i0);
+            for (int t = 0; t < n; t++) {
+                const float* __restrict xt = x + size_t(t) * size_t(n_in) + size_t(i0);
+                const float* dyt = dy + size_t(t) * size_t(n_out) + size_t(o0);
+                for (int64_t r = 0; r < nr; r++) {
+                    const float a = scale * dyt[r];
+                    if (a == 0.0f) continue;
+                    float* __restrict d = dW + size_t(o0 + r) * size_t(n_in) + size_t(i0);
+                    for (int64_t i = 0; i < nc; i++) d[i] += a * xt[i];
+                }
+            }
+        }
+    });
+}
+
+}  // namespace cpu_train
+
+namespace {
+
+// The temporary CPU backend (see backend.h): the existing kernels behind the interface, no KV cache.
+class CpuTrainBackend final : public Backend {
+public:
+    explicit CpuTrainBackend(ThreadPool& pool) : pool_(pool) {}
+    std::string name() const override { return strfmt("cpu (training), %d threads", pool_.size()); }
+    bool supports(const WeightView& w) const override {
+        return w.format == WeightFormat::ggml && kernels::has_ops(w.type);
+    }
+    Buffer alloc(size_t n) override {
+        return Buffer(std::shared_ptr<float>(new float[n](), std::default_delete<float[]>()), n);
+    }
+    std::unique_ptr<KvCache> make_kv_cache(int, int, int, GgmlType) override {
+        fail("the training backend has no KV cache (inference runs through Context)");
+    }
+    void to_host(const float* src, float* host, size_t n) override { std::memcpy(host, src, n * sizeof(float)); }
+    void embed(const WeightView& table, const int32_t* ids, int n, float* x) override {
+        for (int t = 0; t < n; t++) dequantize_row(table, ids[t], x + size_t(t) * size_t(table.n_in));
+    }
+    void rmsnorm(const float* x, const WeightView& w, int n, float eps, float* out) override {
+        const float* wv = static_cast<const float*>(w.data);
+        for (int t = 0; t < n; t++)
+            ops::rmsnorm(x + size_t(t) * size_t(w.n_in), wv, out + size_t(t) * size_t(w.n_in), int(w.n_in), eps);
+    }
+    void matmul(const Weight& W, const float* x, int n, float* y, Numerics num) override {
+        slm::matmul(W.w, x, n, y, pool_, mm_, num == Numerics::llamacpp ? MatmulOrder::llamacpp : MatmulOrder::fastest);
+        for (const LoraPair& lp : W.lora) {
+            const int64_t r = lp.a.n_out, n_out = W.w.n_out;
+            tmp_.resize(size_t(n) * size_t(r + n_out));
+            float* ax = tmp_.data();
+            float* bax = ax + size_t(n) * size_t(r);
+            slm::matmul(lp.a, x, n, ax, pool_, mm_);
+            slm::matmul(lp.b, ax, n, bax, pool_, mm_);
+            for (int64_t i = 0; i < int64_t(n) * n_out; i++) y[i] += lp.scale * bax[i];
+        }
+    }
+    void rope(float* q, int n_head, float* k, int n_head_kv, int n, int pos0, const RopeConfig& rc, Numerics) override {
+        std::vector<float> ff;
+        if (rc.freq_factors) ff.assign(rc.freq_factors, rc.freq_factors + rc.n_rot / 2);
+        const std::vector<double> inv = ops::rope_inv_freq(rc.n_rot, rc.freq_base, ff);
+        std::vector<float> cs(size_t(rc.n_rot));
+        for (int t = 0; t < n; t++) {
+            ops::rope_angles(rc.n_rot, pos0 + t, inv.data(), cs.data());
+            ops::rope_rotate(q + size_t(t) * size_t(n_head) * size_t(rc.head_dim), n_head, rc.head_dim, rc.n_rot, cs.data());
+            ops::rope_rotate(k + size_t(t) * size_t(n_head_kv) * size_t(rc.head_dim), n_head_kv, rc.head_dim, rc.n_rot, cs.data());
+        }
+    }
+    void store_kv(KvCache&, int, const float*, const float*, int, int) override {
+        fail("the training backend has no KV cache");
+    }
+    void attention(const KvCache&, int, const float*, int, int, const AttentionShape&, float*, Numerics) override {
+        fail("the training backend has no KV cache");
+    }
+    void swiglu(const float* gate, const float* up, int64_t n, float* out) override { ops::swiglu(gate, up, out, n); }
+    void add(float* x, const float* y, int64_t n) override {
+        for (int64_t i = 0; i < n; i++) x[i] += y[i];
+    }
+    void logits(const float* x, int n, const WeightView& norm, float eps, const Weight& out, float* scratch,
+                float* logits_host, Numerics num) override {
+        rmsnorm(x, norm, n, eps, scratch);
+        matmul(out, scratch, n, logits_host, num);
+    }
+    void matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate) override {
+        cpu_train::matmul_dx(pool_, W, dy, n, dx, accumulate);
+    }
+    void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) override {
+        cpu_train::matmul_dw(pool_, dy, x, n, n_out, n_in, scale, dW);
+    }
+
+private:
+    ThreadPool& pool_;
+    MatmulScratch mm_;
+    std::vector<float> tmp_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_train_backend(ThreadPool& pool) { return std::make_unique<CpuTrainBackend>(pool); }
+
+}  // namespace slm
