@@ -160,3 +160,128 @@ TEST_CASE("train: whole-model gradient on stories260K matches finite differences
     CHECK(tr.param_list().size() == size_t(3 + 9 * model->config().n_layer));
     CHECK(model_fd_worst(tr, batch, 2, 1e-2) < 2e-2);
 }
+
+TEST_CASE("train: the adapter in llama.cpp's layout loads through Model::add_lora and gives the trainer's logits") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    auto model = Model::load(test::fixture(kStories));
+    ThreadPool pool(2);
+    auto be = make_cpu_train_backend(pool);
+    TrainerOptions opt;
+    opt.lora.rank = 4;
+    opt.lora.alpha = 8;
+    opt.lora.targets = parse_targets("q,v,o,down");
+    Trainer tr(*model, *be, pool, opt);
+    std::mt19937 g(9);
+    for (float& p : tr.params()) p += 0.05f * (float(g() % 2001) / 1000.0f - 1.0f);  // B non-zero
+    const std::string path = test::scratch_dir("train_adapter") + "/a.gguf";
+    tr.save(path);
+    {
+        gguf::File f = gguf::File::open(path);
+        CHECK(f.get_string("general.type") == "adapter");
+        CHECK(f.get_string("adapter.type") == "lora");
+        CHECK(f.get_float("adapter.lora.alpha") == doctest::Approx(8.0));
+        const gguf::TensorInfo* a = f.find_tensor("blk.2.attn_q.weight.lora_a");
+        const gguf::TensorInfo* b = f.find_tensor("blk.2.attn_q.weight.lora_b");
+        REQUIRE(a);
+        REQUIRE(b);
+        CHECK(a->ne[0] == 64);  // [n_in, r]
+        CHECK(a->ne[1] == 4);
+        CHECK(b->ne[0] == 4);   // [r, n_out]
+        CHECK(b->ne[1] == 64);
+        CHECK(!f.find_tensor("blk.0.attn_k.weight.lora_a"));
+        CHECK(f.tensors().size() == size_t(2 * 4 * model->config().n_layer));
+    }
+    const std::vector<int32_t> ids = model->tokenizer().encode("Once upon a time, there was a little dog.", true);
+    const std::vector<float> ours = tr.logits(ids);
+    auto m2 = Model::load(test::fixture(kStories));
+    m2->load_lora(path);
+    ContextOptions co;
+    co.kv_type = GgmlType::F32;
+    Context ctx(*m2, co, pool);
+    const float* theirs = ctx.eval(ids, true);
+    const size_t V = size_t(model->config().n_vocab);
+    double worst = 0, base_diff = 0;
+    Context ctx0(*model, co, pool);
+    const float* base = ctx0.eval(ids, true);
+    for (size_t i = 0; i < ids.size() * V; i++) {
+        worst = std::max(worst, double(std::fabs(ours[i] - theirs[i])));
+        base_diff = std::max(base_diff, double(std::fabs(ours[i] - base[i])));
+    }
+    MESSAGE("max |trainer - slm --lora| = " << worst << " (the adapter moves logits by up to " << base_diff << ")");
+    CHECK(worst < 1e-4);
+    CHECK(base_diff > 1e-2);  // the adapter does something
+}
+
+namespace {
+
+// Four short prompt -> answer pairs, rendered without a chat template (stories260K has none).
+std::vector<Sequence> four_examples(const Tokenizer& tok) {
+    const char* qa[4][2] = {{"Tom has a red ball.", "red"}, {"The cat sat on the mat.", "mat"},
+                            {"Lily likes to sing.", "sing"}, {"The sun is hot.", "hot"}};
+    std::vector<Sequence> out;
+    for (auto& p : qa) {
+        Sequence s;
+        s.ids = tok.encode(p[0], true, false);
+        s.mask.assign(s.ids.size(), 0);
+        for (int32_t id : tok.encode(std::string(" Answer: ") + p[1], false, false)) {
+            s.ids.push_back(id);
+            s.mask.push_back(1);
+        }
+        out.push_back(s);  // no </s>: stories260K never saw one in training (its output row is ~0: unlearnable by LoRA)
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("train: LoRA on stories260K learns four examples by heart (loss < 0.05)") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    auto model = Model::load(test::fixture(kStories));
+    ThreadPool pool(2);
+    auto be = make_cpu_train_backend(pool);
+    TrainerOptions opt;  // rank 8, alpha 16, every projection
+    Trainer tr(*model, *be, pool, opt);
+    const std::vector<Sequence> ex = four_examples(model->tokenizer());
+    std::vector<const Sequence*> batch;
+    int n_t = 0;
+    for (const auto& s : ex) {
+        batch.push_back(&s);
+        n_t += s.n_targets();
+    }
+    const double first = tr.loss(batch) / n_t;
+    AdamW adam;
+    double loss = first;
+    int step = 0;
+    const double lr = 3e-3;
+    for (; step < 300 && loss >= 0.05; step++) {
+        tr.zero_grads();
+        loss = tr.forward_backward(batch, 1.0 / n_t) / n_t;
+        clip_global_norm(tr.grads(), 1.0);
+        adam.step(tr.params(), tr.grads(), lr_at(Schedule::constant, lr, step, 300, 10), {});
+    }
+    loss = tr.loss(batch) / n_t;
+    MESSAGE("loss " << first << " -> " << loss << " after " << step << " steps");
+    CHECK(first > 1.0);
+    CHECK(loss < 0.05);
+    // And greedy decoding through slm's own inference with the saved adapter reproduces the answers.
+    const std::string path = test::scratch_dir("train_overfit") + "/a.gguf";
+    tr.save(path);
+    auto m2 = Model::load(test::fixture(kStories));
+    m2->load_lora(path);
+    ContextOptions co;
+    co.kv_type = GgmlType::F32;
+    Context ctx(*m2, co, pool);
+    for (const Sequence& s : ex) {
+        size_t p = 0;
+        while (!s.mask[p]) p++;
+        ctx.clear();
+        const float* lg = ctx.eval(std::vector<int32_t>(s.ids.begin(), s.ids.begin() + long(p)));
+        std::vector<int32_t> got;
+        for (size_t k = p; k < s.ids.size(); k++) {
+            const int32_t best = int32_t(std::max_element(lg, lg + model->config().n_vocab) - lg);
+            got.push_back(best);
+            lg = ctx.eval(&best, 1);
+        }
+        CHECK(got == std::vector<int32_t>(s.ids.begin() + long(p), s.ids.end()));
+    }
+}
