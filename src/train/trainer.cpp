@@ -255,7 +255,14 @@ void lin_backward(Backend& be, const Lin& l, const float* x, const std::vector<f
     if (l.dW) be.matmul_dw(dy, x, n, int(l.n_out), int(l.n_in), 1.0f, l.dW);
     if (!l.r) return;
     du.resize(size_t(n) * size_t(l.r));
-    be.matmul_dx(f32_matrix(l.B, l.r, l.n_out), dy, n, du.data(), false);
+    // du = dy B as the forward product with B^T [r][n_out] (r rows of n_out: long dot products), rather than
+    // matmul_dx over B's r-column rows.
+    std::vector<float> bt(size_t(l.r) * size_t(l.n_out));
+    for (int64_t o = 0; o < l.n_out; o++)
+        for (int k = 0; k < l.r; k++) bt[size_t(k) * size_t(l.n_out) + size_t(o)] = l.B[size_t(o) * size_t(l.r) + size_t(k)];
+    Weight btw;
+    btw.w = f32_matrix(bt.data(), l.n_out, l.r);
+    be.matmul(btw, dy, n, du.data(), Numerics::fast);
     for (float& v : du) v *= l.scale;
     be.matmul_dw(dy, u.data(), n, int(l.n_out), l.r, l.scale, l.dB);
     be.matmul_dw(du.data(), x, n, l.r, int(l.n_in), 1.0f, l.dA);
