@@ -1,4 +1,5 @@
 // `slm train`: LoRA / QLoRA (or --full) fine-tuning by hand-written backpropagation (src/train/).
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -14,6 +15,10 @@
 #include "train/trainer.h"
 
 namespace slm::cli {
+
+static long long clock_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 static const char* kTrainHelp =
     "usage: slm train -m BASE.gguf --data train.jsonl -o ADAPTER.gguf [options]\n"
@@ -47,14 +52,16 @@ static const char* kTrainHelp =
     "  --ckpt FILE        checkpoint path (also written at the end when given)\n"
     "  --resume CKPT      continue from a checkpoint, bit for bit (same data and options)\n"
     "  --eval-n N         validation examples graded by exact match per epoch (default 100; 0: none, -1: all)\n"
-    "  --drop-system      leave system messages out of the prompts (shorter sequences; evaluate the same way)\n";
+    "  --drop-system      leave system messages out of the prompts (shorter sequences; evaluate the same way)\n"
+    "  --test FILE        exact match (greedy, per language) on FILE with the base before and the adapter after\n"
+    "  --eval-only        with --test: evaluate the base and stop (no training, nothing written)\n";
 
 int cmd_train(int argc, char** argv) {
     Args args(argc, argv,
               {"-m", "--model", "--data", "--val", "-o", "--out", "--rank", "--alpha", "--targets", "--epochs", "--lr",
                "--batch", "--accum", "--seq", "--warmup", "--sched", "--max-steps", "--clip", "--wd", "--threads", "-t",
-               "--seed", "--save-every", "--ckpt", "--resume", "--eval-n"},
-              {"--full", "--drop-system"});
+               "--seed", "--save-every", "--ckpt", "--resume", "--eval-n", "--test"},
+              {"--full", "--drop-system", "--eval-only"});
     if (args.help()) {
         std::fputs(kTrainHelp, stdout);
         return 0;
@@ -62,7 +69,9 @@ int cmd_train(int argc, char** argv) {
     if (!args.positionals().empty()) fail("unexpected argument \"%s\" (see --help)", args.positionals()[0].c_str());
     const std::string base = args.require({"-m", "--model"});
     const std::string data = args.require({"--data"});
-    const std::string out = args.require({"-o", "--out"});
+    const bool eval_only = args.has("--eval-only");
+    if (eval_only && !args.given({"--test"})) fail("--eval-only needs --test FILE");
+    const std::string out = eval_only ? args.get({"-o", "--out"}) : args.require({"-o", "--out"});
     train::TrainerOptions topt;
     topt.full = args.has("--full");
     const int64_t rank = args.get_int({"--rank"}, 8);
@@ -112,6 +121,19 @@ int cmd_train(int argc, char** argv) {
     const bool have_val = args.given({"--val"});
     if (have_val) val_data = train::load_dataset(args.get({"--val"}), model->tokenizer(), fmt, dopt);
 
+    train::Dataset test_data;
+    train::MatchResult before;
+    if (args.given({"--test"})) {
+        test_data = train::load_dataset(args.get({"--test"}), model->tokenizer(), fmt, dopt);
+        std::fprintf(stderr, "test: %s: %zu examples (%d skipped, longer than --seq)\n", test_data.path.c_str(),
+                     test_data.examples.size(), test_data.n_skipped_long);
+        const double t0 = double(clock_ms());
+        before = train::exact_match(*model, pool, fmt, test_data.examples);
+        std::printf("test before training (base %s): %s  [%.1f s]\n", base.c_str(), before.summary().c_str(),
+                    (double(clock_ms()) - t0) / 1000.0);
+        std::fflush(stdout);
+        if (eval_only) return 0;
+    }
     train::Trainer trainer(*model, *backend, pool, topt);
     size_t n_params = trainer.params().size();
     int max_len = 0;
@@ -134,6 +156,17 @@ int cmd_train(int argc, char** argv) {
     if (r.val_loss >= 0) std::printf(", val loss %.4f", r.val_loss);
     if (r.val_match.n) std::printf(", val %s", r.val_match.summary().c_str());
     std::printf("\nwrote %s\n", out.c_str());
+    if (args.given({"--test"})) {
+        std::unique_ptr<Model> tuned;
+        if (topt.full) {
+            tuned = Model::load(out);
+        } else {
+            tuned = Model::load(base);
+            tuned->load_lora(out);
+        }
+        const train::MatchResult after = train::exact_match(*tuned, pool, fmt, test_data.examples);
+        std::printf("test before training: %s\ntest after training:  %s\n", before.summary().c_str(), after.summary().c_str());
+    }
     return 0;
 }
 
