@@ -18,6 +18,7 @@
 #include "test_util.h"
 #include "threadpool.h"
 #include "tokenizer.h"
+#include "train/loop.h"
 #include "train/optim.h"
 #include "train/trainer.h"
 
@@ -285,4 +286,61 @@ TEST_CASE("train: LoRA on stories260K learns four examples by heart (loss < 0.05
         }
         CHECK(got == std::vector<int32_t>(s.ids.begin() + long(p), s.ids.end()));
     }
+}
+
+namespace {
+
+Dataset dataset_of(const std::vector<Sequence>& seqs) {
+    Dataset d;
+    d.seqs = seqs;
+    for (const auto& s : seqs) {
+        d.n_tokens += int64_t(s.ids.size());
+        d.n_targets += s.n_targets();
+        d.examples.emplace_back();
+    }
+    return d;
+}
+
+}  // namespace
+
+TEST_CASE("train: 2N steps in one go equal N steps + checkpoint + --resume + N steps, bit for bit") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    auto model = Model::load(test::fixture(kStories));
+    const Dataset d = dataset_of(random_sequences(10, 21, model->config().n_vocab));
+    const std::string dir = test::scratch_dir("train_resume");
+    LoopOptions lo;
+    lo.epochs = 3;  // 10 sequences, batch 3, accum 2: 2 steps per epoch, 6 in all, across epoch boundaries
+    lo.batch = 3;
+    lo.accum = 2;
+    lo.lr = 5e-3;
+    lo.warmup = 2;
+    lo.weight_decay = 0.01;
+    lo.eval_n = 0;
+    lo.progress = false;
+    auto run = [&](int threads, int64_t stop_after, const std::string& resume, const std::string& ckpt) {
+        ThreadPool pool(threads);
+        auto be = make_cpu_train_backend(pool);
+        TrainerOptions opt;
+        opt.lora.rank = 4;
+        Trainer tr(*model, *be, pool, opt);
+        LoopOptions o = lo;
+        o.stop_after = stop_after;
+        o.resume = resume;
+        o.ckpt_path = ckpt;
+        train_loop(tr, pool, d, nullptr, ChatFormat::none, o);
+        return tr.params();
+    };
+    const std::vector<float> whole = run(2, 0, "", "");
+    const std::vector<float> half = run(1, 3, "", dir + "/c.ckpt");
+    const std::vector<float> resumed = run(2, 0, dir + "/c.ckpt", "");
+    CHECK(half != whole);
+    CHECK(resumed == whole);
+    // A checkpoint from other settings is refused.
+    ThreadPool pool(1);
+    auto be = make_cpu_train_backend(pool);
+    TrainerOptions other;
+    other.lora.rank = 2;
+    Trainer tr(*model, *be, pool, other);
+    AdamW adam;
+    CHECK_THROWS_AS(load_checkpoint(dir + "/c.ckpt", tr, adam), Error);
 }

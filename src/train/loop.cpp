@@ -130,7 +130,8 @@ LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const
     int64_t tokens_done = 0;
     std::vector<int> order;
     int order_epoch = -1;
-    for (; step < total; step++) {
+    const int64_t stop = opt.stop_after > 0 ? std::min(total, opt.stop_after) : total;
+    for (; step < stop; step++) {
         const int epoch = int(step / spe);
         if (epoch != order_epoch) {
             order = epoch_order(N, opt.seed, epoch);
@@ -194,7 +195,7 @@ LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const
     }
     if (opt.progress) std::fprintf(stderr, "\n");
     if (!opt.ckpt_path.empty()) save_checkpoint(opt.ckpt_path, tr, adam, step, opt);
-    if (!opt.out.empty()) tr.save(opt.out);
+    if (!opt.out.empty() && step == total) tr.save(opt.out);
     return res;
 }
 

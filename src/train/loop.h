@@ -22,7 +22,8 @@ struct LoopOptions {
     int accum = 1;               // micro-batches per optimizer step
     double warmup = 0.03;        // < 1: fraction of the steps; >= 1: steps
     Schedule sched = Schedule::cosine;
-    int64_t max_steps = 0;       // 0: epochs * steps per epoch
+    int64_t max_steps = 0;       // 0: epochs * steps per epoch (the schedule's length)
+    int64_t stop_after = 0;      // stop (checkpointing) once this many steps are done (0: at the end)
     uint64_t seed = 42;          // data order
     double clip = 1.0;           // global gradient norm (0: off)
     double weight_decay = 0.0;
