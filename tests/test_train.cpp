@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "backend.h"
@@ -343,4 +344,89 @@ TEST_CASE("train: 2N steps in one go equal N steps + checkpoint + --resume + N s
     Trainer tr(*model, *be, pool, other);
     AdamW adam;
     CHECK_THROWS_AS(load_checkpoint(dir + "/c.ckpt", tr, adam), Error);
+}
+
+namespace slm::cli {
+int cmd_merge(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+}
+
+namespace {
+int call(int (*fn)(int, char**), std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return fn(int(argv.size()), argv.data());
+}
+}  // namespace
+
+TEST_CASE("train: slm merge gives the logits of base + adapter at run time (F32 within 1e-3, F16 close)") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    auto model = Model::load(test::fixture(kStories));
+    ThreadPool pool(2);
+    auto be = make_cpu_train_backend(pool);
+    TrainerOptions opt;
+    opt.lora.rank = 4;
+    Trainer tr(*model, *be, pool, opt);
+    std::mt19937 g(13);
+    for (float& p : tr.params()) p += 0.05f * (float(g() % 2001) / 1000.0f - 1.0f);
+    const std::string dir = test::scratch_dir("train_merge");
+    tr.save(dir + "/a.gguf");
+    REQUIRE(call(cli::cmd_merge, {"merge", "-m", test::fixture(kStories), "--lora", dir + "/a.gguf", "-o", dir + "/m32.gguf", "--type", "F32"}) == 0);
+    REQUIRE(call(cli::cmd_merge, {"merge", "-m", test::fixture(kStories), "--lora", dir + "/a.gguf", "-o", dir + "/m16.gguf"}) == 0);
+    const std::vector<int32_t> ids = model->tokenizer().encode("Lily went to the park with her mom.", true);
+    ContextOptions co;
+    co.kv_type = GgmlType::F32;
+    auto with_lora = Model::load(test::fixture(kStories));
+    with_lora->load_lora(dir + "/a.gguf");
+    Context c0(*with_lora, co, pool);
+    const float* lr = c0.eval(ids, true);
+    const size_t nv = ids.size() * size_t(model->config().n_vocab);
+    const std::vector<float> runtime(lr, lr + nv);
+    for (const char* f : {"m32", "m16"}) {
+        auto merged = Model::load(dir + "/" + f + ".gguf");
+        CHECK(merged->n_lora() == 0);
+        Context c1(*merged, co, pool);
+        const float* lm = c1.eval(ids, true);
+        double worst = 0;
+        for (size_t i = 0; i < nv; i++) worst = std::max(worst, double(std::fabs(lm[i] - runtime[i])));
+        MESSAGE(std::string(f) << ": max |merged - base+adapter| = " << worst);
+        CHECK(worst < (std::string(f) == "m32" ? 1e-3 : 5e-2));
+    }
+    CHECK_THROWS_AS(call(cli::cmd_merge, {"merge", "-m", test::fixture(kStories), "--lora", dir + "/a.gguf", "-o", dir + "/x.gguf", "--type", "Q4_0"}), Error);
+}
+
+TEST_CASE("train: slm train --full and LoRA on a messages file, and its bad-input errors") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    const std::string dir = test::scratch_dir("train_cli");
+    {
+        std::ofstream f(dir + "/d.jsonl");
+        for (int i = 0; i < 6; i++)
+            f << "{\"messages\": [{\"role\": \"user\", \"content\": \"add " << i
+              << " socks\"}, {\"role\": \"assistant\", \"content\": \"{\\\"action\\\": \\\"add_to_cart\\\", \\\"product\\\": \\\"socks\\\", \\\"quantity\\\": "
+              << (i + 1) << "}\"}], \"lang\": \"en\"}\n";
+        std::ofstream(dir + "/empty.jsonl") << "\n";
+        std::ofstream(dir + "/bad.jsonl") << "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n";
+    }
+    const std::string m = test::fixture(kStories);
+    CHECK(call(cli::cmd_train, {"train", "-m", m, "--data", dir + "/d.jsonl", "--val", dir + "/d.jsonl", "-o", dir + "/full.gguf",
+                                "--full", "--lr", "1e-3", "--batch", "2", "--epochs", "1", "--eval-n", "2", "--threads", "1"}) == 0);
+    auto full = Model::load(dir + "/full.gguf");
+    CHECK(full->config().n_layer == 5);
+    CHECK(call(cli::cmd_train, {"train", "-m", m, "--data", dir + "/d.jsonl", "-o", dir + "/a.gguf", "--max-steps", "2",
+                                "--targets", "q,v", "--rank", "2", "--threads", "1"}) == 0);
+    auto base = Model::load(m);
+    base->load_lora(dir + "/a.gguf");
+    CHECK(base->n_lora() == 1);
+    auto bad = [&](std::vector<std::string> extra) {
+        std::vector<std::string> a = {"train", "-m", m, "-o", dir + "/x.gguf", "--threads", "1"};
+        a.insert(a.end(), extra.begin(), extra.end());
+        CHECK_THROWS_AS(call(cli::cmd_train, a), Error);
+    };
+    bad({"--data", dir + "/empty.jsonl"});
+    bad({"--data", dir + "/bad.jsonl"});
+    bad({"--data", dir + "/missing.jsonl"});
+    bad({"--data", dir + "/d.jsonl", "--rank", "100"});     // larger than the 64-wide layers
+    bad({"--data", dir + "/d.jsonl", "--targets", "q,x"});
+    bad({"--data", dir + "/d.jsonl", "--seq", "5"});         // every example is longer
+    bad({"--data", dir + "/d.jsonl", "--sched", "step"});
 }
