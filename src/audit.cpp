@@ -229,8 +229,8 @@ void check_compatible(const Model& ref, const Model& quant) {
                  tb.token_text(i).c_str());
 }
 
-TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int32_t>& ids_in, ThreadPool& pool,
-                     int n_ctx) {
+TextAudit audit_text(Session& cr, Session& cq, const std::vector<int32_t>& ids_in, int n_ctx) {
+    const Model &ref = cr.model(), &quant = cq.model();
     check_compatible(ref, quant);
     if (n_ctx < 2) fail("audit: --ctx %d: need at least 2 tokens", n_ctx);
     std::vector<int32_t> ids = ids_in;
@@ -238,9 +238,9 @@ TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int
     if (ids.size() < 2) fail("audit: the text has %zu token(s); need at least 2", ids.size());
     const int n = int(ids.size());
     const int n_vocab = ref.config().n_vocab;
-    ContextOptions opt;
-    opt.n_ctx = n;
-    Context cr(ref, opt, pool), cq(quant, opt, pool);
+    if (cr.n_ctx() < n || cq.n_ctx() < n) fail("audit: the sessions hold %d / %d positions; %d are needed", cr.n_ctx(), cq.n_ctx(), n);
+    cr.clear();
+    cq.clear();
     TextAccumulator acc;
     const int chunk = 64;  // bounded memory: two chunks of logits at a time
     auto t0 = std::chrono::steady_clock::now();

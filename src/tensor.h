@@ -27,11 +27,11 @@ struct WeightPart {
 // A view of a weight matrix (no ownership; the bytes live in a gguf::File mapping or a buffer its owner keeps).
 // As ggml stores it: ne = [n_in, n_out], so W x is "one dot product per row".
 struct WeightView {
-    WeightFormat format = WeightFormat::ggml;
     GgmlType type = GgmlType::F32;  // the row encoding (ggml format)
     const void* data = nullptr;
     int64_t n_in = 0;   // ne[0]: elements per row (the input dimension)
     int64_t n_out = 0;  // ne[1]: rows (the output dimension)
+    WeightFormat format = WeightFormat::ggml;
     // Multi-part formats only (n_parts = 0 for ggml types).
     std::array<WeightPart, 4> parts{};
     int n_parts = 0;

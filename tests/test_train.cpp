@@ -30,6 +30,13 @@ namespace {
 
 const char* kStories = "models/stories260K.gguf";
 
+// The backend models are checked against at load (Model::load asks it whether it supports each weight).
+const Backend& loader() {
+    static ThreadPool pool(1);
+    static std::unique_ptr<Backend> be = make_cpu_backend(pool);
+    return *be;
+}
+
 std::vector<float> dequantized(const WeightView& w) {
     std::vector<float> out(static_cast<size_t>(w.n_in * w.n_out));
     for (int64_t r = 0; r < w.n_out; r++) dequantize_row(w, r, out.data() + size_t(r * w.n_in));
@@ -63,7 +70,7 @@ TEST_CASE("train: matmul_dx / matmul_dw of the CPU backend match the reference, 
             std::vector<float> dx1, dx3, dW1, dW3;
             for (int threads : {1, 3}) {
                 ThreadPool pool(threads);
-                auto be = make_cpu_train_backend(pool);
+                auto be = make_cpu_backend(pool);
                 std::vector<float> dx(static_cast<size_t>(n * n_in), 0.25f), dW(Wd.size(), 0.5f);
                 be->matmul_dx(W, dy.data(), n, dx.data(), true);
                 be->matmul_dw(dy.data(), x.data(), n, n_out, n_in, 1.0f, dW.data());
@@ -131,9 +138,9 @@ double model_fd_worst(Trainer& tr, const std::vector<const Sequence*>& batch, in
 
 TEST_CASE("train: whole-model gradient on stories260K matches finite differences (LoRA, every adapted tensor)") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto model = Model::load(test::fixture(kStories));
+    auto model = Model::load(test::fixture(kStories), loader());
     ThreadPool pool(2);
-    auto be = make_cpu_train_backend(pool);
+    auto be = make_cpu_backend(pool);
     TrainerOptions opt;
     opt.lora.rank = 4;
     Trainer tr(*model, *be, pool, opt);
@@ -151,9 +158,9 @@ TEST_CASE("train: whole-model gradient on stories260K matches finite differences
 
 TEST_CASE("train: whole-model gradient on stories260K matches finite differences (full training, every tensor)") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto model = Model::load(test::fixture(kStories));
+    auto model = Model::load(test::fixture(kStories), loader());
     ThreadPool pool(2);
-    auto be = make_cpu_train_backend(pool);
+    auto be = make_cpu_backend(pool);
     TrainerOptions opt;
     opt.full = true;
     Trainer tr(*model, *be, pool, opt);
@@ -166,9 +173,9 @@ TEST_CASE("train: whole-model gradient on stories260K matches finite differences
 
 TEST_CASE("train: the adapter in llama.cpp's layout loads through Model::add_lora and gives the trainer's logits") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto model = Model::load(test::fixture(kStories));
+    auto model = Model::load(test::fixture(kStories), loader());
     ThreadPool pool(2);
-    auto be = make_cpu_train_backend(pool);
+    auto be = make_cpu_backend(pool);
     TrainerOptions opt;
     opt.lora.rank = 4;
     opt.lora.alpha = 8;
@@ -196,15 +203,15 @@ TEST_CASE("train: the adapter in llama.cpp's layout loads through Model::add_lor
     }
     const std::vector<int32_t> ids = model->tokenizer().encode("Once upon a time, there was a little dog.", true);
     const std::vector<float> ours = tr.logits(ids);
-    auto m2 = Model::load(test::fixture(kStories));
-    m2->load_lora(path);
+    auto m2 = Model::load(test::fixture(kStories), loader());
+    m2->load_lora(path, loader());
     ContextOptions co;
     co.kv_type = GgmlType::F32;
-    Context ctx(*m2, co, pool);
+    Context ctx(*m2, *be, co);
     const float* theirs = ctx.eval(ids, true);
     const size_t V = size_t(model->config().n_vocab);
     double worst = 0, base_diff = 0;
-    Context ctx0(*model, co, pool);
+    Context ctx0(*model, *be, co);
     const float* base = ctx0.eval(ids, true);
     for (size_t i = 0; i < ids.size() * V; i++) {
         worst = std::max(worst, double(std::fabs(ours[i] - theirs[i])));
@@ -239,9 +246,9 @@ std::vector<Sequence> four_examples(const Tokenizer& tok) {
 
 TEST_CASE("train: LoRA on stories260K learns four examples by heart (loss < 0.05)") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto model = Model::load(test::fixture(kStories));
+    auto model = Model::load(test::fixture(kStories), loader());
     ThreadPool pool(2);
-    auto be = make_cpu_train_backend(pool);
+    auto be = make_cpu_backend(pool);
     TrainerOptions opt;  // rank 8, alpha 16, every projection
     Trainer tr(*model, *be, pool, opt);
     const std::vector<Sequence> ex = four_examples(model->tokenizer());
@@ -269,11 +276,11 @@ TEST_CASE("train: LoRA on stories260K learns four examples by heart (loss < 0.05
     // And greedy decoding through slm's own inference with the saved adapter reproduces the answers.
     const std::string path = test::scratch_dir("train_overfit") + "/a.gguf";
     tr.save(path);
-    auto m2 = Model::load(test::fixture(kStories));
-    m2->load_lora(path);
+    auto m2 = Model::load(test::fixture(kStories), loader());
+    m2->load_lora(path, loader());
     ContextOptions co;
     co.kv_type = GgmlType::F32;
-    Context ctx(*m2, co, pool);
+    Context ctx(*m2, *be, co);
     for (const Sequence& s : ex) {
         size_t p = 0;
         while (!s.mask[p]) p++;
@@ -306,7 +313,7 @@ Dataset dataset_of(const std::vector<Sequence>& seqs) {
 
 TEST_CASE("train: 2N steps in one go equal N steps + checkpoint + --resume + N steps, bit for bit") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto model = Model::load(test::fixture(kStories));
+    auto model = Model::load(test::fixture(kStories), loader());
     const Dataset d = dataset_of(random_sequences(10, 21, model->config().n_vocab));
     const std::string dir = test::scratch_dir("train_resume");
     LoopOptions lo;
@@ -320,7 +327,7 @@ TEST_CASE("train: 2N steps in one go equal N steps + checkpoint + --resume + N s
     lo.progress = false;
     auto run = [&](int threads, int64_t stop_after, const std::string& resume, const std::string& ckpt) {
         ThreadPool pool(threads);
-        auto be = make_cpu_train_backend(pool);
+        auto be = make_cpu_backend(pool);
         TrainerOptions opt;
         opt.lora.rank = 4;
         Trainer tr(*model, *be, pool, opt);
@@ -338,7 +345,7 @@ TEST_CASE("train: 2N steps in one go equal N steps + checkpoint + --resume + N s
     CHECK(resumed == whole);
     // A checkpoint from other settings is refused.
     ThreadPool pool(1);
-    auto be = make_cpu_train_backend(pool);
+    auto be = make_cpu_backend(pool);
     TrainerOptions other;
     other.lora.rank = 2;
     Trainer tr(*model, *be, pool, other);
@@ -361,9 +368,9 @@ int call(int (*fn)(int, char**), std::vector<std::string> args) {
 
 TEST_CASE("train: slm merge gives the logits of base + adapter at run time (F32 within 1e-3, F16 close)") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto model = Model::load(test::fixture(kStories));
+    auto model = Model::load(test::fixture(kStories), loader());
     ThreadPool pool(2);
-    auto be = make_cpu_train_backend(pool);
+    auto be = make_cpu_backend(pool);
     TrainerOptions opt;
     opt.lora.rank = 4;
     Trainer tr(*model, *be, pool, opt);
@@ -376,16 +383,16 @@ TEST_CASE("train: slm merge gives the logits of base + adapter at run time (F32 
     const std::vector<int32_t> ids = model->tokenizer().encode("Lily went to the park with her mom.", true);
     ContextOptions co;
     co.kv_type = GgmlType::F32;
-    auto with_lora = Model::load(test::fixture(kStories));
-    with_lora->load_lora(dir + "/a.gguf");
-    Context c0(*with_lora, co, pool);
+    auto with_lora = Model::load(test::fixture(kStories), loader());
+    with_lora->load_lora(dir + "/a.gguf", loader());
+    Context c0(*with_lora, *be, co);
     const float* lr = c0.eval(ids, true);
     const size_t nv = ids.size() * size_t(model->config().n_vocab);
     const std::vector<float> runtime(lr, lr + nv);
     for (const char* f : {"m32", "m16"}) {
-        auto merged = Model::load(dir + "/" + f + ".gguf");
+        auto merged = Model::load(dir + "/" + f + ".gguf", loader());
         CHECK(merged->n_lora() == 0);
-        Context c1(*merged, co, pool);
+        Context c1(*merged, *be, co);
         const float* lm = c1.eval(ids, true);
         double worst = 0;
         for (size_t i = 0; i < nv; i++) worst = std::max(worst, double(std::fabs(lm[i] - runtime[i])));
@@ -410,12 +417,12 @@ TEST_CASE("train: slm train --full and LoRA on a messages file, and its bad-inpu
     const std::string m = test::fixture(kStories);
     CHECK(call(cli::cmd_train, {"train", "-m", m, "--data", dir + "/d.jsonl", "--val", dir + "/d.jsonl", "-o", dir + "/full.gguf",
                                 "--full", "--lr", "1e-3", "--batch", "2", "--epochs", "1", "--eval-n", "2", "--threads", "1"}) == 0);
-    auto full = Model::load(dir + "/full.gguf");
+    auto full = Model::load(dir + "/full.gguf", loader());
     CHECK(full->config().n_layer == 5);
     CHECK(call(cli::cmd_train, {"train", "-m", m, "--data", dir + "/d.jsonl", "-o", dir + "/a.gguf", "--max-steps", "2",
                                 "--targets", "q,v", "--rank", "2", "--threads", "1"}) == 0);
-    auto base = Model::load(m);
-    base->load_lora(dir + "/a.gguf");
+    auto base = Model::load(m, loader());
+    base->load_lora(dir + "/a.gguf", loader());
     CHECK(base->n_lora() == 1);
     auto bad = [&](std::vector<std::string> extra) {
         std::vector<std::string> a = {"train", "-m", m, "-o", dir + "/x.gguf", "--threads", "1"};

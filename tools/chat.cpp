@@ -45,7 +45,7 @@ int cmd_chat(int argc, char** argv) {
     if (a.given({"--system"})) base.push_back({"system", a.get({"--system"})});
     chat::tokenize_llama3(tok, base, false);  // fails early, clearly, for a vocabulary without Llama 3 specials
 
-    Context ctx(m, l.ctx_opt, *l.pool);
+    Context ctx(m, *l.backend, l.ctx_opt);
     Sampler sampler(sp);
     std::vector<chat::Message> msgs = base;
     std::vector<int32_t> cached;  // exactly the tokens held in ctx's KV cache

@@ -47,7 +47,7 @@ int cmd_merge(int argc, char** argv) {
     std::map<std::string, const LoraTensorPair*> pairs;
     for (const LoraTensorPair& p : ad.pairs) pairs[p.base_name] = &p;
     ThreadPool pool(0);
-    auto be = make_cpu_train_backend(pool);
+    auto be = make_cpu_backend(pool);
 
     // Dequantizes rows [0, w.n_out) of any supported type through the backend.
     auto dequant = [&](const WeightView& w) {

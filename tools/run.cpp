@@ -57,7 +57,7 @@ int cmd_run(int argc, char** argv) {
         if (ids.empty() || (prompt.empty() && tok.bos_id() < 0))
             fail("the prompt is empty and the tokenizer has no BOS token to start from");
     }
-    Context ctx(m, l.ctx_opt, *l.pool);
+    Context ctx(m, *l.backend, l.ctx_opt);
     if (int64_t(ids.size()) > ctx.n_ctx())
         fail("the prompt has %zu tokens, more than the context size %d (use a larger --ctx)", ids.size(), ctx.n_ctx());
     if (l.verbose) std::fprintf(stderr, "slm run: prompt %zu tokens, context %d\n", ids.size(), ctx.n_ctx());

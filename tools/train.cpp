@@ -109,9 +109,9 @@ int cmd_train(int argc, char** argv) {
     lo.base_path = base;
     const int threads = int(args.get_int({"--threads", "-t"}, 0));
 
-    auto model = Model::load(base);
     ThreadPool pool(threads);
-    auto backend = make_cpu_train_backend(pool);
+    auto backend = make_cpu_backend(pool);
+    auto model = Model::load(base, *backend);
     const train::ChatFormat fmt = train::detect_chat_format(model->tokenizer());
     train::DataOptions dopt;
     dopt.max_seq = seq;
@@ -128,7 +128,7 @@ int cmd_train(int argc, char** argv) {
         std::fprintf(stderr, "test: %s: %zu examples (%d skipped, longer than --seq)\n", test_data.path.c_str(),
                      test_data.examples.size(), test_data.n_skipped_long);
         const double t0 = double(clock_ms());
-        before = train::exact_match(*model, pool, fmt, test_data.examples);
+        before = train::exact_match(*model, *backend, fmt, test_data.examples);
         std::printf("test before training (base %s): %s  [%.1f s]\n", base.c_str(), before.summary().c_str(),
                     (double(clock_ms()) - t0) / 1000.0);
         std::fflush(stdout);
@@ -159,12 +159,12 @@ int cmd_train(int argc, char** argv) {
     if (args.given({"--test"})) {
         std::unique_ptr<Model> tuned;
         if (topt.full) {
-            tuned = Model::load(out);
+            tuned = Model::load(out, *backend);
         } else {
-            tuned = Model::load(base);
-            tuned->load_lora(out);
+            tuned = Model::load(base, *backend);
+            tuned->load_lora(out, *backend);
         }
-        const train::MatchResult after = train::exact_match(*tuned, pool, fmt, test_data.examples);
+        const train::MatchResult after = train::exact_match(*tuned, *backend, fmt, test_data.examples);
         std::printf("test before training: %s\ntest after training:  %s\n", before.summary().c_str(), after.summary().c_str());
     }
     return 0;

@@ -18,9 +18,6 @@
 
 namespace slm {
 
-// WeightView (the weight matrix a product reads) is plain data in tensor.h.
-
-
 // Reusable buffer for the converted activations (so the layer loop does not allocate per call).
 struct MatmulScratch {
     std::vector<uint8_t> act;

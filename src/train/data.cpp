@@ -132,7 +132,7 @@ std::string MatchResult::summary() const {
     return s;
 }
 
-MatchResult exact_match(const Model& model, ThreadPool& pool, ChatFormat f, const std::vector<Example>& examples,
+MatchResult exact_match(const Model& model, Backend& backend, ChatFormat f, const std::vector<Example>& examples,
                         int max_tokens, bool progress) {
     const Tokenizer& tok = model.tokenizer();
     MatchResult r;
@@ -146,7 +146,7 @@ MatchResult exact_match(const Model& model, ThreadPool& pool, ChatFormat f, cons
     ContextOptions co;
     co.n_ctx = max_prompt + max_tokens + 1;
     co.kv_type = GgmlType::F32;
-    Context ctx(model, co, pool);
+    Context ctx(model, backend, co);
     const int V = model.config().n_vocab;
     for (size_t i = 0; i < examples.size(); i++) {
         ctx.clear();

@@ -17,6 +17,7 @@
 #include "train/trainer.h"
 
 namespace slm {
+class Backend;
 class Model;
 class Tokenizer;
 class ThreadPool;
@@ -65,7 +66,7 @@ struct MatchResult {
 
 // Greedy decoding (unconstrained, up to max_tokens, stopping at end of generation) of each example's prompt
 // with `model` (LoRA already applied), graded by intent::grade against the gold answer.
-MatchResult exact_match(const Model& model, ThreadPool& pool, ChatFormat f, const std::vector<Example>& examples,
+MatchResult exact_match(const Model& model, Backend& backend, ChatFormat f, const std::vector<Example>& examples,
                         int max_tokens = 48, bool progress = true);
 
 }  // namespace slm::train

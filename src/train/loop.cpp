@@ -180,12 +180,12 @@ LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const
                 tr.save(tmp);
                 std::unique_ptr<Model> m;
                 if (tr.options().full) {
-                    m = Model::load(tmp);
+                    m = Model::load(tmp, tr.backend());
                 } else {
-                    m = Model::load(opt.base_path);
-                    m->load_lora(tmp);
+                    m = Model::load(opt.base_path, tr.backend());
+                    m->load_lora(tmp, tr.backend());
                 }
-                res.val_match = exact_match(*m, pool, fmt, ex, 48, opt.progress);
+                res.val_match = exact_match(*m, tr.backend(), fmt, ex, 48, opt.progress);
                 m.reset();
                 std::filesystem::remove(tmp);
                 match = "  val " + res.val_match.summary();

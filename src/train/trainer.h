@@ -76,6 +76,7 @@ public:
     void zero_grads();
     const TrainerOptions& options() const { return opt_; }
     const Model& model() const { return model_; }
+    Backend& backend() { return be_; }
 
     // Bytes of saved activations for a batch of `tokens` tokens in sequences of `seq_len` (the report's
     // memory figure), and the flops of one forward + backward per token (matmuls only, 2 per multiply-add).

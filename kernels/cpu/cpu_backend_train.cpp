@@ -1,5 +1,5 @@
-// The CPU side of training: the two transposed products of a linear layer (Backend::matmul_dx / matmul_dw),
-// and, until kernels/cpu/backend.cpp exists on main, a temporary CPU Backend carrying them (see backend.h).
+// The CPU side of training: the two transposed products of a linear layer (CpuBackend::matmul_dx / matmul_dw,
+// declared in the training section of cpu_backend.h).
 //
 // Both products are blocked so each thread owns a disjoint tile of the output and sums it in a fixed order:
 // results do not depend on the thread count (checkpoint/resume is bit-exact across --threads).
@@ -15,6 +15,7 @@
 
 #include "backend.h"
 #include "common.h"
+#include "cpu/cpu_backend.h"
 #include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
@@ -22,14 +23,6 @@
 #include "threadpool.h"
 
 namespace slm {
-
-// Defaults of the training section: a backend that does not train says so.
-void Backend::matmul_dx(const WeightView&, const float*, int, float*, bool) {
-    fail("matmul_dx: training is not supported by this backend (%s)", name().c_str());
-}
-void Backend::matmul_dw(const float*, const float*, int, int, int, float, float*) {
-    fail("matmul_dw: training is not supported by this backend (%s)", name().c_str());
-}
 
 namespace cpu_train {
 
@@ -188,84 +181,15 @@ void matmul_dw(ThreadPool& pool, const float* dy, const float* x, int n, int n_o
 
 }  // namespace cpu_train
 
-namespace {
+namespace kernels {
 
-// The temporary CPU backend (see backend.h): the existing kernels behind the interface, no KV cache.
-class CpuTrainBackend final : public Backend {
-public:
-    explicit CpuTrainBackend(ThreadPool& pool) : pool_(pool) {}
-    std::string name() const override { return strfmt("cpu (training), %d threads", pool_.size()); }
-    bool supports(const WeightView& w) const override {
-        return w.format == WeightFormat::ggml && kernels::has_ops(w.type);
-    }
-    Buffer alloc(size_t n) override {
-        return Buffer(std::shared_ptr<float>(new float[n](), std::default_delete<float[]>()), n);
-    }
-    std::unique_ptr<KvCache> make_kv_cache(int, int, int, GgmlType) override {
-        fail("the training backend has no KV cache (inference runs through Context)");
-    }
-    void to_host(const float* src, float* host, size_t n) override { std::memcpy(host, src, n * sizeof(float)); }
-    void embed(const WeightView& table, const int32_t* ids, int n, float* x) override {
-        for (int t = 0; t < n; t++) dequantize_row(table, ids[t], x + size_t(t) * size_t(table.n_in));
-    }
-    void rmsnorm(const float* x, const WeightView& w, int n, float eps, float* out) override {
-        const float* wv = static_cast<const float*>(w.data);
-        for (int t = 0; t < n; t++)
-            ops::rmsnorm(x + size_t(t) * size_t(w.n_in), wv, out + size_t(t) * size_t(w.n_in), int(w.n_in), eps);
-    }
-    void matmul(const Weight& W, const float* x, int n, float* y, Numerics num) override {
-        slm::matmul(W.w, x, n, y, pool_, mm_, num == Numerics::llamacpp ? MatmulOrder::llamacpp : MatmulOrder::fastest);
-        for (const LoraPair& lp : W.lora) {
-            const int64_t r = lp.a.n_out, n_out = W.w.n_out;
-            tmp_.resize(size_t(n) * size_t(r + n_out));
-            float* ax = tmp_.data();
-            float* bax = ax + size_t(n) * size_t(r);
-            slm::matmul(lp.a, x, n, ax, pool_, mm_);
-            slm::matmul(lp.b, ax, n, bax, pool_, mm_);
-            for (int64_t i = 0; i < int64_t(n) * n_out; i++) y[i] += lp.scale * bax[i];
-        }
-    }
-    void rope(float* q, int n_head, float* k, int n_head_kv, int n, int pos0, const RopeConfig& rc, Numerics) override {
-        std::vector<float> ff;
-        if (rc.freq_factors) ff.assign(rc.freq_factors, rc.freq_factors + rc.n_rot / 2);
-        const std::vector<double> inv = ops::rope_inv_freq(rc.n_rot, rc.freq_base, ff);
-        std::vector<float> cs(size_t(rc.n_rot));
-        for (int t = 0; t < n; t++) {
-            ops::rope_angles(rc.n_rot, pos0 + t, inv.data(), cs.data());
-            ops::rope_rotate(q + size_t(t) * size_t(n_head) * size_t(rc.head_dim), n_head, rc.head_dim, rc.n_rot, cs.data());
-            ops::rope_rotate(k + size_t(t) * size_t(n_head_kv) * size_t(rc.head_dim), n_head_kv, rc.head_dim, rc.n_rot, cs.data());
-        }
-    }
-    void store_kv(KvCache&, int, const float*, const float*, int, int) override {
-        fail("the training backend has no KV cache");
-    }
-    void attention(const KvCache&, int, const float*, int, int, const AttentionShape&, float*, Numerics) override {
-        fail("the training backend has no KV cache");
-    }
-    void swiglu(const float* gate, const float* up, int64_t n, float* out) override { ops::swiglu(gate, up, out, n); }
-    void add(float* x, const float* y, int64_t n) override {
-        for (int64_t i = 0; i < n; i++) x[i] += y[i];
-    }
-    void logits(const float* x, int n, const WeightView& norm, float eps, const Weight& out, float* scratch,
-                float* logits_host, Numerics num) override {
-        rmsnorm(x, norm, n, eps, scratch);
-        matmul(out, scratch, n, logits_host, num);
-    }
-    void matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate) override {
-        cpu_train::matmul_dx(pool_, W, dy, n, dx, accumulate);
-    }
-    void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) override {
-        cpu_train::matmul_dw(pool_, dy, x, n, n_out, n_in, scale, dW);
-    }
+void CpuBackend::matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate) {
+    cpu_train::matmul_dx(pool_, W, dy, n, dx, accumulate);
+}
+void CpuBackend::matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) {
+    cpu_train::matmul_dw(pool_, dy, x, n, n_out, n_in, scale, dW);
+}
 
-private:
-    ThreadPool& pool_;
-    MatmulScratch mm_;
-    std::vector<float> tmp_;
-};
-
-}  // namespace
-
-std::unique_ptr<Backend> make_cpu_train_backend(ThreadPool& pool) { return std::make_unique<CpuTrainBackend>(pool); }
+}  // namespace kernels
 
 }  // namespace slm
