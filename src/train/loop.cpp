@@ -190,7 +190,8 @@ LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const
                 std::filesystem::remove(tmp);
                 match = "  val " + res.val_match.summary();
             }
-            std::fprintf(stderr, "epoch %d: train loss %.4f  val loss %.4f%s\n", epoch + 1, res.last_loss, res.val_loss, match.c_str());
+            std::fprintf(stderr, "epoch %d: train loss %.4f  val loss %.4f%s  (%s of training so far)\n", epoch + 1, res.last_loss,
+                         res.val_loss, match.c_str(), fmt_time(res.seconds).c_str());
         }
     }
     if (opt.progress) std::fprintf(stderr, "\n");
