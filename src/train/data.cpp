@@ -1,5 +1,6 @@
 #include "train/data.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
