@@ -20,6 +20,8 @@ const Command kCommands[] = {
     {"merge", cmd_merge, "merge a LoRA adapter into its base model"},
     {"gen-data", cmd_gen_data, "generate the multilingual e-commerce intent dataset"},
     {"eval", cmd_eval, "evaluate a model on the intent task"},
+    {"convert", cmd_convert, "Hugging Face checkpoint directory (safetensors) -> GGUF"},
+    {"export-hf", cmd_export_hf, "GGUF -> Hugging Face checkpoint directory (config, safetensors, tokenizer)"},
 };
 const int kNumCommands = int(sizeof(kCommands) / sizeof(kCommands[0]));
 }  // namespace slm::cli

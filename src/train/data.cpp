@@ -36,7 +36,7 @@ Sequence render(const Tokenizer& tok, ChatFormat f, const std::vector<chat::Mess
     int32_t end_id = -1;
     switch (f) {
         case ChatFormat::llama3: {
-            s.ids = chat::tokenize_llama3(tok, prompt, true);
+            s.ids = chat::render(tok, chat::resolve(tok, "", "llama3"), prompt, true).ids;
             end_id = tok.find_token("<|eot_id|>");
             break;
         }
