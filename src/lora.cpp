@@ -49,8 +49,8 @@ LoraAdapter parse_lora_adapter(const gguf::File& f) {
                  (long long)r, (long long)rb);
         LoraTensorPair p;
         p.base_name = base;
-        p.a = WeightView{h.a->type, f.tensor_data(*h.a), n_in, r};
-        p.b = WeightView{h.b->type, f.tensor_data(*h.b), r, n_out};
+        p.a.type = h.a->type, p.a.data = f.tensor_data(*h.a), p.a.n_in = n_in, p.a.n_out = r;
+        p.b.type = h.b->type, p.b.data = f.tensor_data(*h.b), p.b.n_in = r, p.b.n_out = n_out;
         ad.pairs.push_back(p);
     }
     return ad;

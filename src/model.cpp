@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "cpu/gptq.h"
 #include "cpu/kernels.h"
 #include "lora.h"
 #include "tokenizer.h"
@@ -55,7 +56,12 @@ const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name,
 }
 
 WeightView view_of(const gguf::File& f, const gguf::TensorInfo& t) {
-    return WeightView{t.type, f.tensor_data(t), t.ne[0], t.ne[1]};
+    WeightView w;
+    w.type = t.type;
+    w.data = f.tensor_data(t);
+    w.n_in = t.ne[0];
+    w.n_out = t.ne[1];
+    return w;
 }
 
 // Small vectors (norms, rope_freqs) are converted to f32 once, whatever their stored type.
@@ -75,6 +81,34 @@ int positive_key(const gguf::File& f, const std::string& key, int64_t def = -1) 
 }
 
 }  // namespace
+
+// A multi-part GPTQ weight (kernels/cpu/gptq.cpp draws the layout): BASE.qweight, .scales, .zeros and, with
+// act-order, .perm; the group size from slm.gptq.group_size. Shapes are checked against the configuration.
+WeightView gptq_weight_view(const gguf::File& f, const std::string& base, int64_t n_in, int64_t n_out) {
+    static const char* const roles[4] = {"qweight", "scales", "zeros", "perm"};
+    WeightView w;
+    w.format = WeightFormat::gptq;
+    w.type = GgmlType::I32;
+    w.n_in = n_in;
+    w.n_out = n_out;
+    const int64_t g = f.get_int("slm.gptq.group_size", 0);
+    if (g < 8 || g > n_in * 8 || g % 8)
+        fail("%s: %s.qweight: slm.gptq.group_size = %lld is missing or not a positive multiple of 8", f.path().c_str(),
+             base.c_str(), (long long)g);
+    w.group_size = g;
+    for (const char* role : roles) {
+        const gguf::TensorInfo* t = f.find_tensor(base + "." + role);
+        if (!t) continue;
+        if (t->ne[2] != 1 || t->ne[3] != 1) fail("%s: tensor %s.%s is not 2-D", f.path().c_str(), base.c_str(), role);
+        w.parts[size_t(w.n_parts++)] = WeightPart{role, t->type, f.tensor_data(*t), t->ne[0], t->ne[1]};
+    }
+    w.data = w.parts[0].data;
+    const std::string err = kernels::gptq_check(w);
+    if (!err.empty())
+        fail("%s: GPTQ weight %s (%lld -> %lld): %s", f.path().c_str(), base.c_str(), (long long)n_in,
+             (long long)n_out, err.c_str());
+    return w;
+}
 
 std::unique_ptr<Model> Model::from_file(gguf::File file) {
     std::unique_ptr<Model> m(new Model(std::move(file)));
@@ -136,6 +170,10 @@ std::unique_ptr<Model> Model::from_file(gguf::File file) {
     }
 
     auto weight = [&](const std::string& name, int64_t n_in, int64_t n_out) {
+        if (!f.find_tensor(name)) {
+            const std::string base = name.substr(0, name.size() - std::string(".weight").size());
+            if (f.find_tensor(base + ".qweight")) return Weight{name, gptq_weight_view(f, base, n_in, n_out), {}};
+        }
         return Weight{name, view_of(f, *get_tensor(f, name, {n_in, n_out})), {}};
     };
     m->layers_.resize(size_t(c.n_layer));

@@ -11,6 +11,7 @@
 
 #include "gguf.h"
 #include "cpu/matmul.h"
+#include "tensor.h"
 #include "types.h"
 
 namespace slm {
@@ -40,19 +41,6 @@ struct ModelConfig {
     std::string describe() const;  // one line for --verbose
 };
 
-// One LoRA pair applied to a weight: y += scale * B (A x). A: n_in -> r (ne [n_in, r]); B: r -> n_out (ne [r, n_out]).
-struct LoraPair {
-    WeightView a, b;
-    float scale = 1.0f;  // user scale * alpha / r
-};
-
-// A weight matrix plus any LoRA adapters loaded onto it.
-struct Weight {
-    std::string name;  // the GGUF tensor name ("blk.0.attn_q.weight")
-    WeightView w;
-    std::vector<LoraPair> lora;
-};
-
 struct LayerWeights {
     std::vector<float> attn_norm;  // [n_embd]
     Weight wq, wk, wv, wo;         // attn_q [n_embd -> n_embd_q], attn_k/v [n_embd -> n_embd_kv], attn_output [n_embd_q -> n_embd]
@@ -63,6 +51,10 @@ struct LayerWeights {
 struct ModelLoadOptions {
     gguf::LoadMode mode = gguf::LoadMode::mmap;
 };
+
+// The GPTQ weight BASE (BASE.qweight, .scales, .zeros, .perm; layout in kernels/cpu/gptq.cpp) of an n_in -> n_out
+// matrix, its parts checked. Throws slm::Error naming the file and tensor.
+WeightView gptq_weight_view(const gguf::File& f, const std::string& base, int64_t n_in, int64_t n_out);
 
 class Model {
 public:

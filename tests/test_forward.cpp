@@ -207,7 +207,7 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
         CAPTURE(std::string(type_name(t)));
         std::vector<uint8_t> wq(size_t(row_bytes(t, n_in) * n_out));
         for (int64_t r = 0; r < n_out; r++) ops.quantize(wf.data() + r * n_in, wq.data() + r * row_bytes(t, n_in), n_in);
-        WeightView W{t, wq.data(), n_in, n_out};
+        WeightView W = test::ggml_weight(t, wq.data(), n_in, n_out);
         // The reference sees the activations as the kernel does: rounded through the partner format.
         std::vector<float> xr = x;
         bool exact_partner = true;
@@ -247,9 +247,9 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
     MatmulScratch s;
     std::vector<float> y(10);
     std::vector<uint8_t> buf(1024);
-    CHECK_THROWS_AS(matmul(WeightView{GgmlType::F32, buf.data(), 0, 2}, x.data(), 1, y.data(), p, s), Error);
+    CHECK_THROWS_AS(matmul(test::ggml_weight(GgmlType::F32, buf.data(), 0, 2), x.data(), 1, y.data(), p, s), Error);
     if (kernels::has_ops(GgmlType::Q8_0))
-        CHECK_THROWS_AS(matmul(WeightView{GgmlType::Q8_0, buf.data(), 33, 1}, x.data(), 1, y.data(), p, s), Error);
+        CHECK_THROWS_AS(matmul(test::ggml_weight(GgmlType::Q8_0, buf.data(), 33, 1), x.data(), 1, y.data(), p, s), Error);
 }
 
 // ---------------------------------------------------------------------------------------------------------

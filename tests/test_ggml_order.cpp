@@ -199,7 +199,7 @@ TEST_CASE("ggml order: Q4_K in llama.cpp's repacked GEMM/GEMV orders, and matmul
     // matmul in llamacpp order: tokens 0..3 through the GEMM order, 4..6 through the GEMV order.
     ThreadPool pool(2);
     MatmulScratch scratch;
-    WeightView W{GgmlType::Q4_K, w.data(), n_in, n_out};
+    WeightView W = test::ggml_weight(GgmlType::Q4_K, w.data(), n_in, n_out);
     std::vector<float> y(size_t(n_tok * n_out));
     matmul(W, xf.data(), n_tok, y.data(), pool, scratch, MatmulOrder::llamacpp);
     for (int64_t t = 0; t < n_tok; t++)

@@ -12,7 +12,19 @@
 #include <string>
 #include <vector>
 
+#include "tensor.h"
+
 namespace slm::test {
+
+// A ggml-format weight view over bytes the test owns.
+inline WeightView ggml_weight(GgmlType t, const void* data, int64_t n_in, int64_t n_out) {
+    WeightView w;
+    w.type = t;
+    w.data = data;
+    w.n_in = n_in;
+    w.n_out = n_out;
+    return w;
+}
 
 // ../shared/fixtures relative to the project root (tests run from there), or $SLM_FIXTURES.
 inline std::string fixtures_dir() {

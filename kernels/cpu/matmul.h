@@ -12,22 +12,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor.h"
 #include "threadpool.h"
 #include "types.h"
 
 namespace slm {
-
-// A view of a weight matrix (no ownership). `data` must hold n_out rows of row_bytes(type, n_in) bytes.
-struct WeightView {
-    GgmlType type = GgmlType::F32;
-    const void* data = nullptr;
-    int64_t n_in = 0;   // ne[0]: elements per row (the input dimension)
-    int64_t n_out = 0;  // ne[1]: rows (the output dimension)
-
-    bool empty() const { return data == nullptr; }
-    int64_t row_size() const { return row_bytes(type, n_in); }
-    const uint8_t* row(int64_t i) const { return static_cast<const uint8_t*>(data) + i * row_size(); }
-};
 
 // Reusable buffer for the converted activations (so the layer loop does not allocate per call).
 struct MatmulScratch {
