@@ -66,7 +66,28 @@ test-asan: doctest-check
 demo: $(BUILD)/slm
 	bash tools/demo.sh $(BUILD)/slm $(FIXTURES)
 
+# ---- CUDA (optional): `make cuda` builds the GPU tests and the GPU benchmark; the CPU build needs no toolkit.
+# sm_90a machine code for Hopper (H100/H200) plus compute_90 PTX that newer GPUs' drivers compile at load.
+NVCC      ?= nvcc
+CUDA_ARCH ?= -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90
+NVCCFLAGS ?= -O3
+ALL_NVCCFLAGS := -std=c++20 $(INCLUDES) $(CUDA_ARCH) $(NVCCFLAGS) -Xcompiler -Wall,-Wextra -MMD -MP
+CUDA_SRC  := $(wildcard kernels/cuda/*.cu)
+CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/slm-gpu-tests: $(BUILD)/obj/tests/cuda/test_kernels.o $(CUDA_OBJ) $(BUILD)/libslm.a
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -Xcompiler -pthread
+
+$(BUILD)/slm-gpu-bench: $(BUILD)/obj/tools/bench/gpu_bench.o $(CUDA_OBJ) $(BUILD)/libslm.a
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -Xcompiler -pthread
+
+cuda: $(BUILD)/slm-gpu-tests $(BUILD)/slm-gpu-bench
+
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)
