@@ -90,4 +90,4 @@ cuda: $(BUILD)/slm-gpu-tests $(BUILD)/slm-gpu-bench
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(BUILD)/obj/tests/cuda/test_kernels.d $(BUILD)/obj/tools/bench/gpu_bench.d

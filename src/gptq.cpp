@@ -467,6 +467,8 @@ ModelResult quantize_model(const std::string& in_path, const std::string& out_pa
         for (size_t i = 0; i < h.size(); i++) h[i] += tmp[i];
     }
     progress(c.n_layer - 1, "done");
+    res.first_ids = seqs[0];
+    res.first_hidden.assign(h.begin(), h.begin() + int64_t(seqs[0].size()) * E);
     if (opt.progress) std::fprintf(stderr, "\n");
 
     // The output file: every input tensor in order, each quantized matrix replaced by its parts.

@@ -92,6 +92,10 @@ struct ModelResult {
     int n_matrices = 0;
     double seconds = 0;
     uint64_t bytes_in = 0, bytes_out = 0;
+    // The first calibration message's token ids and its residual stream after the last (quantized) layer,
+    // [tokens][n_embd]: what the engine computes on the output file (a test compares the two).
+    std::vector<int32_t> first_ids;
+    std::vector<float> first_hidden;
 };
 // Reads an F32/F16/BF16 llama model, calibrates every layer's seven matrices on the outputs of the layers
 // already quantized before it (true-sequential: q/k/v, then o, then gate/up, then down within a layer), and

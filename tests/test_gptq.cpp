@@ -13,6 +13,7 @@
 #include "gguf.h"
 #include "gptq.h"
 #include "model.h"
+#include "ops.h"
 #include "test_util.h"
 #include "tokenizer.h"
 #include "threadpool.h"
@@ -365,4 +366,40 @@ TEST_CASE("gptq: calibration file errors name the file and line") {
     o.calib_path = dir + "/bad.jsonl";
     std::ofstream(o.calib_path) << "{\"messages\": [{\"role\": \"user\", \"content\": \"hi there\"}]}\n{\"text\": 1}\n";
     CHECK(msg().find("bad.jsonl:2") != std::string::npos);
+}
+
+TEST_CASE("gptq: the calibration forward pass is the engine's forward pass on the quantized file") {
+    SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
+    const std::string dir = test::scratch_dir("gptq_forward");
+    const std::string calib = dir + "/calib.jsonl", out = dir + "/tiny-gptq.gguf";
+    std::ofstream(calib) << "{\"messages\": [{\"role\": \"user\", \"content\": \"track order 991 and change the address\"},"
+                            " {\"role\": \"assistant\", \"content\": \"{\\\"intent\\\": \\\"track\\\"}\"}]}\n"
+                            "{\"messages\": [{\"role\": \"user\", \"content\": \"other text\"}]}\n";
+    ThreadPool pool(2);
+    gptq::ModelOptions o;
+    o.calib_path = calib;
+    o.gptq.group_size = 32;
+    o.progress = false;
+    const gptq::ModelResult r = gptq::quantize_model(test::fixture("models/llama3-tiny-f16.gguf"), out, o, pool);
+    auto q = Model::load(out);
+    const ModelConfig& c = q->config();
+    const int n = int(r.first_ids.size()), E = c.n_embd, V = c.n_vocab;
+    REQUIRE(int(r.first_hidden.size()) == n * E);
+    ContextOptions co;
+    co.kv_type = GgmlType::F32;
+    Context ctx(*q, co, pool);
+    const float* lg = ctx.eval(r.first_ids, true);
+    // logits from the calibration's hidden states: rmsnorm, then the output matrix
+    std::vector<float> xn(size_t(n * E)), mine(size_t(n) * size_t(V));
+    for (int t = 0; t < n; t++)
+        ops::rmsnorm(&r.first_hidden[size_t(t * E)], q->output_norm().data(), &xn[size_t(t * E)], E, c.rms_eps);
+    MatmulScratch s;
+    matmul(q->output().w, xn.data(), n, mine.data(), pool, s);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < mine.size(); i++) {
+        worst = std::max(worst, std::fabs(double(mine[i]) - lg[i]));
+        scale = std::max(scale, std::fabs(double(lg[i])));
+    }
+    MESSAGE("max |logit difference| " << worst << " of max |logit| " << scale);
+    CHECK(worst < 1e-3 * scale);
 }

@@ -3,6 +3,11 @@
 // GPTQ-4 g128 (0.523 bytes/weight) with an fp16 head: 1.03 GB -> <= 4,170 tok/s; with a GPTQ-4 head too:
 // 0.65 GB -> <= 6,650 tok/s. Launch gaps are removed by replaying one CUDA graph per token.
 //
+// Launches per layer at decode: 7 (rmsnorm, [q|k|v] GEMV, rope, store_kv, attention, o GEMV adding into x,
+// rmsnorm, [gate|up] GEMV, down GEMV reading silu(gate)*up and adding into x: 9 with the two rmsnorms).
+// q/k/v and gate/up are uploaded as one concatenated matrix each where their formats agree (same group size
+// and act-order permutation: GPTQ gives q, k, v one Hessian, so they do), saving launches and tails.
+//
 // The layer loop mirrors src/forward.cpp step by step (DESIGN.md: "keep it an explicit mirror"):
 //   x = embed(token)
 //   per layer: xb = rmsnorm(x) ; q,k,v = Wq xb, Wk xb, Wv xb ; rope(q, k) ; store k, v ; att = attention(q, cache)
@@ -79,10 +84,11 @@ struct CudaLlama::Impl {
     struct Layer {
         float *attn_norm, *ffn_norm;
         DevMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+        DevMatrix qkv, gate_up;  // concatenated (n_out 0 where the parts could not be joined)
     };
     std::vector<Layer> layers;
     __half *k_cache = nullptr, *v_cache = nullptr;  // [n_layer][n_ctx][dkv]
-    float *x, *xb, *q, *k, *v, *att, *gate, *up, *tmp, *logits;
+    float *x, *xb, *qkvb, *att, *gub, *wide, *tmp, *logits;
     __half *xh = nullptr, *wh = nullptr;  // prefill scratch: activations and one dequantized GPTQ matrix
     int32_t *ids = nullptr, *tok = nullptr, *gen = nullptr;
     int *pos = nullptr, *count = nullptr;
@@ -93,6 +99,38 @@ struct CudaLlama::Impl {
     T* track(T* p) {
         allocs.push_back(p);
         return p;
+    }
+
+    // One matrix of the rows of several (q, k, v or gate, up), if their formats agree; n_out = 0 otherwise.
+    DevMatrix concat(const std::vector<const HostMatrix*>& parts, size_t& bytes) {
+        const HostMatrix& a = *parts[0];
+        int n_out = 0;
+        for (const HostMatrix* p : parts) {
+            const bool same = p->n_in == a.n_in && p->gptq() == a.gptq() && p->group_size == a.group_size &&
+                              ((!p->perm && !a.perm) ||
+                               (p->perm && a.perm && std::memcmp(p->perm, a.perm, size_t(a.n_in) * 4) == 0));
+            if (!same) return DevMatrix{};
+            n_out += p->n_out;
+        }
+        std::vector<uint16_t> f16, sc;
+        std::vector<uint32_t> qw;
+        std::vector<int8_t> z;
+        const int ng = a.gptq() ? (a.n_in + a.group_size - 1) / a.group_size : 0;
+        for (const HostMatrix* p : parts) {
+            const size_t n = size_t(p->n_in) * p->n_out;
+            if (!a.gptq()) {
+                f16.insert(f16.end(), p->f16, p->f16 + n);
+            } else {
+                qw.insert(qw.end(), p->qweight, p->qweight + n / 8);
+                sc.insert(sc.end(), p->scales, p->scales + size_t(ng) * p->n_out);
+                z.insert(z.end(), p->zeros, p->zeros + size_t(ng) * p->n_out);
+            }
+        }
+        HostMatrix h = a;
+        h.n_out = n_out;
+        h.f16 = a.gptq() ? nullptr : f16.data();
+        if (a.gptq()) h.qweight = qw.data(), h.scales = sc.data(), h.zeros = z.data();
+        return matrix(h, bytes);
     }
 
     DevMatrix matrix(const HostMatrix& h, size_t& bytes) {
@@ -117,10 +155,12 @@ struct CudaLlama::Impl {
         return m;
     }
 
-    void matmul(const DevMatrix& m, const float* in, int n, float* out) {
+    // out = W in (n = 1: the GEMV, which can also read silu(gate)*up and add into out; n > 1: the GEMM).
+    void matmul(const DevMatrix& m, const float* in, int n, float* out, GemvInput gin = GemvInput::plain,
+                bool accumulate = false) {
         if (n == 1) {
-            if (m.gptq) gemv_int4(m.q, in, out, st);
-            else gemv_f16(m.f16, m.n_in, m.n_out, in, out, st);
+            if (m.gptq) gemv_int4(m.q, in, out, st, gin, accumulate);
+            else gemv_f16(m.f16, m.n_in, m.n_out, in, out, st, gin, accumulate);
             return;
         }
         const __half* w = m.f16;
@@ -133,28 +173,58 @@ struct CudaLlama::Impl {
 
     // The layer loop for n tokens at positions pos0.. (pos_dev: read the position from device memory).
     void forward(const int32_t* ids_dev, int n, int pos0, const int* pos_dev) {
-        const int E = s.n_embd, Dkv = s.n_head_kv * s.head_dim, F = s.n_ff;
+        const int E = s.n_embd, Dq = s.n_head * s.head_dim, Dkv = s.n_head_kv * s.head_dim, F = s.n_ff;
+        float* q = qkvb;  // [n][Dq], then k [n][Dkv], then v [n][Dkv]: for n = 1 exactly the fused GEMV's output
+        float* k = q + size_t(n) * Dq;
+        float* v = k + size_t(n) * Dkv;
+        float* gate = gub;  // [n][F], then up [n][F]
+        float* up = gate + size_t(n) * F;
         if (output.gptq) embed_gptq(output.q, ids_dev, n, x, st);
         else embed_f16(output.f16, ids_dev, n, E, x, st);
         for (int il = 0; il < s.n_layer; il++) {
             Layer& L = layers[size_t(il)];
             rmsnorm(x, L.attn_norm, n, E, s.rms_eps, xb, st);
-            matmul(L.wq, xb, n, q);
-            matmul(L.wk, xb, n, k);
-            matmul(L.wv, xb, n, v);
+            if (L.qkv.n_out && n == 1) {
+                matmul(L.qkv, xb, 1, qkvb);
+            } else if (L.qkv.n_out) {
+                matmul(L.qkv, xb, n, wide);
+                split_columns(wide, n, Dq + 2 * Dkv, 0, Dq, q, st);
+                split_columns(wide, n, Dq + 2 * Dkv, Dq, Dkv, k, st);
+                split_columns(wide, n, Dq + 2 * Dkv, Dq + Dkv, Dkv, v, st);
+            } else {
+                matmul(L.wq, xb, n, q);
+                matmul(L.wk, xb, n, k);
+                matmul(L.wv, xb, n, v);
+            }
             rope(q, s.n_head, k, s.n_head_kv, s.head_dim, s.n_rot, n, pos0, pos_dev, inv_freq, st);
             __half* kc = k_cache + size_t(il) * s.n_ctx * Dkv;
             __half* vc = v_cache + size_t(il) * s.n_ctx * Dkv;
             store_kv(k, v, n, Dkv, pos0, pos_dev, kc, vc, st);
             attention(q, kc, vc, n, pos0, pos_dev, s.n_head, s.n_head_kv, s.head_dim, s.n_ctx, att, st);
-            matmul(L.wo, att, n, tmp);
-            add(x, tmp, int64_t(n) * E, st);
+            if (n == 1) {
+                matmul(L.wo, att, 1, x, GemvInput::plain, true);  // x += Wo att
+            } else {
+                matmul(L.wo, att, n, tmp);
+                add(x, tmp, int64_t(n) * E, st);
+            }
             rmsnorm(x, L.ffn_norm, n, E, s.rms_eps, xb, st);
-            matmul(L.w_gate, xb, n, gate);
-            matmul(L.w_up, xb, n, up);
-            swiglu(gate, up, int64_t(n) * F, gate, st);
-            matmul(L.w_down, gate, n, tmp);
-            add(x, tmp, int64_t(n) * E, st);
+            if (L.gate_up.n_out && n == 1) {
+                matmul(L.gate_up, xb, 1, gub);
+            } else if (L.gate_up.n_out) {
+                matmul(L.gate_up, xb, n, wide);
+                split_columns(wide, n, 2 * F, 0, F, gate, st);
+                split_columns(wide, n, 2 * F, F, F, up, st);
+            } else {
+                matmul(L.w_gate, xb, n, gate);
+                matmul(L.w_up, xb, n, up);
+            }
+            if (n == 1) {
+                matmul(L.w_down, gub, 1, x, GemvInput::swiglu, true);  // x += Wdown (silu(gate) * up)
+            } else {
+                swiglu(gate, up, int64_t(n) * F, gate, st);
+                matmul(L.w_down, gate, n, tmp);
+                add(x, tmp, int64_t(n) * E, st);
+            }
         }
         // The head on the last token only.
         const float* last = x + size_t(n - 1) * E;
@@ -192,9 +262,14 @@ CudaLlama::CudaLlama(const HostLlama& m) : impl_(new Impl) {
         Impl::Layer L;
         L.attn_norm = I.track(upload(hl.attn_norm, size_t(s.n_embd), wb));
         L.ffn_norm = I.track(upload(hl.ffn_norm, size_t(s.n_embd), wb));
-        L.wq = I.matrix(hl.wq, wb), L.wk = I.matrix(hl.wk, wb), L.wv = I.matrix(hl.wv, wb), L.wo = I.matrix(hl.wo, wb);
-        L.w_gate = I.matrix(hl.w_gate, wb), L.w_up = I.matrix(hl.w_up, wb), L.w_down = I.matrix(hl.w_down, wb);
-        for (const DevMatrix* d : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+        L.wo = I.matrix(hl.wo, wb);
+        L.w_down = I.matrix(hl.w_down, wb);
+        L.qkv = I.concat({&hl.wq, &hl.wk, &hl.wv}, wb);
+        if (L.qkv.n_out) L.wq = L.wk = L.wv = DevMatrix{};
+        else L.wq = I.matrix(hl.wq, wb), L.wk = I.matrix(hl.wk, wb), L.wv = I.matrix(hl.wv, wb);
+        L.gate_up = I.concat({&hl.w_gate, &hl.w_up}, wb);
+        if (!L.gate_up.n_out) L.w_gate = I.matrix(hl.w_gate, wb), L.w_up = I.matrix(hl.w_up, wb);
+        for (const DevMatrix* d : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.qkv, &L.gate_up}) {
             if (d->gptq) max_gptq = std::max(max_gptq, size_t(d->n_in) * d->n_out);
             max_in = std::max(max_in, size_t(d->n_in));
         }
@@ -207,12 +282,10 @@ CudaLlama::CudaLlama(const HostLlama& m) : impl_(new Impl) {
     I.v_cache = I.track(dev_alloc<__half>(size_t(s.n_layer) * T * Dkv, sb));
     I.x = I.track(dev_alloc<float>(T * E, sb));
     I.xb = I.track(dev_alloc<float>(T * std::max(E, Dq), sb));
-    I.q = I.track(dev_alloc<float>(T * Dq, sb));
-    I.k = I.track(dev_alloc<float>(T * Dkv, sb));
-    I.v = I.track(dev_alloc<float>(T * Dkv, sb));
+    I.qkvb = I.track(dev_alloc<float>(T * (Dq + 2 * Dkv), sb));
     I.att = I.track(dev_alloc<float>(T * Dq, sb));
-    I.gate = I.track(dev_alloc<float>(T * F, sb));
-    I.up = I.track(dev_alloc<float>(T * F, sb));
+    I.gub = I.track(dev_alloc<float>(T * 2 * F, sb));
+    I.wide = I.track(dev_alloc<float>(T * std::max(2 * F, Dq + 2 * Dkv), sb));
     I.tmp = I.track(dev_alloc<float>(T * E, sb));
     I.logits = I.track(dev_alloc<float>(size_t(s.n_vocab), sb));
     I.xh = I.track(dev_alloc<__half>(T * std::max(max_in, E), sb));

@@ -79,6 +79,11 @@ __global__ void store_kv_kernel(const float* k, const float* v, int n, int dkv, 
     vc[dst] = __float2half_rn(v[i]);
 }
 
+__global__ void split_kernel(const float* src, int n, int sw, int off, int w, float* dst) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < int64_t(n) * w) dst[i] = src[(i / w) * sw + off + i % w];
+}
+
 unsigned blocks_for(int64_t n, int threads) { return unsigned((n + threads - 1) / threads); }
 
 }  // namespace
@@ -119,6 +124,12 @@ void f32_to_f16(const float* x, int64_t n, __half* out, cudaStream_t st) {
     if (n <= 0) return;
     f32_to_f16_kernel<<<blocks_for(n, 256), 256, 0, st>>>(x, n, out);
     SLM_CUDA_LAUNCH(f32_to_f16);
+}
+
+void split_columns(const float* src, int n, int src_width, int off, int w, float* dst, cudaStream_t st) {
+    if (n <= 0 || w <= 0) return;
+    split_kernel<<<blocks_for(int64_t(n) * w, 256), 256, 0, st>>>(src, n, src_width, off, w, dst);
+    SLM_CUDA_LAUNCH(split_columns);
 }
 
 void store_kv(const float* k, const float* v, int n, int dkv, int pos0, const int* pos_dev, __half* k_cache,

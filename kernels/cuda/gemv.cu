@@ -4,10 +4,14 @@
 //   Both are memory-bound (<= 4 flop/byte against the H200's ~200 flop/byte ridge): time = bytes / copy
 //   bandwidth. 2048x8192 (ffn_down of Llama-3.2-1B): int4 8.5 MB -> 2.0 us at 4.3 TB/s, fp16 33.6 MB -> 7.8 us.
 //
-// Design (both kernels): a persistent grid of 2 blocks per SM, 16 warps each; x is staged once per block in
-// shared memory, then each warp takes 4 rows at a time and its lanes stride along the rows in 16-byte loads
-// (ld.global.nc.L1::no_allocate: weights are streamed, never reused). Four rows per warp reuse each staged x
-// chunk four times and keep 4 independent 16-byte loads in flight per lane. A warp shuffle reduces each row.
+// Design (both kernels): blocks of 4 warps, each warp 2 rows at a time, as many blocks as fill one wave of the
+// chip (8 per SM; a larger matrix loops). Every block first prefetches its first weight lines into L2, then
+// stages x once in shared memory (fp16 pairs for int4, float for fp16; fused input ops happen here: SwiGLU of
+// a [gate | up] vector, so the FFN needs no separate kernel), then each warp's lanes stride along its rows in
+// 16-byte loads (ld.global.nc.L1::no_allocate: weights are streamed, never reused), U loads per row in
+// flight per lane. A warp shuffle reduces each row; the epilogue stores or adds (the residual connection).
+// Measured on an H200 (kernels/cuda/NOTES.md): the first version (16 warps x 4 rows per block, 2 blocks per SM)
+// left most SMs idle on 2048-row matrices (32 blocks): 2048x2048 fp16 ran at 21% of the copy bandwidth.
 //
 // int4 -> fp16 without conversion instructions: OR-ing a nibble into the mantissa of 1024.0 (0x6400) gives the
 // half 1024 + q exactly; (q_word >> 4i) & 0x000F000F | 0x64006400 yields nibbles i and i+4 of a word as one
@@ -25,7 +29,7 @@ namespace slm::cuda {
 
 namespace {
 
-constexpr int kWarps = 16, kThreads = kWarps * 32, kRows = 4;
+constexpr int kWarps = 4, kThreads = kWarps * 32, kRows = 2, kBlocksPerSm = 8;
 
 __device__ __forceinline__ uint4 load_stream(const uint4* p) {
     uint4 r;
@@ -53,90 +57,135 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-template <bool kPerm>
+// The staged input value of column c: x[c], or silu(x[c]) * x[n_in + c] for a [gate | up] vector.
+template <bool kSwiglu>
+__device__ __forceinline__ float input_at(const float* __restrict__ x, int c, int n_in) {
+    if (!kSwiglu) return x[c];
+    const float g = x[c];
+    return g / (1.0f + __expf(-g)) * x[n_in + c];
+}
+
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
+template <bool kPerm, bool kSwiglu, bool kAcc, int U>
 __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __restrict__ qw, const __half* __restrict__ scales,
                                                              const int8_t* __restrict__ zeros, const int32_t* __restrict__ perm,
                                                              const float* __restrict__ x, float* __restrict__ y, int n_in,
                                                              int n_out, int group_size, int n_groups) {
     extern __shared__ uint4 xs4[];  // [4][n_vec]: word 4v+w's pairs at xs4[w * n_vec + v]
     const int n_vec = n_in / 32;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    {  // start the weight stream while x is staged
+        const int row0 = (blockIdx.x * kWarps + warp) * kRows;
+        for (int r = 0; r < kRows; r++)
+            if (row0 + r < n_out && lane < n_vec) prefetch_l2(qw + size_t(row0 + r) * n_vec + lane);
+    }
     __half2* xs2 = reinterpret_cast<__half2*>(xs4);
     for (int idx = threadIdx.x; idx < n_in / 2; idx += blockDim.x) {
         const int j = idx >> 2, i = idx & 3, v = j >> 2, w = j & 3;
         const int c0 = 8 * j + i, c1 = c0 + 4;
-        const float a = x[kPerm ? perm[c0] : c0], b = x[kPerm ? perm[c1] : c1];
+        const float a = input_at<kSwiglu>(x, kPerm ? perm[c0] : c0, n_in);
+        const float b = input_at<kSwiglu>(x, kPerm ? perm[c1] : c1, n_in);
         xs2[(w * n_vec + v) * 4 + i] = __floats2half2_rn(a, b);
     }
     __syncthreads();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
         float acc[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
-        for (int v = lane; v < n_vec; v += 32) {
-            uint4 q[kRows];
+        for (int v0 = lane; v0 < n_vec; v0 += 32 * U) {
+            uint4 q[U][kRows];
 #pragma unroll
-            for (int r = 0; r < kRows; r++) {
-                const int row = min(row0 + r, n_out - 1);  // tail rows recompute the last row, not written
-                q[r] = load_stream(qw + size_t(row) * n_vec + v);
-            }
-            const uint4 x0 = xs4[v], x1 = xs4[n_vec + v], x2 = xs4[2 * n_vec + v], x3 = xs4[3 * n_vec + v];
-            const int g = (v * 32) / group_size;
+            for (int u = 0; u < U; u++)
 #pragma unroll
-            for (int r = 0; r < kRows; r++) {
-                const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + g;
-                const float s = __half2float(scales[gi]);
-                const __half zh = __ushort_as_half(static_cast<unsigned short>(0x6400 + zeros[gi]));
-                const __half2 zz = __halves2half2(zh, zh);
-                __half2 a = __float2half2_rn(0.0f);
-                a = dot_word(q[r].x, x0, zz, a);
-                a = dot_word(q[r].y, x1, zz, a);
-                a = dot_word(q[r].z, x2, zz, a);
-                a = dot_word(q[r].w, x3, zz, a);
-                const float2 f = __half22float2(a);
-                acc[r] += s * (f.x + f.y);
+                for (int r = 0; r < kRows; r++) {
+                    const int row = min(row0 + r, n_out - 1);  // tail rows recompute the last row, not written
+                    const int v = min(v0 + 32 * u, n_vec - 1);  // past the row's end: reloads, not used
+                    q[u][r] = load_stream(qw + size_t(row) * n_vec + v);
+                }
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int v = v0 + 32 * u;
+                if (v >= n_vec) break;
+                const uint4 x0 = xs4[v], x1 = xs4[n_vec + v], x2 = xs4[2 * n_vec + v], x3 = xs4[3 * n_vec + v];
+                const int g = (v * 32) / group_size;
+#pragma unroll
+                for (int r = 0; r < kRows; r++) {
+                    const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + g;
+                    const float s = __half2float(scales[gi]);
+                    const __half zh = __ushort_as_half(static_cast<unsigned short>(0x6400 + zeros[gi]));
+                    const __half2 zz = __halves2half2(zh, zh);
+                    __half2 a = __float2half2_rn(0.0f);
+                    a = dot_word(q[u][r].x, x0, zz, a);
+                    a = dot_word(q[u][r].y, x1, zz, a);
+                    a = dot_word(q[u][r].z, x2, zz, a);
+                    a = dot_word(q[u][r].w, x3, zz, a);
+                    const float2 f = __half22float2(a);
+                    acc[r] += s * (f.x + f.y);
+                }
             }
         }
 #pragma unroll
         for (int r = 0; r < kRows; r++) {
             const float t = warp_sum(acc[r]);
-            if (lane == 0 && row0 + r < n_out) y[row0 + r] = t;
+            if (lane == 0 && row0 + r < n_out) {
+                if (kAcc) y[row0 + r] += t;
+                else y[row0 + r] = t;
+            }
         }
     }
 }
 
+template <bool kSwiglu, bool kAcc, int U>
 __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restrict__ w, const float* __restrict__ x,
                                                             float* __restrict__ y, int n_in, int n_out) {
-    extern __shared__ float4 xf4[];  // two planes: x[8v..8v+4) at xf4[v], x[8v+4..8v+8) at xf4[n_vec + v]
+    extern __shared__ float xf[];  // two planes: x[8v..8v+4) at xf4[v], x[8v+4..8v+8) at xf4[n_vec + v]
+    float4* xf4 = reinterpret_cast<float4*>(xf);
     const int n_vec = n_in / 8;
-    for (int idx = threadIdx.x; idx < n_in / 4; idx += blockDim.x) {
-        const int v = idx >> 1, half = idx & 1;
-        xf4[half * n_vec + v] = reinterpret_cast<const float4*>(x)[idx];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    {
+        const int row0 = (blockIdx.x * kWarps + warp) * kRows;
+        for (int r = 0; r < kRows; r++)
+            if (row0 + r < n_out && lane < n_vec) prefetch_l2(w + size_t(row0 + r) * n_vec + lane);
+    }
+    for (int c = threadIdx.x; c < n_in; c += blockDim.x) {
+        const int v = c >> 3, half = (c >> 2) & 1;
+        xf[(half * n_vec + v) * 4 + (c & 3)] = input_at<kSwiglu>(x, c, n_in);
     }
     __syncthreads();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
         float acc[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
-        for (int v = lane; v < n_vec; v += 32) {
-            uint4 q[kRows];
+        for (int v0 = lane; v0 < n_vec; v0 += 32 * U) {
+            uint4 q[U][kRows];
 #pragma unroll
-            for (int r = 0; r < kRows; r++) q[r] = load_stream(w + size_t(min(row0 + r, n_out - 1)) * n_vec + v);
-            const float4 a = xf4[v], b = xf4[n_vec + v];
+            for (int u = 0; u < U; u++)
 #pragma unroll
-            for (int r = 0; r < kRows; r++) {
-                const __half2* h = reinterpret_cast<const __half2*>(&q[r]);
-                const float2 w0 = __half22float2(h[0]), w1 = __half22float2(h[1]), w2 = __half22float2(h[2]),
-                             w3 = __half22float2(h[3]);
-                acc[r] += w0.x * a.x + w0.y * a.y + w1.x * a.z + w1.y * a.w + w2.x * b.x + w2.y * b.y + w3.x * b.z +
-                          w3.y * b.w;
+                for (int r = 0; r < kRows; r++)
+                    q[u][r] = load_stream(w + size_t(min(row0 + r, n_out - 1)) * n_vec + min(v0 + 32 * u, n_vec - 1));
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int v = v0 + 32 * u;
+                if (v >= n_vec) break;
+                const float4 a = xf4[v], b = xf4[n_vec + v];
+#pragma unroll
+                for (int r = 0; r < kRows; r++) {
+                    const __half2* h = reinterpret_cast<const __half2*>(&q[u][r]);
+                    const float2 w0 = __half22float2(h[0]), w1 = __half22float2(h[1]), w2 = __half22float2(h[2]),
+                                 w3 = __half22float2(h[3]);
+                    acc[r] += w0.x * a.x + w0.y * a.y + w1.x * a.z + w1.y * a.w + w2.x * b.x + w2.y * b.y +
+                              w3.x * b.z + w3.y * b.w;
+                }
             }
         }
 #pragma unroll
         for (int r = 0; r < kRows; r++) {
             const float t = warp_sum(acc[r]);
-            if (lane == 0 && row0 + r < n_out) y[row0 + r] = t;
+            if (lane == 0 && row0 + r < n_out) {
+                if (kAcc) y[row0 + r] += t;
+                else y[row0 + r] = t;
+            }
         }
     }
 }
@@ -153,12 +202,29 @@ int sm_count() {
 
 int grid_for(int n_out) {
     const int rows_per_block = kWarps * kRows;
-    return std::max(1, std::min((n_out + rows_per_block - 1) / rows_per_block, 2 * sm_count()));
+    return std::max(1, std::min((n_out + rows_per_block - 1) / rows_per_block, kBlocksPerSm * sm_count()));
 }
 
 template <typename K>
 void allow_smem(K kernel, size_t bytes) {
     if (bytes > 48 * 1024) SLM_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
+template <bool P, bool S, bool A>
+void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
+    constexpr int U = 2;
+    const size_t smem = size_t(w.n_in) * 2;
+    allow_smem(gemv_int4_kernel<P, S, A, U>, smem);
+    gemv_int4_kernel<P, S, A, U><<<grid_for(w.n_out), kThreads, smem, st>>>(
+        reinterpret_cast<const uint4*>(w.qweight), w.scales, w.zeros, w.perm, x, y, w.n_in, w.n_out, w.group_size,
+        w.n_groups);
+}
+template <bool S, bool A>
+void launch_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st) {
+    constexpr int U = 4;
+    const size_t smem = size_t(n_in) * 4;
+    allow_smem(gemv_f16_kernel<S, A, U>, smem);
+    gemv_f16_kernel<S, A, U><<<grid_for(n_out), kThreads, smem, st>>>(reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
 }
 
 }  // namespace
@@ -167,27 +233,26 @@ bool gemv_int4_supported(int n_in, int group_size) {
     return n_in > 0 && n_in % 32 == 0 && group_size > 0 && group_size % 32 == 0 && size_t(n_in) * 2 <= 200 * 1024;
 }
 
-void gemv_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
+void gemv_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st, GemvInput in, bool accumulate) {
     if (!gemv_int4_supported(w.n_in, w.group_size)) throw std::runtime_error("gemv_int4: unsupported shape");
-    const size_t smem = size_t(w.n_in) * 2;
-    const uint4* qw = reinterpret_cast<const uint4*>(w.qweight);
-    if (w.perm) {
-        allow_smem(gemv_int4_kernel<true>, smem);
-        gemv_int4_kernel<true><<<grid_for(w.n_out), kThreads, smem, st>>>(qw, w.scales, w.zeros, w.perm, x, y, w.n_in,
-                                                                          w.n_out, w.group_size, w.n_groups);
+    const bool p = w.perm != nullptr, s = in == GemvInput::swiglu;
+    // Eight instantiations: the branch is taken once per launch, never inside the kernel.
+    if (p) {
+        if (s) accumulate ? launch_int4<true, true, true>(w, x, y, st) : launch_int4<true, true, false>(w, x, y, st);
+        else accumulate ? launch_int4<true, false, true>(w, x, y, st) : launch_int4<true, false, false>(w, x, y, st);
     } else {
-        allow_smem(gemv_int4_kernel<false>, smem);
-        gemv_int4_kernel<false><<<grid_for(w.n_out), kThreads, smem, st>>>(qw, w.scales, w.zeros, nullptr, x, y,
-                                                                           w.n_in, w.n_out, w.group_size, w.n_groups);
+        if (s) accumulate ? launch_int4<false, true, true>(w, x, y, st) : launch_int4<false, true, false>(w, x, y, st);
+        else accumulate ? launch_int4<false, false, true>(w, x, y, st) : launch_int4<false, false, false>(w, x, y, st);
     }
     SLM_CUDA_LAUNCH(gemv_int4);
 }
 
-void gemv_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st) {
+void gemv_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st, GemvInput in,
+              bool accumulate) {
     if (n_in % 8 || size_t(n_in) * 4 > 200 * 1024) throw std::runtime_error("gemv_f16: unsupported shape");
-    const size_t smem = size_t(n_in) * 4;
-    allow_smem(gemv_f16_kernel, smem);
-    gemv_f16_kernel<<<grid_for(n_out), kThreads, smem, st>>>(reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
+    const bool s = in == GemvInput::swiglu;
+    if (s) accumulate ? launch_f16<true, true>(w, n_in, n_out, x, y, st) : launch_f16<true, false>(w, n_in, n_out, x, y, st);
+    else accumulate ? launch_f16<false, true>(w, n_in, n_out, x, y, st) : launch_f16<false, false>(w, n_in, n_out, x, y, st);
     SLM_CUDA_LAUNCH(gemv_f16);
 }
 

@@ -41,10 +41,16 @@ struct GptqDev {
 // ---- GEMV (batch-1 decode) ----
 // Whether the fused int4 GEMV handles the shape (n_in and group_size multiples of 32).
 bool gemv_int4_supported(int n_in, int group_size);
-// y[n_out] = W x, x[n_in] float (input order; act-order gathers it by perm while staging).
-void gemv_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st);
-// y[n_out] = W x for fp16 W [n_out][n_in] row-major (n_in a multiple of 8).
-void gemv_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st);
+// What the GEMV reads as its input vector: x[n_in] itself, or silu(x[k]) * x[n_in + k] of a [gate | up] vector
+// of 2 * n_in floats (the FFN's SwiGLU fused into the down projection).
+enum class GemvInput { plain, swiglu };
+// y[n_out] = W x (accumulate: y += W x, the residual connection fused), x float in input order (act-order
+// gathers it by perm while staging).
+void gemv_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st, GemvInput in = GemvInput::plain,
+               bool accumulate = false);
+// The same for fp16 W [n_out][n_in] row-major (n_in a multiple of 8).
+void gemv_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st,
+              GemvInput in = GemvInput::plain, bool accumulate = false);
 
 // ---- prefill ----
 // Y[n][N] = X[n][K] W^T with W fp16 [N][K] on the tensor cores (fp16 inputs, fp32 accumulation). `xh` is
@@ -76,5 +82,7 @@ void embed_f16(const __half* table, const int32_t* ids, int n, int d, float* x, 
 // x[t] = row ids[t] of a GPTQ-4 matrix, dequantized in input order (a tied embedding stored as GPTQ).
 void embed_gptq(const GptqDev& table, const int32_t* ids, int n, float* x, cudaStream_t st);
 void f32_to_f16(const float* x, int64_t n, __half* out, cudaStream_t st);
+// dst[t][0..w) = src[t][off..off+w) for n rows of src_width (splits a fused [q | k | v] or [gate | up] GEMM output).
+void split_columns(const float* src, int n, int src_width, int off, int w, float* dst, cudaStream_t st);
 
 }  // namespace slm::cuda
