@@ -8,7 +8,9 @@
 #include <cstring>
 #include <map>
 
+#include "backend.h"
 #include "common.h"
+#include "progress.h"
 #include "forward.h"
 #include "gguf.h"
 #include "model.h"
@@ -91,7 +93,7 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
     std::vector<GroupAudit> kinds;
     uint64_t total_bytes = 0, done_bytes = 0;
     for (const gguf::TensorInfo& qt : quant.tensors()) total_bytes += qt.nbytes;
-    const auto t0 = std::chrono::steady_clock::now();
+    Progress bar("audit: weights", "tensors", "MB/s", 1e6, progress);
     // Adds one tensor's errors to its layer, its kind and the totals.
     auto record = [&](TensorAudit&& ta) {
         GroupAudit& lg = layers[ta.layer];
@@ -125,6 +127,8 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
                 fail("%s has GPTQ weight %s, %s has no matrix %s.weight", quant.path().c_str(), base.c_str(),
                      ref.path().c_str(), base.c_str());
             const WeightView w = gptq_weight_view(quant, base, rt->ne[0], rt->ne[1]);
+            if (const std::string err = codec::check_weight(w); !err.empty())
+                fail("%s: GPTQ weight %s: %s", quant.path().c_str(), base.c_str(), err.c_str());
             TensorAudit ta;
             ta.name = base + ".weight";
             ta.kind = tensor_kind(ta.name);
@@ -141,7 +145,7 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
                 std::vector<float> a(static_cast<size_t>(n_in)), b(static_cast<size_t>(n_in));
                 for (int64_t r = r0; r < r1; ++r) {
                     quant::row_to_f32(rt->type, rdata + r * rrow, a.data(), n_in);
-                    dequantize_row(w, r, b.data());
+                    codec::dequantize_weight_row(w, r, b.data());
                     partial[size_t(ti)].add(compare_values(a.data(), b.data(), n_in));
                 }
             });
@@ -192,14 +196,9 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
 
         record(std::move(ta));
         done_bytes += qt.nbytes;
-        if (progress) {
-            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            double rate = done_bytes / 1e6 / std::max(el, 1e-9);
-            std::fprintf(stderr, "\raudit: weights %zu/%zu tensors, %.1f MB/s, ETA %.0fs   ", rep.tensors.size(),
-                         quant.tensors().size(), rate, (total_bytes - done_bytes) / 1e6 / std::max(rate, 1e-9));
-        }
+        bar.update(double(rep.tensors.size()), double(quant.tensors().size()), double(done_bytes), double(total_bytes));
     }
-    if (progress) std::fprintf(stderr, "\n");
+    bar.finish();
     for (auto& [layer, g] : layers)
         if (layer >= 0) rep.by_layer.push_back(g);
     if (layers.count(-1)) rep.by_layer.push_back(layers[-1]);
@@ -284,8 +283,8 @@ void check_compatible(const Model& ref, const Model& quant) {
                  tb.token_text(i).c_str());
 }
 
-TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int32_t>& ids_in, ThreadPool& pool,
-                     int n_ctx) {
+TextAudit audit_text(Session& cr, Session& cq, const std::vector<int32_t>& ids_in, int n_ctx) {
+    const Model &ref = cr.model(), &quant = cq.model();
     check_compatible(ref, quant);
     if (n_ctx < 2) fail("audit: --ctx %d: need at least 2 tokens", n_ctx);
     std::vector<int32_t> ids = ids_in;
@@ -293,12 +292,12 @@ TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int
     if (ids.size() < 2) fail("audit: the text has %zu token(s); need at least 2", ids.size());
     const int n = int(ids.size());
     const int n_vocab = ref.config().n_vocab;
-    ContextOptions opt;
-    opt.n_ctx = n;
-    Context cr(ref, opt, pool), cq(quant, opt, pool);
+    if (cr.n_ctx() < n || cq.n_ctx() < n) fail("audit: the sessions hold %d / %d positions; %d are needed", cr.n_ctx(), cq.n_ctx(), n);
+    cr.clear();
+    cq.clear();
     TextAccumulator acc;
     const int chunk = 64;  // bounded memory: two chunks of logits at a time
-    auto t0 = std::chrono::steady_clock::now();
+    Progress bar("audit", "tokens", "tok/s (both models)");
     for (int p0 = 0; p0 < n; p0 += chunk) {
         int m = std::min(chunk, n - p0);
         const float* lr = cr.eval(ids.data() + p0, m, true);
@@ -307,12 +306,9 @@ TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int
             int pos = p0 + j;
             acc.add(lr + int64_t(j) * n_vocab, lq + int64_t(j) * n_vocab, n_vocab, pos + 1 < n ? ids[size_t(pos + 1)] : -1);
         }
-        double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        double rate = (p0 + m) / std::max(el, 1e-9);
-        std::fprintf(stderr, "\raudit: %d/%d tokens, %.1f tok/s (both models), ETA %.0fs   ", p0 + m, n, rate,
-                     (n - p0 - m) / std::max(rate, 1e-9));
+        bar.update(double(p0 + m), double(n));
     }
-    std::fprintf(stderr, "\n");
+    bar.finish();
     TextAudit t = acc.finish();
     t.n_tokens = n;
     return t;

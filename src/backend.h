@@ -106,6 +106,10 @@ bool can_quantize(GgmlType t);
 void dequantize_row(GgmlType t, const void* x, float* y, int64_t n);
 // The reference quantizer (byte-identical to ggml's, no importance matrix). Throws for a type without one.
 void quantize_row(GgmlType t, const float* x, void* y, int64_t n);
+// Any weight view, multi-part formats (GPTQ) included: "" when its parts are well formed (types, shapes, a
+// GPTQ permutation that is one), else what is wrong; and row `row` dequantized in input order (n_in floats).
+std::string check_weight(const WeightView& w);
+void dequantize_weight_row(const WeightView& w, int64_t row, float* out);
 }  // namespace codec
 
 }  // namespace slm

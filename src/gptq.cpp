@@ -9,10 +9,9 @@
 #include <fstream>
 #include <numeric>
 
+#include "backend.h"
 #include "chat_template.h"
 #include "common.h"
-#include "cpu/gptq.h"
-#include "cpu/matmul.h"
 #include "gguf.h"
 #include "json.h"
 #include "model.h"
@@ -26,13 +25,14 @@ namespace {
 
 constexpr int kMaxQ = 15;  // 4 bits
 
-WeightView f32_matrix(const float* w, int64_t n_in, int64_t n_out) {
-    WeightView v;
-    v.type = GgmlType::F32;
-    v.data = w;
-    v.n_in = n_in;
-    v.n_out = n_out;
-    return v;
+Weight f32_matrix(const float* w, int64_t n_in, int64_t n_out) {
+    Weight m;
+    m.name = "gptq scratch";
+    m.w.type = GgmlType::F32;
+    m.w.data = w;
+    m.w.n_in = n_in;
+    m.w.n_out = n_out;
+    return m;
 }
 
 // The scale and zero point of one group (GPTQ's quantizer: the range is widened to include 0, the scale is
@@ -88,17 +88,17 @@ void store(Quantized& q, int64_t row, int64_t col, int v) {
 
 // ---- Hessian ----
 
-void Hessian::add(const float* x, int64_t rows, ThreadPool& pool) {
-    // sum_t x_t x_t^T = Xt Xt^T with Xt = X transposed (n x chunk): one matmul of the f32 kernels per chunk.
+void Hessian::add(const float* x, int64_t rows, Backend& be) {
+    // sum_t x_t x_t^T = Xt Xt^T with Xt = X transposed (n x chunk): one f32 matmul of the backend per chunk
+    // (host memory: a CPU backend).
     constexpr int64_t kChunk = 1024;
     std::vector<float> xt, prod(size_t(n_ * n_));
-    MatmulScratch scratch;
     for (int64_t r0 = 0; r0 < rows; r0 += kChunk) {
         const int64_t m = std::min(kChunk, rows - r0);
         xt.assign(size_t(n_ * m), 0.0f);
         for (int64_t t = 0; t < m; t++)
             for (int64_t i = 0; i < n_; i++) xt[size_t(i * m + t)] = x[(r0 + t) * n_ + i];
-        matmul(f32_matrix(xt.data(), m, n_), xt.data(), n_, prod.data(), pool, scratch);
+        be.matmul(f32_matrix(xt.data(), m, n_), xt.data(), int(n_), prod.data(), Numerics::fast);
         for (size_t i = 0; i < h_.size(); i++) h_[i] += double(prod[i]);
     }
     count_ += rows;
@@ -162,8 +162,22 @@ std::vector<double> inverse_upper_factor(const std::vector<double>& h, int64_t n
 // ---- quantizers ----
 
 WeightView Quantized::view() const {
-    return kernels::gptq_view(n_in, n_out, group_size, qweight.data(), scales.data(), zeros.data(),
-                              perm.empty() ? nullptr : perm.data());
+    // kernels/cpu/gptq.cpp's layout: parts qweight [n_in/8, n_out] I32, scales and zeros [n_groups, n_out],
+    // perm [n_in] with act-order.
+    const int64_t ng = (n_in + group_size - 1) / group_size;
+    WeightView w;
+    w.format = WeightFormat::gptq;
+    w.type = GgmlType::I32;
+    w.data = qweight.data();
+    w.n_in = n_in;
+    w.n_out = n_out;
+    w.group_size = group_size;
+    w.parts[0] = {"qweight", GgmlType::I32, qweight.data(), n_in / 8, n_out};
+    w.parts[1] = {"scales", GgmlType::F16, scales.data(), ng, n_out};
+    w.parts[2] = {"zeros", GgmlType::I8, zeros.data(), ng, n_out};
+    w.n_parts = 3;
+    if (!perm.empty()) w.parts[size_t(w.n_parts++)] = {"perm", GgmlType::I32, perm.data(), n_in, 1};
+    return w;
 }
 
 Quantized quantize_rtn(const float* W, int64_t n_out, int64_t n_in, const Options& opt) {
@@ -261,7 +275,7 @@ namespace {
 // A weight matrix as row-major floats (dequantized from whatever type the file holds).
 std::vector<float> to_f32(const WeightView& w) {
     std::vector<float> out(size_t(w.n_in * w.n_out));
-    for (int64_t r = 0; r < w.n_out; r++) dequantize_row(w, r, &out[size_t(r * w.n_in)]);
+    for (int64_t r = 0; r < w.n_out; r++) codec::dequantize_weight_row(w, r, &out[size_t(r * w.n_in)]);
     return out;
 }
 
@@ -333,7 +347,8 @@ ModelResult quantize_model(const std::string& in_path, const std::string& out_pa
     const auto t0 = std::chrono::steady_clock::now();
     check_shape(1, 8, opt.gptq);
     if (opt.calib_n < 1 || opt.calib_n > 1000000) fail("--calib-n %d: expected 1..1000000", opt.calib_n);
-    std::unique_ptr<Model> model = Model::load(in_path);
+    std::unique_ptr<Backend> be = make_cpu_backend(pool);
+    std::unique_ptr<Model> model = Model::load(in_path, *be);
     const ModelConfig& c = model->config();
     for (const LayerWeights& L : model->layers())
         for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
@@ -370,7 +385,7 @@ ModelResult quantize_model(const std::string& in_path, const std::string& out_pa
     res.n_distinct = T;
     auto hessian = [&](const float* x, int64_t n) {
         Hessian hs(n);
-        hs.add(x, T, pool);
+        hs.add(x, T, *be);
         return hs.matrix();
     };
 
@@ -381,11 +396,10 @@ ModelResult quantize_model(const std::string& in_path, const std::string& out_pa
         for (size_t t = shared[s]; t < seqs[s].size(); t++) {
             const int32_t id = seqs[s][t];
             if (id < 0 || id >= c.n_vocab) fail("calibration token %d out of range", int(id));
-            dequantize_row(model->tok_embd(), id, &h[size_t((off[s] + int64_t(t - shared[s])) * E)]);
+            codec::dequantize_weight_row(model->tok_embd(), id, &h[size_t((off[s] + int64_t(t - shared[s])) * E)]);
         }
     const std::vector<double> inv_freq = ops::rope_inv_freq(c.n_rot, c.rope_freq_base, model->rope_freqs());
     const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim};
-    MatmulScratch scratch;
 
     std::vector<std::pair<std::string, Quantized>> done;  // by tensor name
     const int n_mat = 7 * c.n_layer;
@@ -405,14 +419,14 @@ ModelResult quantize_model(const std::string& in_path, const std::string& out_pa
                                : quantize(wf.data(), w.w.n_out, w.w.n_in, H, opt.gptq, pool);
         std::vector<float> deq(wf.size());
         const WeightView v = qz.view();
-        for (int64_t r = 0; r < v.n_out; r++) kernels::gptq_dequantize_row(v, r, &deq[size_t(r * v.n_in)]);
+        for (int64_t r = 0; r < v.n_out; r++) codec::dequantize_weight_row(v, r, &deq[size_t(r * v.n_in)]);
         std::string base = w.name;
         if (base.size() > 7 && base.compare(base.size() - 7, 7, ".weight") == 0) base.resize(base.size() - 7);
         done.push_back({base, std::move(qz)});
         return deq;
     };
     auto linear = [&](const std::vector<float>& w, int64_t n_in, int64_t n_out, const float* in, float* out) {
-        matmul(f32_matrix(w.data(), n_in, n_out), in, T, out, pool, scratch);
+        be->matmul(f32_matrix(w.data(), n_in, n_out), in, int(T), out, Numerics::fast);
     };
     auto rmsnorm_all = [&](const std::vector<float>& wn, float* out) {
         pool.parallel_for(T, 64, [&](int64_t a, int64_t b, int) {

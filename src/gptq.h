@@ -20,6 +20,7 @@
 #include "tensor.h"
 
 namespace slm {
+class Backend;
 class ThreadPool;
 }
 
@@ -37,8 +38,9 @@ struct Options {
 class Hessian {
 public:
     explicit Hessian(int64_t n) : n_(n), h_(size_t(n * n), 0.0) {}
-    // Adds rows x[rows][n] (the products run on the pool in float over chunks, summed in double).
-    void add(const float* x, int64_t rows, ThreadPool& pool);
+    // Adds rows x[rows][n] (host memory; the products run on a CPU backend in float over chunks of 1024
+    // rows, summed in double).
+    void add(const float* x, int64_t rows, Backend& be);
     int64_t n() const { return n_; }
     int64_t count() const { return count_; }
     // H = 2/T sum x x^T (row-major n x n).

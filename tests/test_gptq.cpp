@@ -196,8 +196,8 @@ TEST_CASE("gptq: the Hessian is 2/T sum x x^T") {
     const std::vector<float> x = correlated_inputs(T, n, rng);
     ThreadPool pool(2);
     gptq::Hessian h(n);
-    h.add(x.data(), 1000, pool);
-    h.add(x.data() + 1000 * n, T - 1000, pool);
+    h.add(x.data(), 1000, test::cpu());
+    h.add(x.data() + 1000 * n, T - 1000, test::cpu());
     CHECK(h.count() == T);
     const std::vector<double> got = h.matrix();
     for (int64_t i = 0; i < n; i++)
@@ -218,7 +218,7 @@ TEST_CASE("gptq: beats round-to-nearest on a random layer; its loss is the exact
     const std::vector<float> X = correlated_inputs(T, n_in, rng);
     ThreadPool pool(2);
     gptq::Hessian hs(n_in);
-    hs.add(X.data(), T, pool);
+    hs.add(X.data(), T, test::cpu());
     const std::vector<double> H = hs.matrix();
     for (const bool act : {false, true})
         for (const bool sym : {false, true})
@@ -266,7 +266,7 @@ TEST_CASE("gptq: the block width does not change the result (lazy batches reorde
     const std::vector<float> X = correlated_inputs(T, n_in, rng);
     ThreadPool pool(1);
     gptq::Hessian hs(n_in);
-    hs.add(X.data(), T, pool);
+    hs.add(X.data(), T, test::cpu());
     gptq::Options o;
     o.group_size = 32;
     o.act_order = true;
@@ -326,15 +326,15 @@ TEST_CASE("gptq: a whole model: quantize, load, run; logits close to the float m
     CHECK(r.n_matrices == 14);
     CHECK(r.bytes_out < r.bytes_in);
 
-    auto ref = Model::load(test::fixture("models/llama3-tiny-f16.gguf"));
-    auto q = Model::load(out);
+    auto ref = Model::load(test::fixture("models/llama3-tiny-f16.gguf"), test::cpu());
+    auto q = Model::load(out, test::cpu());
     CHECK(q->layers()[0].wq.w.format == WeightFormat::gptq);
     CHECK(q->layers()[1].w_down.w.n_parts == 4);  // act-order stores the permutation
     CHECK(q->file().get_int("slm.gptq.group_size") == 64);
     const std::vector<int32_t> ids = ref->tokenizer().encode("where is my order? I want to return the shoes", true);
     ContextOptions co;
     co.kv_type = GgmlType::F32;
-    Context c1(*ref, co, pool), c2(*q, co, pool);
+    Context c1(*ref, test::cpu(), co), c2(*q, test::cpu(), co);
     const int V = ref->config().n_vocab;
     const float* l1 = c1.eval(ids, true);
     std::vector<float> a(l1, l1 + ids.size() * size_t(V));
@@ -381,20 +381,19 @@ TEST_CASE("gptq: the calibration forward pass is the engine's forward pass on th
     o.gptq.group_size = 32;
     o.progress = false;
     const gptq::ModelResult r = gptq::quantize_model(test::fixture("models/llama3-tiny-f16.gguf"), out, o, pool);
-    auto q = Model::load(out);
+    auto q = Model::load(out, test::cpu());
     const ModelConfig& c = q->config();
     const int n = int(r.first_ids.size()), E = c.n_embd, V = c.n_vocab;
     REQUIRE(int(r.first_hidden.size()) == n * E);
     ContextOptions co;
     co.kv_type = GgmlType::F32;
-    Context ctx(*q, co, pool);
+    Context ctx(*q, test::cpu(), co);
     const float* lg = ctx.eval(r.first_ids, true);
     // logits from the calibration's hidden states: rmsnorm, then the output matrix
     std::vector<float> xn(size_t(n * E)), mine(size_t(n) * size_t(V));
     for (int t = 0; t < n; t++)
         ops::rmsnorm(&r.first_hidden[size_t(t * E)], q->output_norm().data(), &xn[size_t(t * E)], E, c.rms_eps);
-    MatmulScratch s;
-    matmul(q->output().w, xn.data(), n, mine.data(), pool, s);
+    test::cpu().matmul(q->output(), xn.data(), n, mine.data(), Numerics::fast);
     double worst = 0, scale = 0;
     for (size_t i = 0; i < mine.size(); i++) {
         worst = std::max(worst, std::fabs(double(mine[i]) - lg[i]));
