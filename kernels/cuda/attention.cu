@@ -36,6 +36,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const float* q, con
     for (int j = threadIdx.x; j < n_pos; j += blockDim.x) {
         const uint4* kj = reinterpret_cast<const uint4*>(kc + size_t(j) * dkv + size_t(kvh) * hd);
         float d = 0;
+#pragma unroll 4
         for (int c = 0; c < hd / 8; c++) {
             const uint4 w = kj[c];
             const __half2* h2 = reinterpret_cast<const __half2*>(&w);

@@ -5,13 +5,15 @@
 //   bandwidth. 2048x8192 (ffn_down of Llama-3.2-1B): int4 8.5 MB -> 2.0 us at 4.3 TB/s, fp16 33.6 MB -> 7.8 us.
 //
 // Design (both kernels): blocks of 4 warps, each warp 2 rows at a time, as many blocks as fill one wave of the
-// chip (8 per SM; a larger matrix loops). Every block first prefetches its first weight lines into L2, then
+// chip (up to 8 per SM, as occupancy allows; a larger matrix loops). Every block first prefetches its first weight lines into L2, then
 // stages x once in shared memory (fp16 pairs for int4, float for fp16; fused input ops happen here: SwiGLU of
 // a [gate | up] vector, so the FFN needs no separate kernel), then each warp's lanes stride along its rows in
 // 16-byte loads (ld.global.nc.L1::no_allocate: weights are streamed, never reused), U loads per row in
 // flight per lane. A warp shuffle reduces each row; the epilogue stores or adds (the residual connection).
 // Measured on an H200 (kernels/cuda/NOTES.md): the first version (16 warps x 4 rows per block, 2 blocks per SM)
-// left most SMs idle on 2048-row matrices (32 blocks): 2048x2048 fp16 ran at 21% of the copy bandwidth.
+// left most SMs idle on 2048-row matrices (32 blocks): 2048x2048 fp16 ran at 21% of the copy bandwidth; the
+// second staged x one element per iteration (one memory latency each: ~4 us at n_in = 2048, 16 at 8192); x is
+// now staged 8 words per thread in flight.
 //
 // int4 -> fp16 without conversion instructions: OR-ing a nibble into the mantissa of 1024.0 (0x6400) gives the
 // half 1024 + q exactly; (q_word >> 4i) & 0x000F000F | 0x64006400 yields nibbles i and i+4 of a word as one
@@ -80,13 +82,28 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
         for (int r = 0; r < kRows; r++)
             if (row0 + r < n_out && lane < n_vec) prefetch_l2(qw + size_t(row0 + r) * n_vec + lane);
     }
-    __half2* xs2 = reinterpret_cast<__half2*>(xs4);
-    for (int idx = threadIdx.x; idx < n_in / 2; idx += blockDim.x) {
-        const int j = idx >> 2, i = idx & 3, v = j >> 2, w = j & 3;
-        const int c0 = 8 * j + i, c1 = c0 + 4;
-        const float a = input_at<kSwiglu>(x, kPerm ? perm[c0] : c0, n_in);
-        const float b = input_at<kSwiglu>(x, kPerm ? perm[c1] : c1, n_in);
-        xs2[(w * n_vec + v) * 4 + i] = __floats2half2_rn(a, b);
+    // One thread per word j (8 columns): its 4 pairs become one 16-byte store. 8 words per thread are loaded
+    // before any is stored, so the staging costs about one memory latency, not one per element.
+    constexpr int kBatch = 8;
+    for (int j0 = threadIdx.x; j0 < n_in / 8; j0 += blockDim.x * kBatch) {
+        float xv[kBatch][8];
+#pragma unroll
+        for (int b = 0; b < kBatch; b++) {
+            const int j = j0 + b * blockDim.x;
+            if (j >= n_in / 8) break;
+#pragma unroll
+            for (int e = 0; e < 8; e++) xv[b][e] = input_at<kSwiglu>(x, kPerm ? perm[8 * j + e] : 8 * j + e, n_in);
+        }
+#pragma unroll
+        for (int b = 0; b < kBatch; b++) {
+            const int j = j0 + b * blockDim.x;
+            if (j >= n_in / 8) break;
+            uint4 packed;
+            __half2* h = reinterpret_cast<__half2*>(&packed);
+#pragma unroll
+            for (int i = 0; i < 4; i++) h[i] = __floats2half2_rn(xv[b][i], xv[b][i + 4]);
+            xs4[(j & 3) * n_vec + (j >> 2)] = packed;
+        }
     }
     __syncthreads();
     for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
@@ -148,9 +165,24 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
         for (int r = 0; r < kRows; r++)
             if (row0 + r < n_out && lane < n_vec) prefetch_l2(w + size_t(row0 + r) * n_vec + lane);
     }
-    for (int c = threadIdx.x; c < n_in; c += blockDim.x) {
-        const int v = c >> 3, half = (c >> 2) & 1;
-        xf[(half * n_vec + v) * 4 + (c & 3)] = input_at<kSwiglu>(x, c, n_in);
+    // One thread per 8 columns, 8 such groups loaded before any is stored (see the int4 kernel).
+    constexpr int kBatch = 8;
+    for (int v0 = threadIdx.x; v0 < n_vec; v0 += blockDim.x * kBatch) {
+        float xv[kBatch][8];
+#pragma unroll
+        for (int b = 0; b < kBatch; b++) {
+            const int v = v0 + b * blockDim.x;
+            if (v >= n_vec) break;
+#pragma unroll
+            for (int e = 0; e < 8; e++) xv[b][e] = input_at<kSwiglu>(x, 8 * v + e, n_in);
+        }
+#pragma unroll
+        for (int b = 0; b < kBatch; b++) {
+            const int v = v0 + b * blockDim.x;
+            if (v >= n_vec) break;
+            xf4[v] = make_float4(xv[b][0], xv[b][1], xv[b][2], xv[b][3]);
+            xf4[n_vec + v] = make_float4(xv[b][4], xv[b][5], xv[b][6], xv[b][7]);
+        }
     }
     __syncthreads();
     for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
@@ -200,9 +232,14 @@ int sm_count() {
     return n;
 }
 
-int grid_for(int n_out) {
+// Blocks for n_out rows: one per 8 rows, at most one full wave of resident blocks (a larger matrix loops).
+template <typename K>
+int grid_for(K kernel, size_t smem, int n_out) {
+    int per_sm = 0;
+    SLM_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
     const int rows_per_block = kWarps * kRows;
-    return std::max(1, std::min((n_out + rows_per_block - 1) / rows_per_block, kBlocksPerSm * sm_count()));
+    return std::max(1, std::min((n_out + rows_per_block - 1) / rows_per_block,
+                                std::max(1, std::min(per_sm, kBlocksPerSm)) * sm_count()));
 }
 
 template <typename K>
@@ -215,7 +252,7 @@ void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
     constexpr int U = 2;
     const size_t smem = size_t(w.n_in) * 2;
     allow_smem(gemv_int4_kernel<P, S, A, U>, smem);
-    gemv_int4_kernel<P, S, A, U><<<grid_for(w.n_out), kThreads, smem, st>>>(
+    gemv_int4_kernel<P, S, A, U><<<grid_for(gemv_int4_kernel<P, S, A, U>, smem, w.n_out), kThreads, smem, st>>>(
         reinterpret_cast<const uint4*>(w.qweight), w.scales, w.zeros, w.perm, x, y, w.n_in, w.n_out, w.group_size,
         w.n_groups);
 }
@@ -224,7 +261,7 @@ void launch_f16(const __half* w, int n_in, int n_out, const float* x, float* y, 
     constexpr int U = 4;
     const size_t smem = size_t(n_in) * 4;
     allow_smem(gemv_f16_kernel<S, A, U>, smem);
-    gemv_f16_kernel<S, A, U><<<grid_for(n_out), kThreads, smem, st>>>(reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
+    gemv_f16_kernel<S, A, U><<<grid_for(gemv_f16_kernel<S, A, U>, smem, n_out), kThreads, smem, st>>>(reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
 }
 
 }  // namespace
