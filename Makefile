@@ -85,7 +85,11 @@ $(BUILD)/slm-gpu-tests: $(BUILD)/obj/tests/cuda/test_kernels.o $(CUDA_OBJ) $(BUI
 $(BUILD)/slm-gpu-bench: $(BUILD)/obj/tools/bench/gpu_bench.o $(CUDA_OBJ) $(BUILD)/libslm.a
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -Xcompiler -pthread
 
-cuda: $(BUILD)/slm-gpu-tests $(BUILD)/slm-gpu-bench
+# The whole slm with the CUDA backend behind --gpu (the real make_cuda_backend replaces the weak stand-in).
+$(BUILD)/slm-cuda: $(MAIN_OBJ) $(CUDA_OBJ) $(BUILD)/libslm.a
+	$(NVCC) $(CUDA_ARCH) -o $@ $(MAIN_OBJ) $(CUDA_OBJ) -Xlinker --whole-archive $(BUILD)/libslm.a -Xlinker --no-whole-archive -Xcompiler -pthread
+
+cuda: $(BUILD)/slm-gpu-tests $(BUILD)/slm-gpu-bench $(BUILD)/slm-cuda
 
 clean:
 	rm -rf build build-asan

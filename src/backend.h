@@ -95,6 +95,9 @@ public:
 // The CPU backend (kernels/cpu/backend.cpp): the best kernels this CPU runs (SLM_SIMD caps the level), work
 // split over the caller's pool. The pool must outlive the backend.
 std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool);
+// The CUDA backend on device `device` (kernels/cuda/backend.cu, linked by `make cuda` into build/slm-cuda). The
+// CPU-only build has a stand-in that throws slm::Error ("built without CUDA"), so it needs no toolkit.
+std::unique_ptr<Backend> make_cuda_backend(int device);
 
 // ---- host-side format codecs ----
 // Files are made and read on the host whatever backend computes: the quantizers, dequantizers and the

@@ -2,6 +2,8 @@
 # One sitting on the GPU machine: build the CUDA targets (unless prebuilt ones run there), run every GPU
 # kernel test, then the benchmark and the torch/transformers peer, and write one table.
 #   usage: tools/bench/gpu_run.sh OUTDIR [prebuilt-dir]
+# With a models/ folder of GGUF files beside it, also compares `slm --gpu` logits with the CPU's for each
+# (tools/bench/gpu_logits_check.sh).
 # Results: OUTDIR/tests.log, OUTDIR/bench.md, OUTDIR/peer.md, OUTDIR/results.md (all three).
 set -u
 OUT=${1:?usage: gpu_run.sh OUTDIR [prebuilt-dir]}
@@ -20,9 +22,12 @@ else
   "$BIN/slm-gpu-tests" > "$OUT/tests.log" 2>&1
 fi
 cat "$OUT/tests.log"
+if [ -d models ] && [ -x "$BIN/slm-cuda" ]; then
+  tools/bench/gpu_logits_check.sh "$BIN/slm-cuda" "$OUT/logits" models/*.gguf | tee "$OUT/logits.md"
+fi
 "$BIN/slm-gpu-bench" "$OUT/bench.md" > /dev/null 2>&1 || echo "bench failed (see above)"
 [ -f "$OUT/bench.md" ] && cat "$OUT/bench.md"
 PYTHONUNBUFFERED=1 timeout 240 python3 tools/bench/gpu_peer.py "$OUT/peer.md" > "$OUT/peer.log" 2>&1 || echo "peer: exit $?"
 cat "$OUT"/peer.md 2>/dev/null || tail -5 "$OUT/peer.log"
-cat "$OUT/gpu.txt" "$OUT/bench.md" "$OUT/peer.md" > "$OUT/results.md" 2>/dev/null
+cat "$OUT/gpu.txt" "$OUT/logits.md" "$OUT/bench.md" "$OUT/peer.md" > "$OUT/results.md" 2>/dev/null
 grep -E "passed|FAIL" "$OUT/tests.log" | tail -15
