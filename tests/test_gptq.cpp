@@ -6,6 +6,7 @@
 #include <numeric>
 #include <random>
 
+#include "backend.h"
 #include "common.h"
 #include "cpu/gptq.h"
 #include "cpu/matmul.h"
@@ -401,4 +402,15 @@ TEST_CASE("gptq: the calibration forward pass is the engine's forward pass on th
     }
     MESSAGE("max |logit difference| " << worst << " of max |logit| " << scale);
     CHECK(worst < 1e-3 * scale);
+}
+
+TEST_CASE("backend: the CPU-only build's make_cuda_backend says it was built without CUDA") {
+    // build/slm-tests links the weak stand-in (kernels/cpu/cuda_stub.cpp); build/slm-cuda the real backend.
+    std::string msg;
+    try {
+        make_cuda_backend(0);
+    } catch (const Error& e) {
+        msg = e.what();
+    }
+    CHECK(msg.find("without CUDA") != std::string::npos);
 }
