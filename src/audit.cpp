@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "common.h"
 #include "progress.h"
+#include "unicode.h"
 #include "forward.h"
 #include "gguf.h"
 #include "model.h"
@@ -87,7 +88,7 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
     for (const gguf::TensorInfo& rt : ref.tensors())
         if (!quant.find_tensor(rt.name) &&
             !(gptq_base(rt.name, ".weight").size() && quant.find_tensor(gptq_base(rt.name, ".weight") + ".qweight")))
-            fail("%s has tensor %s, %s does not", ref.path().c_str(), rt.name.c_str(), quant.path().c_str());
+            fail("%s has tensor %s, %s does not", ref.path().c_str(), escape_text(rt.name).c_str(), quant.path().c_str());
 
     std::map<int, GroupAudit> layers;
     std::vector<GroupAudit> kinds;
@@ -144,7 +145,7 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
             pool.parallel_for(w.n_out, std::max<int64_t>(1, 65536 / n_in), [&](int64_t r0, int64_t r1, int ti) {
                 std::vector<float> a(static_cast<size_t>(n_in)), b(static_cast<size_t>(n_in));
                 for (int64_t r = r0; r < r1; ++r) {
-                    quant::row_to_f32(rt->type, rdata + r * rrow, a.data(), n_in);
+                    codec::dequantize_row(rt->type, rdata + r * rrow, a.data(), n_in);
                     codec::dequantize_weight_row(w, r, b.data());
                     partial[size_t(ti)].add(compare_values(a.data(), b.data(), n_in));
                 }
@@ -159,9 +160,9 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
             continue;
         }
         const gguf::TensorInfo* rt = ref.find_tensor(qt.name);
-        if (!rt) fail("%s has tensor %s, %s does not", quant.path().c_str(), qt.name.c_str(), ref.path().c_str());
+        if (!rt) fail("%s has tensor %s, %s does not", quant.path().c_str(), escape_text(qt.name).c_str(), ref.path().c_str());
         if (rt->ne != qt.ne)
-            fail("tensor %s: shape differs between %s and %s", qt.name.c_str(), ref.path().c_str(),
+            fail("tensor %s: shape differs between %s and %s", escape_text(qt.name).c_str(), ref.path().c_str(),
                  quant.path().c_str());
         TensorAudit ta;
         ta.name = qt.name;
@@ -178,16 +179,16 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
         const uint8_t* qdata = quant.tensor_data(qt);
         // Fail here, on this thread, for a type without a dequantizer.
         std::vector<float> probe(static_cast<size_t>(n_per_row));
-        quant::row_to_f32(rt->type, rdata, probe.data(), n_per_row);
-        quant::row_to_f32(qt.type, qdata, probe.data(), n_per_row);
+        codec::dequantize_row(rt->type, rdata, probe.data(), n_per_row);
+        codec::dequantize_row(qt.type, qdata, probe.data(), n_per_row);
 
         std::vector<ErrorSums> partial(size_t(pool.size()));
         const int64_t grain = std::max<int64_t>(1, 65536 / n_per_row);
         pool.parallel_for(n_rows, grain, [&](int64_t r0, int64_t r1, int ti) {
             std::vector<float> a(static_cast<size_t>(n_per_row)), b(static_cast<size_t>(n_per_row));
             for (int64_t r = r0; r < r1; ++r) {
-                quant::row_to_f32(rt->type, rdata + r * rrow, a.data(), n_per_row);
-                quant::row_to_f32(qt.type, qdata + r * qrow, b.data(), n_per_row);
+                codec::dequantize_row(rt->type, rdata + r * rrow, a.data(), n_per_row);
+                codec::dequantize_row(qt.type, qdata + r * qrow, b.data(), n_per_row);
                 partial[size_t(ti)].add(compare_values(a.data(), b.data(), n_per_row));
             }
         });
@@ -276,11 +277,11 @@ void check_compatible(const Model& ref, const Model& quant) {
     const Tokenizer &ta = ref.tokenizer(), &tb = quant.tokenizer();
     same("tokenizer vocabulary size", ta.n_vocab(), tb.n_vocab());
     if (ta.model_name() != tb.model_name())
-        fail("the models use different tokenizers (%s vs %s)", ta.model_name().c_str(), tb.model_name().c_str());
+        fail("the models use different tokenizers (%s vs %s)", escape_text(ta.model_name()).c_str(), escape_text(tb.model_name()).c_str());
     for (int32_t i = 0; i < ta.n_vocab(); ++i)
         if (ta.token_text(i) != tb.token_text(i))
-            fail("the models' tokenizers differ at token %d (\"%s\" vs \"%s\")", i, ta.token_text(i).c_str(),
-                 tb.token_text(i).c_str());
+            fail("the models' tokenizers differ at token %d (\"%s\" vs \"%s\")", i, escape_text(ta.token_text(i)).c_str(),
+                 escape_text(tb.token_text(i)).c_str());
 }
 
 TextAudit audit_text(Session& cr, Session& cq, const std::vector<int32_t>& ids_in, int n_ctx) {

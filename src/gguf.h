@@ -11,6 +11,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,10 @@
 #include <vector>
 
 #include "types.h"
+
+namespace slm {
+class OutputFile;  // output_file.h
+}
 
 namespace slm::gguf {
 
@@ -144,10 +149,17 @@ public:
     // Tensor whose bytes the writer owns.
     void add_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
                     std::vector<uint8_t> data);
+    // Tensor whose bytes are made when write() reaches it (and freed after): converters stream a model this
+    // way, one tensor in memory at a time. produce() must return exactly the bytes type and shape need.
+    void add_tensor_lazy(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                         std::function<std::vector<uint8_t>()> produce);
     size_t n_tensors() const;
 
-    // Writes to path (via a temporary file renamed into place). Throws slm::Error on I/O failure.
+    // Writes to path through an OutputFile (output_file.h: refuses a non-regular target, exclusive temporary in
+    // the same folder, fsync, rename). Throws slm::Error on I/O failure.
     void write(const std::string& path) const;
+    // Writes into an OutputFile the caller opened before its work began; the caller commits it.
+    void write(OutputFile& out) const;
     // Serialize to memory (tests).
     std::vector<uint8_t> to_bytes() const;
 
@@ -159,6 +171,7 @@ private:
         const void* view = nullptr;
         uint64_t nbytes = 0;
         std::vector<uint8_t> owned;
+        std::function<std::vector<uint8_t>()> produce;
     };
     std::vector<KV> kv_;
     std::vector<Tensor> tensors_;

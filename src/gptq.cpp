@@ -279,31 +279,11 @@ std::vector<float> to_f32(const WeightView& w) {
     return out;
 }
 
-// The calibration messages, rendered with the model's chat template: Llama 3's where the vocabulary has its
-// header tokens, else ChatML's (<|im_start|>role\n...<|im_end|>\n, SmolLM2's), else the contents as plain text.
-std::vector<int32_t> render(const Tokenizer& tok, const std::vector<chat::Message>& msgs) {
-    try {
-        return chat::tokenize_llama3(tok, msgs, false);
-    } catch (const Error&) {
-    }
-    const int32_t im_start = tok.find_token("<|im_start|>"), im_end = tok.find_token("<|im_end|>");
-    std::vector<int32_t> ids;
-    if (im_start >= 0 && im_end >= 0) {
-        for (const chat::Message& m : msgs) {
-            ids.push_back(im_start);
-            for (int32_t id : tok.encode(m.role + "\n" + chat::trim(m.content), false, false)) ids.push_back(id);
-            ids.push_back(im_end);
-            for (int32_t id : tok.encode("\n", false, false)) ids.push_back(id);
-        }
-        return ids;
-    }
-    std::string text;
-    for (const chat::Message& m : msgs) text += chat::trim(m.content) + "\n";
-    return tok.encode(text, tok.add_bos_default(), false);
-}
-
-std::vector<std::vector<int32_t>> read_calibration(const std::string& path, const Tokenizer& tok, int n_max,
-                                                   int max_tokens) {
+// The first n_max calibration conversations, rendered with the model's chat template (chat_template.h: the
+// family recognized in tokenizer.chat_template, as eval and chat render them), each cut to max_tokens.
+std::vector<std::vector<int32_t>> read_calibration(const std::string& path, const Tokenizer& tok,
+                                                   const std::string& template_text, int n_max, int max_tokens) {
+    const chat::Template tmpl = chat::resolve(tok, template_text);
     std::ifstream in(path);
     if (!in) fail("%s: cannot open the calibration file", path.c_str());
     std::vector<std::vector<int32_t>> seqs;
@@ -330,7 +310,7 @@ std::vector<std::vector<int32_t>> read_calibration(const std::string& path, cons
                 fail("%s:%d: every message needs string fields \"role\" and \"content\"", path.c_str(), line_no);
             msgs.push_back({role->as_string(), content->as_string()});
         }
-        std::vector<int32_t> ids = render(tok, msgs);
+        std::vector<int32_t> ids = chat::render(tok, tmpl, msgs, false).ids;
         if (int(ids.size()) > max_tokens) ids.resize(static_cast<size_t>(max_tokens));
         if (ids.size() >= 2) seqs.push_back(std::move(ids));
     }
@@ -362,7 +342,8 @@ ModelResult quantize_model(const std::string& in_path, const std::string& out_pa
         }
 
     const std::vector<std::vector<int32_t>> seqs =
-        read_calibration(opt.calib_path, model->tokenizer(), opt.calib_n, std::min(opt.max_tokens, c.n_ctx_train));
+        read_calibration(opt.calib_path, model->tokenizer(), model->file().get_string("tokenizer.chat_template", ""),
+                         opt.calib_n, std::min(opt.max_tokens, c.n_ctx_train));
     // Messages share their system prompt, and under causal attention a shared prefix has the same activations
     // in every message: each message after the first keeps only the rows past its common prefix with the
     // first one (`shared`), and its attention reads the first message's keys and values for that prefix. The

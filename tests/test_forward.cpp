@@ -210,7 +210,7 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
         CAPTURE(std::string(type_name(t)));
         std::vector<uint8_t> wq(size_t(row_bytes(t, n_in) * n_out));
         for (int64_t r = 0; r < n_out; r++) ops.quantize(wf.data() + r * n_in, wq.data() + r * row_bytes(t, n_in), n_in);
-        WeightView W = test::ggml_weight(t, wq.data(), n_in, n_out);
+        WeightView W{.type = t, .data = wq.data(), .n_in = n_in, .n_out = n_out};
         // The reference sees the activations as the kernel does: rounded through the partner format.
         std::vector<float> xr = x;
         bool exact_partner = true;
@@ -220,7 +220,7 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
                 const kernels::TypeOps& q = kernels::type_ops(ops.vec_dot_type);
                 std::vector<uint8_t> xq(size_t(row_bytes(ops.vec_dot_type, n_in)));
                 for (int64_t t0 = 0; t0 < n_tok; t0++) {
-                    kernels::activation_quantizer(q)(x.data() + t0 * n_in, xq.data(), n_in);
+                    kernels::active().activation_quantizer(ops.vec_dot_type)(x.data() + t0 * n_in, xq.data(), n_in);
                     q.dequantize(xq.data(), xr.data() + t0 * n_in, n_in);
                 }
             }
@@ -252,9 +252,9 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
     MatmulScratch s;
     std::vector<float> y(10);
     std::vector<uint8_t> buf(1024);
-    CHECK_THROWS_AS(matmul(test::ggml_weight(GgmlType::F32, buf.data(), 0, 2), x.data(), 1, y.data(), p, s), Error);
+    CHECK_THROWS_AS(matmul(WeightView{.type = GgmlType::F32, .data = buf.data(), .n_in = 0, .n_out = 2}, x.data(), 1, y.data(), p, s), Error);
     if (kernels::has_ops(GgmlType::Q8_0))
-        CHECK_THROWS_AS(matmul(test::ggml_weight(GgmlType::Q8_0, buf.data(), 33, 1), x.data(), 1, y.data(), p, s), Error);
+        CHECK_THROWS_AS(matmul(WeightView{.type = GgmlType::Q8_0, .data = buf.data(), .n_in = 33, .n_out = 1}, x.data(), 1, y.data(), p, s), Error);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -717,7 +717,7 @@ TEST_CASE("forward: slm logits writes the fixture format and the last logits") {
 
 TEST_CASE("forward: slm chat converses over piped stdin, with /reset and /exit") {
     SLM_REQUIRE_FIXTURE(kTiny);
-    CmdResult r = slm_cmd("chat -m " + q(test::fixture(kTiny)) + " -n 6 --temp 0 --ctx 256 -t 2 --verbose", "chat",
+    CmdResult r = slm_cmd("chat -m " + q(test::fixture(kTiny)) + " -n 6 --temp 0 --ctx 256 -t 2 --verbose --chat-template llama3", "chat",
                           "Hello there\nAnd again\n/reset\nHello there\n/exit\nnot read\n");
     CHECK(r.rc == 0);
     CHECK(r.err.find("(conversation reset)") != std::string::npos);
@@ -727,8 +727,15 @@ TEST_CASE("forward: slm chat converses over piped stdin, with /reset and /exit")
     for (size_t p = 0; (p = r.err.find("reply ", p)) != std::string::npos; p++) n_replies++;
     CHECK(n_replies == 3);
     SLM_REQUIRE_FIXTURE(kStories);
-    r = slm_cmd("chat -m " + q(test::fixture(kStories)), "chat-spm", "hi\n");
+    r = slm_cmd("chat -m " + q(test::fixture(kStories)) + " --chat-template llama3", "chat-spm", "hi\n");
     CHECK(r.rc != 0);
-    CHECK(r.err.find("special token") != std::string::npos);
+    CHECK(r.err.find("special token <|begin_of_text|>") != std::string::npos);
+    // No template in the model: none, with a note.
+    r = slm_cmd("chat -m " + q(test::fixture(kStories)) + " -n 4 --temp 0", "chat-none", "Tom had a dog.\n");
+    CHECK(r.rc == 0);
+    CHECK(r.err.find("no chat template") != std::string::npos);
+    r = slm_cmd("run -m " + q(test::fixture(kStories)) + " --chat -p hi --chat-template vicuna", "chat-bad");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("llama3|chatml|llama2|none") != std::string::npos);
 }
 

@@ -18,6 +18,8 @@ const Command kCommands[] = {
     {"audit", cmd_audit, "measure what quantization did: per-tensor errors, KL divergence, perplexity"},
     {"gen-data", cmd_gen_data, "generate the multilingual e-commerce intent dataset"},
     {"eval", cmd_eval, "evaluate a model on the intent task"},
+    {"convert", cmd_convert, "Hugging Face checkpoint directory (safetensors) -> GGUF"},
+    {"export-hf", cmd_export_hf, "GGUF -> Hugging Face checkpoint directory (config, safetensors, tokenizer)"},
 };
 const int kNumCommands = int(sizeof(kCommands) / sizeof(kCommands[0]));
 }  // namespace slm::cli
