@@ -19,16 +19,6 @@
 
 namespace slm::test {
 
-// A ggml-format weight view over bytes the test owns.
-inline WeightView ggml_weight(GgmlType t, const void* data, int64_t n_in, int64_t n_out) {
-    WeightView w;
-    w.type = t;
-    w.data = data;
-    w.n_in = n_in;
-    w.n_out = n_out;
-    return w;
-}
-
 // A CPU backend on a 2-thread pool, for loading models (Model::load asks a backend what it supports) and for
 // tests that do not care about the thread count.
 inline Backend& cpu() {
