@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "backend.h"
-#include "tensor.h"
 #include "threadpool.h"
 
 namespace slm::test {
