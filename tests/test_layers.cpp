@@ -19,7 +19,7 @@ namespace {
 std::vector<std::pair<std::string, std::string>> includes_under(const std::string& dir) {
     std::vector<std::pair<std::string, std::string>> out;
     if (!fs::exists(dir)) return out;
-    const std::regex inc(R"(^\s*#\s*include\s+"([^"]+)")");
+    const std::regex inc(R"re(^\s*#\s*include\s+"([^"]+)")re");
     for (const auto& e : fs::recursive_directory_iterator(dir)) {
         if (!e.is_regular_file()) continue;
         const std::string ext = e.path().extension().string();
