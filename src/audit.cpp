@@ -7,8 +7,10 @@
 #include <cmath>
 #include <map>
 
+#include "backend.h"
 #include "common.h"
 #include "unicode.h"
+#include "progress.h"
 #include "forward.h"
 #include "gguf.h"
 #include "model.h"
@@ -85,7 +87,7 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
     std::vector<GroupAudit> kinds;
     uint64_t total_bytes = 0, done_bytes = 0;
     for (const gguf::TensorInfo& qt : quant.tensors()) total_bytes += qt.nbytes;
-    const auto t0 = std::chrono::steady_clock::now();
+    Progress bar("audit: weights", "tensors", "MB/s", 1e6, progress);
     for (const gguf::TensorInfo& qt : quant.tensors()) {
         const gguf::TensorInfo* rt = ref.find_tensor(qt.name);
         if (!rt) fail("%s has tensor %s, %s does not", quant.path().c_str(), escape_text(qt.name).c_str(), ref.path().c_str());
@@ -107,16 +109,16 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
         const uint8_t* qdata = quant.tensor_data(qt);
         // Fail here, on this thread, for a type without a dequantizer.
         std::vector<float> probe(static_cast<size_t>(n_per_row));
-        quant::row_to_f32(rt->type, rdata, probe.data(), n_per_row);
-        quant::row_to_f32(qt.type, qdata, probe.data(), n_per_row);
+        codec::dequantize_row(rt->type, rdata, probe.data(), n_per_row);
+        codec::dequantize_row(qt.type, qdata, probe.data(), n_per_row);
 
         std::vector<ErrorSums> partial(size_t(pool.size()));
         const int64_t grain = std::max<int64_t>(1, 65536 / n_per_row);
         pool.parallel_for(n_rows, grain, [&](int64_t r0, int64_t r1, int ti) {
             std::vector<float> a(static_cast<size_t>(n_per_row)), b(static_cast<size_t>(n_per_row));
             for (int64_t r = r0; r < r1; ++r) {
-                quant::row_to_f32(rt->type, rdata + r * rrow, a.data(), n_per_row);
-                quant::row_to_f32(qt.type, qdata + r * qrow, b.data(), n_per_row);
+                codec::dequantize_row(rt->type, rdata + r * rrow, a.data(), n_per_row);
+                codec::dequantize_row(qt.type, qdata + r * qrow, b.data(), n_per_row);
                 partial[size_t(ti)].add(compare_values(a.data(), b.data(), n_per_row));
             }
         });
@@ -138,14 +140,9 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
         if (ta.q_type != ta.ref_type) rep.total_quantized.add(ta.err);
         rep.tensors.push_back(std::move(ta));
         done_bytes += qt.nbytes;
-        if (progress) {
-            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            double rate = done_bytes / 1e6 / std::max(el, 1e-9);
-            std::fprintf(stderr, "\raudit: weights %zu/%zu tensors, %.1f MB/s, ETA %.0fs   ", rep.tensors.size(),
-                         quant.tensors().size(), rate, (total_bytes - done_bytes) / 1e6 / std::max(rate, 1e-9));
-        }
+        bar.update(double(rep.tensors.size()), double(quant.tensors().size()), double(done_bytes), double(total_bytes));
     }
-    if (progress) std::fprintf(stderr, "\n");
+    bar.finish();
     for (auto& [layer, g] : layers)
         if (layer >= 0) rep.by_layer.push_back(g);
     if (layers.count(-1)) rep.by_layer.push_back(layers[-1]);
@@ -244,7 +241,7 @@ TextAudit audit_text(Session& cr, Session& cq, const std::vector<int32_t>& ids_i
     cq.clear();
     TextAccumulator acc;
     const int chunk = 64;  // bounded memory: two chunks of logits at a time
-    auto t0 = std::chrono::steady_clock::now();
+    Progress bar("audit", "tokens", "tok/s (both models)");
     for (int p0 = 0; p0 < n; p0 += chunk) {
         int m = std::min(chunk, n - p0);
         const float* lr = cr.eval(ids.data() + p0, m, true);
@@ -253,12 +250,9 @@ TextAudit audit_text(Session& cr, Session& cq, const std::vector<int32_t>& ids_i
             int pos = p0 + j;
             acc.add(lr + int64_t(j) * n_vocab, lq + int64_t(j) * n_vocab, n_vocab, pos + 1 < n ? ids[size_t(pos + 1)] : -1);
         }
-        double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        double rate = (p0 + m) / std::max(el, 1e-9);
-        std::fprintf(stderr, "\raudit: %d/%d tokens, %.1f tok/s (both models), ETA %.0fs   ", p0 + m, n, rate,
-                     (n - p0 - m) / std::max(rate, 1e-9));
+        bar.update(double(p0 + m), double(n));
     }
-    std::fprintf(stderr, "\n");
+    bar.finish();
     TextAudit t = acc.finish();
     t.n_tokens = n;
     return t;

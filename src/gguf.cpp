@@ -25,6 +25,7 @@
 #include "input_file.h"
 #include "output_file.h"
 #include "unicode.h"
+#include "tensor.h"
 
 static_assert(std::endian::native == std::endian::little, "the GGUF reader assumes a little-endian host");
 
@@ -231,11 +232,6 @@ uint64_t tensor_nbytes(const TypeInfo& ti, const std::array<int64_t, 4>& ne, Err
     return uint64_t(*bytes);
 }
 
-std::string shape_string(const std::array<int64_t, 4>& ne, uint32_t n_dims) {
-    std::string s = "[";
-    for (uint32_t d = 0; d < n_dims; d++) s += strfmt("%s%lld", d ? ", " : "", (long long)ne[d]);
-    return s + "]";
-}
 
 }  // namespace
 
@@ -453,7 +449,7 @@ void File::Impl::parse_with(Cursor& c) {
         ti.type = info->type;
         ti.offset = c.read<uint64_t>("data offset");
         ti.nbytes = tensor_nbytes(*info, ti.ne, [&](const std::string& m) {
-            c.error(strfmt("%s (type %s, shape %s)", m.c_str(), info->name, shape_string(ti.ne, ti.n_dims).c_str()));
+            c.error(strfmt("%s (type %s, shape %s)", m.c_str(), info->name, shape_str(ti.ne.data(), int(ti.n_dims)).c_str()));
         });
         if (ti.offset % alignment != 0)
             c.error(strfmt("data offset %llu is not a multiple of the alignment %llu",

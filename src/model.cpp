@@ -35,11 +35,6 @@ std::unique_ptr<Model> Model::load(const std::string& path, const Backend& backe
 
 namespace {
 
-std::string shape_str(const gguf::TensorInfo& t) {
-    std::string s = "[";
-    for (uint32_t i = 0; i < t.n_dims; i++) s += strfmt("%s%lld", i ? ", " : "", (long long)t.ne[i]);
-    return s + "]";
-}
 
 // The tensor `name` with exactly the shape ne (ggml order), or nullptr when absent and not required. No type
 // check here (which types can be computed is the backend's business: checked_view).
@@ -56,13 +51,13 @@ const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name,
         std::string want = "[";
         for (size_t i = 0; i < ne.size(); i++) want += strfmt("%s%lld", i ? ", " : "", (long long)ne[i]);
         fail("%s: tensor %s has shape %s, but the model configuration expects %s]", f.path().c_str(), name.c_str(),
-             shape_str(*t).c_str(), want.c_str());
+             shape_str(t->ne.data(), int(t->n_dims)).c_str(), want.c_str());
     }
     return t;
 }
 
 WeightView view_of(const gguf::File& f, const gguf::TensorInfo& t) {
-    return WeightView{t.type, f.tensor_data(t), t.ne[0], t.ne[1]};
+    return WeightView{.type = t.type, .data = f.tensor_data(t), .n_in = t.ne[0], .n_out = t.ne[1]};
 }
 
 // Small vectors (norms, rope_freqs) are converted to f32 once, whatever their stored type.

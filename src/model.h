@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gguf.h"
-#include "cpu/matmul.h"
+#include "tensor.h"
 #include "types.h"
 
 namespace slm {

@@ -8,12 +8,14 @@
 #include <cstring>
 #include <numeric>
 
+#include "backend.h"
 #include "common.h"
+#include "progress.h"
+#include "tensor.h"
 #include "gguf.h"
 #include "model.h"
 #include "output_file.h"
 #include "unicode.h"
-#include "cpu/kernels.h"
 #include "threadpool.h"
 
 namespace slm::quant {
@@ -270,11 +272,6 @@ Plan make_plan(const Mix& mix, const ModelShape& shape, const std::vector<Tensor
 }
 
 namespace {
-std::string shape_str(const TensorDesc& t) {
-    std::string s = std::to_string(t.ne[0]);
-    for (uint32_t d = 1; d < std::max<uint32_t>(t.n_dims, 1); ++d) s += "x" + std::to_string(t.ne[d]);
-    return s;
-}
 }  // namespace
 
 std::string format_plan(const Plan& plan) {
@@ -285,7 +282,7 @@ std::string format_plan(const Plan& plan) {
                   "bytes after");
     for (const PlanEntry& e : plan.entries) {
         out += strfmt("%-*s  %-16s  %-6s -> %-6s  %12" PRIu64 "  %12" PRIu64 "%s%s\n", int(w), e.tensor.name.c_str(),
-                      shape_str(e.tensor).c_str(), type_name(e.tensor.type), type_name(e.to), e.bytes_from, e.bytes_to,
+                      shape_str(e.tensor.ne.data(), int(e.tensor.n_dims), true).c_str(), type_name(e.tensor.type), type_name(e.to), e.bytes_from, e.bytes_to,
                       e.convert ? "" : "  (copied)", e.fallback ? "  (fallback: row length)" : "");
     }
     out += strfmt("total: %zu tensors, %" PRId64 " weights, %.2f MB -> %.2f MB, %.3f -> %.3f bits per weight (%s)\n",
@@ -295,61 +292,6 @@ std::string format_plan(const Plan& plan) {
     return out;
 }
 
-void row_to_f32(GgmlType from, const void* src, float* dst, int64_t n) {
-    switch (from) {
-        case T::F32: std::memcpy(dst, src, size_t(n) * 4); return;
-        case T::F16: {
-            const auto* h = static_cast<const uint8_t*>(src);
-            for (int64_t i = 0; i < n; ++i) {
-                fp16_t v;
-                std::memcpy(&v, h + 2 * i, 2);
-                dst[i] = fp16_to_fp32(v);
-            }
-            return;
-        }
-        case T::BF16: {
-            const auto* h = static_cast<const uint8_t*>(src);
-            for (int64_t i = 0; i < n; ++i) {
-                bf16_t v;
-                std::memcpy(&v, h + 2 * i, 2);
-                dst[i] = bf16_to_fp32(v);
-            }
-            return;
-        }
-        default: {
-            const kernels::TypeOps& ops = kernels::type_ops(from);  // throws for types without kernels
-            ops.dequantize(src, dst, n);
-        }
-    }
-}
-
-void row_from_f32(GgmlType to, const float* src, void* dst, int64_t n) {
-    switch (to) {
-        case T::F32: std::memcpy(dst, src, size_t(n) * 4); return;
-        case T::F16: {
-            auto* h = static_cast<uint8_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) {
-                fp16_t v = fp32_to_fp16(src[i]);
-                std::memcpy(h + 2 * i, &v, 2);
-            }
-            return;
-        }
-        case T::BF16: {
-            auto* h = static_cast<uint8_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) {
-                bf16_t v = fp32_to_bf16(src[i]);
-                std::memcpy(h + 2 * i, &v, 2);
-            }
-            return;
-        }
-        default: {
-            if (!kernels::has_ops(to) || !kernels::type_ops(to).quantize)
-                fail("quantize: slm cannot produce tensors of type %s", type_name(to));
-            kernels::type_ops(to).quantize(src, dst, n);
-        }
-    }
-}
-
 std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, GgmlType to, ThreadPool& pool) {
     const int64_t n_per_row = t.ne[0];
     const int64_t n_rows = t.n_elements() / n_per_row;
@@ -357,9 +299,9 @@ std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, Gg
         fail("quantize: tensor %s: rows of %" PRId64 " do not fit %s -> %s blocks", t.name.c_str(), n_per_row,
              type_name(t.type), type_name(to));
     // Check the conversion exists before starting threads, so the error comes from this thread.
-    if (to != T::F32 && to != T::F16 && to != T::BF16 && (!kernels::has_ops(to) || !kernels::type_ops(to).quantize))
-        fail("quantize: tensor %s: slm cannot produce type %s", t.name.c_str(), type_name(to));
-    if (t.type != T::F32 && t.type != T::F16 && t.type != T::BF16) (void)kernels::type_ops(t.type);
+    if (!codec::can_quantize(to)) fail("quantize: tensor %s: slm cannot produce type %s", t.name.c_str(), type_name(to));
+    if (!codec::can_dequantize(t.type))
+        fail("quantize: tensor %s: tensor type %s is not supported by slm's CPU kernels", t.name.c_str(), type_name(t.type));
 
     const int64_t in_row = row_bytes(t.type, n_per_row), out_row = row_bytes(to, n_per_row);
     std::vector<uint8_t> out(size_t(out_row * n_rows));
@@ -368,8 +310,8 @@ std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, Gg
     pool.parallel_for(n_rows, grain, [&](int64_t r0, int64_t r1, int) {
         std::vector<float> buf(static_cast<size_t>(n_per_row));
         for (int64_t r = r0; r < r1; ++r) {
-            row_to_f32(t.type, data + r * in_row, buf.data(), n_per_row);
-            row_from_f32(to, buf.data(), out.data() + r * out_row, n_per_row);
+            codec::dequantize_row(t.type, data + r * in_row, buf.data(), n_per_row);
+            codec::quantize_row(to, buf.data(), out.data() + r * out_row, n_per_row);
         }
     });
     return out;
@@ -413,7 +355,7 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
     uint64_t total_in = 0, done_in = 0;
     for (const PlanEntry& e : res.plan.entries) total_in += e.convert ? e.bytes_from : 0;
     const auto t0 = std::chrono::steady_clock::now();
-    auto last_print = t0;
+    Progress progress("quantize", "tensors", "MB/s", 1e6, opts.progress);
     const size_t n = res.plan.entries.size();
     for (size_t i = 0; i < n; ++i) {
         const PlanEntry& e = res.plan.entries[i];
@@ -426,19 +368,12 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
         std::vector<uint8_t> bytes = convert_tensor(e.tensor, in.tensor_data(ti), e.to, pool);
         w.add_tensor(ti.name, e.to, ne, std::move(bytes));
         done_in += e.bytes_from;
-        auto now = std::chrono::steady_clock::now();
-        double el = std::chrono::duration<double>(now - t0).count();
-        if (opts.progress && (std::chrono::duration<double>(now - last_print).count() > 0.5 || i + 1 == n)) {
-            last_print = now;
-            double rate = el > 0 ? done_in / 1e6 / el : 0;
-            double eta = rate > 0 ? (total_in - done_in) / 1e6 / rate : 0;
-            std::fprintf(stderr, "\rquantize: %zu/%zu tensors, %.1f MB/s, ETA %.0fs   ", i + 1, n, rate, eta);
-            std::fflush(stderr);
-        }
+        progress.update(double(i + 1), double(n), double(done_in), double(total_in));
     }
+    progress.update(double(n), double(n), double(done_in), double(total_in));
+    progress.finish();
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.mb_per_s = res.seconds > 0 ? total_in / 1e6 / res.seconds : 0;
-    if (opts.progress) std::fprintf(stderr, "\n");
     w.write(out);
     out.commit();
     return res;

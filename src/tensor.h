@@ -79,7 +79,8 @@ struct AttentionShape {
     int n_head = 0, n_head_kv = 0, head_dim = 0;  // GQA: query head h reads KV head h / (n_head / n_head_kv)
 };
 
-// "[2048, 8192]" (ggml order, as `slm inspect` prints shapes). The one shape formatter.
-std::string shape_str(const int64_t* ne, int n_dims);
+// The one shape formatter, ggml order: "[2048, 8192]" (as `slm inspect` prints shapes), or with compact
+// "2048x8192" (plan tables, manifests). n_dims < 1 prints one dimension.
+std::string shape_str(const int64_t* ne, int n_dims, bool compact = false);
 
 }  // namespace slm

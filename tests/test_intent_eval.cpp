@@ -60,16 +60,6 @@ TEST_CASE("intent: eval data errors name the file and line") {
     CHECK_THROWS_WITH_AS(read_eval_file("/nonexistent/x.jsonl"), doctest::Contains("cannot open"), Error);
 }
 
-TEST_CASE("intent: where an unconstrained reply's object closes") {
-    CHECK(json_object_end(R"({"a": 1})") == 8);
-    CHECK(json_object_end(R"({"a": "}"} tail)") == 10);
-    CHECK(json_object_end(R"({"a": "\"}"}x)") == 12);
-    CHECK(json_object_end(R"({"a": {"b": [1]}})") == 17);
-    CHECK(json_object_end(R"({"a": 1)") == std::string::npos);
-    CHECK(json_object_end("no json here") == std::string::npos);
-    CHECK(json_object_end("} x") == 1);
-}
-
 TEST_CASE("intent: constrained picks on the Llama 3 vocabulary with random logits are always valid") {
     SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
     Tokenizer tok = Tokenizer::load(test::fixture("models/llama3-tiny-f16.gguf"));

@@ -9,6 +9,7 @@
 #include "forward.h"
 #include "model.h"
 #include "sampler.h"
+#include "threadpool.h"
 
 namespace slm::cli {
 

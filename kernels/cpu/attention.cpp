@@ -17,7 +17,7 @@ void attention_cpu(const CpuKvCache& kv, int il, const float* q, int n, int pos0
     const size_t kv_el = kv.type == GgmlType::F32 ? 4 : 2, n_ctx = size_t(kv.n_ctx);
     const uint8_t* kc = kv.k[size_t(il)].data();
     const uint8_t* vc = kv.v[size_t(il)].data();
-    const vec_dot_fn dot = best_dot(kv.type);  // f32 or f16 row . f32 row
+    const vec_dot_fn dot = active().dot(kv.type);  // f32 or f16 row . f32 row
     const float scale = float(1.0 / std::sqrt(double(hd)));
     if (scores.size() < size_t(pool.size()) * n_ctx) scores.resize(size_t(pool.size()) * n_ctx);
     // Each item costs ~4 * n_pos * hd flops; keep chunks big enough that waking the pool pays.

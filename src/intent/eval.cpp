@@ -11,6 +11,7 @@
 #include "chat_template.h"
 #include "common.h"
 #include "input_file.h"
+#include "progress.h"
 #include "forward.h"
 #include "generate.h"
 #include "intent/data.h"
@@ -92,40 +93,11 @@ std::vector<EvalItem> read_eval_file(const std::string& path) {
 
 // ---- decoding ---------------------------------------------------------------------------------------------
 
-size_t json_object_end(const std::string& text) {
-    int depth = 0;
-    bool in_string = false, escape = false, started = false;
-    for (size_t i = 0; i < text.size(); i++) {
-        char c = text[i];
-        if (in_string) {
-            if (escape) escape = false;
-            else if (c == '\\') escape = true;
-            else if (c == '"') in_string = false;
-            continue;
-        }
-        if (c == '"') in_string = true;
-        else if (c == '{' || c == '[') { depth++; started = true; }
-        else if (c == '}' || c == ']') {
-            depth--;
-            if (started && depth == 0) return i + 1;
-            if (depth < 0) return i + 1;  // stray closer: nothing valid can follow
-        }
-    }
-    return std::string::npos;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string fmt_duration(double s) {
-    if (s < 0 || s > 1e7) return "?";
-    int t = int(s + 0.5);
-    if (t >= 3600) return strfmt("%dh%02dm", t / 3600, t / 60 % 60);
-    if (t >= 60) return strfmt("%dm%02ds", t / 60, t % 60);
-    return strfmt("%ds", t);
-}
 
 }  // namespace
 
@@ -184,8 +156,7 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
     }
 
     Sampler greedy(SamplerParams{.temp = 0});
-    auto t_start = Clock::now();
-    auto t_print = t_start;
+    Progress bar("eval", "examples", "ex/s", 1.0, opt.progress);
     int n_exact = 0;
     for (size_t i = 0; i < r.items.size(); i++) {
         const EvalItem& item = r.items[i];
@@ -219,13 +190,13 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
                 return dec->complete();  // only EOT/EOS is allowed now: the turn ends without another forward pass
             };
         } else {
-            go.done = [](int32_t, const std::string& text) { return json_object_end(text) != std::string::npos; };
+            go.done = [](int32_t, const std::string& text) { return json::value_end(text) != std::string::npos; };
         }
         const std::vector<int32_t> prompt(ids.begin() + keep, ids.end());
         GenerateResult g = generate(ctx, greedy, prompt, go, nullptr);
         std::string reply = g.text;
         if (!dec)
-            if (size_t end = json_object_end(reply); end != std::string::npos) reply.resize(end);  // the harness stops reading where the object closes
+            if (size_t end = json::value_end(reply); end != std::string::npos) reply.resize(end);  // the harness stops reading where the object closes
         r.prompt_s += g.prompt_seconds;
         r.decode_s += g.gen_seconds;
         r.decode_evals += g.n_gen_evals;
@@ -238,15 +209,9 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
         n_exact += res.grade.exact;
         r.results.push_back(std::move(res));
 
-        if (opt.progress && (seconds_since(t_print) > 0.5 || i + 1 == r.items.size())) {
-            t_print = Clock::now();
-            double el = seconds_since(t_start), rate = double(i + 1) / std::max(el, 1e-9);
-            std::fprintf(stderr, "\reval %zu/%zu  %.2f ex/s  ETA %s  exact %.1f%%   ", i + 1, r.items.size(), rate,
-                         fmt_duration(double(r.items.size() - i - 1) / rate).c_str(), 100.0 * n_exact / double(i + 1));
-            if (i + 1 == r.items.size()) std::fprintf(stderr, "\n");
-            std::fflush(stderr);
-        }
+        bar.update(double(i + 1), double(r.items.size()), strfmt("exact %.1f%%", 100.0 * n_exact / double(i + 1)));
     }
+    bar.finish();
     r.peak_rss_kib = peak_rss_kib();
     return r;
 }

@@ -75,8 +75,4 @@ int eval_context_size(const Model& model, const EvalOptions& opt);
 // between examples (Session::reuse_prefix); it must hold at least eval_context_size() positions.
 EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& items, const EvalOptions& opt);
 
-// Where an unconstrained reply's first JSON object closes: the index just past its '}', or npos while it has
-// not closed (strings and escapes are respected, so a '}' inside a string does not count).
-size_t json_object_end(const std::string& text);
-
 }  // namespace slm::intent
