@@ -9,8 +9,8 @@
 
 #include "backend.h"
 #include "common.h"
-#include "unicode.h"
 #include "progress.h"
+#include "unicode.h"
 #include "forward.h"
 #include "gguf.h"
 #include "model.h"

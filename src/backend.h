@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "common.h"
 #include "tensor.h"
 #include "types.h"
 
@@ -90,6 +91,28 @@ public:
     // rmsnorm(x, norm) out^T, written to host memory. `scratch` holds at least n * E floats.
     virtual void logits(const float* x, int n, const WeightView& norm, float eps, const Weight& out, float* scratch,
                         float* logits_host, Numerics num) = 0;
+
+    // ---- training (src/train/) ----
+    // What backpropagation needs beyond inference: the two transposed products of a linear layer. A backend
+    // that does not train keeps these defaults, which throw "not supported by this backend".
+    //
+    // dx[n][W.n_in] = dy[n][W.n_out] W (the gradient through a weight of any type supports() accepts; a
+    // quantized frozen base is dequantized tile by tile inside, never stored whole). accumulate: dx += instead.
+    // The LoRA pairs of W are not included (the trainer differentiates those itself).
+    virtual void matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate) {
+        (void)W, (void)dy, (void)n, (void)dx, (void)accumulate;
+        not_supported("matmul_dx");
+    }
+    // dW[n_out][n_in] += scale * dy[n][n_out]^T x[n][n_in], all f32 (LoRA A/B gradients, full training).
+    virtual void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) {
+        (void)dy, (void)x, (void)n, (void)n_out, (void)n_in, (void)scale, (void)dW;
+        not_supported("matmul_dw");
+    }
+
+protected:
+    [[noreturn]] void not_supported(const char* op) const {
+        fail("%s: training is not supported by this backend (%s)", op, name().c_str());
+    }
 };
 
 // The CPU backend (kernels/cpu/backend.cpp): the best kernels this CPU runs (SLM_SIMD caps the level), work

@@ -22,10 +22,10 @@
 #include <unordered_set>
 
 #include "common.h"
+#include "tensor.h"
 #include "input_file.h"
 #include "output_file.h"
 #include "unicode.h"
-#include "tensor.h"
 
 static_assert(std::endian::native == std::endian::little, "the GGUF reader assumes a little-endian host");
 
@@ -762,7 +762,33 @@ void Writer::add_tensor(const std::string& name, GgmlType type, const std::vecto
     t.view = nullptr;  // the bytes are in t.owned (a moved vector keeps its buffer, but say so explicitly)
 }
 
+void Writer::add_tensor_lazy(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                             std::function<std::vector<uint8_t>()> produce) {
+    for (const Tensor& t : tensors_)
+        if (t.name == name) fail("GGUF writer: duplicate tensor name '%s'", name.c_str());
+    Tensor t;
+    t.name = name;
+    t.type = type;
+    t.ne = ne;
+    t.nbytes = check_new_tensor(name, type, ne);
+    t.produce = std::move(produce);
+    tensors_.push_back(std::move(t));
+}
+
 size_t Writer::n_tensors() const { return tensors_.size(); }
+
+namespace {
+// The bytes of one tensor for writing: its view, its owned bytes, or what its producer makes (into `made`).
+const uint8_t* tensor_bytes(const std::string& name, const std::vector<uint8_t>& owned, const void* view,
+                            const std::function<std::vector<uint8_t>()>& produce, uint64_t nbytes,
+                            std::vector<uint8_t>& made) {
+    if (!produce) return view ? static_cast<const uint8_t*>(view) : owned.data();
+    made = produce();
+    if (made.size() != nbytes)
+        fail("GGUF writer: tensor '%s': produced %zu bytes, %llu expected", name.c_str(), made.size(), (unsigned long long)nbytes);
+    return made.data();
+}
+}  // namespace
 
 namespace {
 // Everything before the data section. Shared by write() and to_bytes().
@@ -786,7 +812,8 @@ std::vector<uint8_t> Writer::to_bytes() const {
     Layout L = make_layout(kv_, descs);
     std::vector<uint8_t> out = std::move(L.header);
     for (const Tensor& t : tensors_) {
-        const uint8_t* p = t.view ? static_cast<const uint8_t*>(t.view) : t.owned.data();
+        std::vector<uint8_t> made;
+        const uint8_t* p = tensor_bytes(t.name, t.owned, t.view, t.produce, t.nbytes, made);
         put_bytes(out, p, size_t(t.nbytes));
         out.resize(size_t(align_up(out.size(), L.alignment)), 0);
     }
@@ -807,7 +834,8 @@ void Writer::write(OutputFile& out) const {
     uint64_t pos = L.header.size();
     static const uint8_t zeros[256] = {};
     for (const Tensor& t : tensors_) {
-        const uint8_t* p = t.view ? static_cast<const uint8_t*>(t.view) : t.owned.data();
+        std::vector<uint8_t> made;
+        const uint8_t* p = tensor_bytes(t.name, t.owned, t.view, t.produce, t.nbytes, made);
         out.write(p, size_t(t.nbytes));
         pos += t.nbytes;
         uint64_t pad = align_up(pos, L.alignment) - pos;

@@ -11,6 +11,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -148,6 +149,10 @@ public:
     // Tensor whose bytes the writer owns.
     void add_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
                     std::vector<uint8_t> data);
+    // Tensor whose bytes are made when write() reaches it (and freed after): converters stream a model this
+    // way, one tensor in memory at a time. produce() must return exactly the bytes type and shape need.
+    void add_tensor_lazy(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                         std::function<std::vector<uint8_t>()> produce);
     size_t n_tensors() const;
 
     // Writes to path through an OutputFile (output_file.h: refuses a non-regular target, exclusive temporary in
@@ -166,6 +171,7 @@ private:
         const void* view = nullptr;
         uint64_t nbytes = 0;
         std::vector<uint8_t> owned;
+        std::function<std::vector<uint8_t>()> produce;
     };
     std::vector<KV> kv_;
     std::vector<Tensor> tensors_;

@@ -435,6 +435,20 @@ std::string Tokenizer::model_name() const { return impl_->model_name; }
 const std::string& Tokenizer::load_note() const { return impl_->load_note; }
 std::string Tokenizer::pre_name() const { return impl_->pre_name; }
 size_t Tokenizer::n_merges() const { return impl_->merges.size(); }
+std::vector<std::pair<std::string, std::string>> Tokenizer::merge_rules() const {
+    std::vector<const MergeTable::Slot*> used;
+    for (const MergeTable::Slot& s : impl_->merges.slots())
+        if (s.key != MergeTable::kEmpty) used.push_back(&s);
+    std::sort(used.begin(), used.end(), [](const MergeTable::Slot* a, const MergeTable::Slot* b) {
+        return a->rank != b->rank ? a->rank < b->rank : a->key < b->key;
+    });
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(used.size());
+    for (const MergeTable::Slot* s : used)
+        out.push_back({impl_->text[size_t(s->key >> 32)], impl_->text[size_t(s->key & 0xffffffffu)]});
+    return out;
+}
+bool Tokenizer::add_space_prefix() const { return impl_->kind == TokenizerKind::spm && impl_->add_space_prefix; }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;

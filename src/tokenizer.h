@@ -89,6 +89,10 @@ public:
     std::string model_name() const;      // "gpt2" / "llama"
     std::string pre_name() const;        // "llama-bpe", "gpt-2", "smollm", ... ("default" for SPM)
     size_t n_merges() const;             // BPE merge rules known (tiktoken: derived from the ranks)
+    // The BPE merge rules that can apply (left, right text in the stored form), in rank order, rebuilt from the
+    // merge table (tiktoken: the merges its ranks imply); empty for SentencePiece vocabularies.
+    std::vector<std::pair<std::string, std::string>> merge_rules() const;
+    bool add_space_prefix() const;       // SPM: one space is put before text at the start / after a special token
 
     Tokenizer(Tokenizer&&) noexcept;
     Tokenizer& operator=(Tokenizer&&) noexcept;

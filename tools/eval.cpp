@@ -20,11 +20,14 @@ static const char* kEvalHelp =
     "                [--threads N] [--limit N] [--max-tokens N] [--report OUT.md] [--json OUT.json] [--quiet]\n"
     "\n"
     "Evaluates a model on the e-commerce intent task (../shared/intents/SPEC.md). For each example the model\n"
-    "gets the Llama 3 chat prompt (the fixed system prompt, K solved few-shot turns, the user's message), decodes\n"
+    "gets a chat prompt in the model's template (the fixed system prompt, K solved few-shot turns, the user's\n"
+    "message), decodes\n"
     "greedily, and the reply is graded by exact match of the parsed JSON object (types matter).\n"
     "The system prompt and few-shot turns are evaluated once and kept in the KV cache for every example.\n"
     "\n"
-    "  -m, --model PATH     GGUF model (Llama 3 chat vocabulary)\n"
+    "  -m, --model PATH     GGUF model\n"
+    "  --chat-template NAME llama3|chatml|llama2|none (default: the family of the model's tokenizer.chat_template;\n"
+    "                       none, with a note, for a model without one)\n"
     "  --data PATH          JSONL: gen-data's {\"messages\": [...]} lines or {\"text\": ..., \"gold\": {...}} lines\n"
     "  --lora PATH          LoRA adapter (GGUF) applied on top of the model; --lora-scale S (default 1)\n"
     "  --constrained        mask every token that cannot continue a valid answer; stop when the object is complete\n"
@@ -38,7 +41,7 @@ static const char* kEvalHelp =
 int cmd_eval(int argc, char** argv) {
     Args args(argc, argv,
               {"-m", "--model", "--data", "--lora", "--lora-scale", "--few-shot", "--threads", "-t", "--limit",
-               "--max-tokens", "--report", "--json"},
+               "--max-tokens", "--report", "--json", "--chat-template"},
               {"--constrained", "--quiet"});
     if (args.help()) {
         std::fputs(kEvalHelp, stdout);
@@ -59,6 +62,7 @@ int cmd_eval(int argc, char** argv) {
     opt.few_shot = int(few);
     opt.limit = int(limit);
     opt.max_tokens = int(max_tokens);
+    opt.chat_template = args.get({"--chat-template"});
     double lora_scale = args.get_float({"--lora-scale"}, 1.0);
     if (std::fabs(lora_scale) > 1000) fail("--lora-scale must be in [-1000, 1000], got %g", lora_scale);
 

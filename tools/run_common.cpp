@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "generate.h"
+#include "tokenizer.h"
 
 namespace slm::cli {
 
@@ -37,6 +38,17 @@ const char* kSamplerHelp =
     "  --repeat-penalty R    penalize tokens of the last N (default 1 = off)\n"
     "  --repeat-last-n N     the penalty's window (default 64; -1 = all)\n"
     "  --seed S              sampling seed (default 0): the same seed gives the same text\n";
+
+const char* kChatTemplateHelp =
+    "  --chat-template NAME  llama3|chatml|llama2|none (default: the family of the model's own template;\n"
+    "                        none for a model without one: the turns' texts concatenated)\n";
+
+chat::Template chat_template(const Args& a, const Model& m) {
+    chat::Template t = chat::resolve(m.tokenizer(), m.file().get_string("tokenizer.chat_template", ""),
+                                     a.get({"--chat-template"}));
+    if (!t.note.empty()) std::fprintf(stderr, "%s\n", t.note.c_str());
+    return t;
+}
 
 const char* load_mode_name(gguf::LoadMode m) {
     switch (m) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "args.h"
+#include "chat_template.h"
 #include "forward.h"
 #include "model.h"
 #include "sampler.h"
@@ -36,6 +37,11 @@ SamplerParams sampler_params(const Args& a);
 const char* load_mode_name(gguf::LoadMode m);
 // A line with the context length and the KV cache size, for --verbose.
 void print_context(const Loaded& l, const Session& ctx, const char* cmd);
+// The chat template for a loaded model: --chat-template NAME if given, else the model's
+// tokenizer.chat_template; prints the template's note (no template in the model) on stderr.
+chat::Template chat_template(const Args& a, const Model& m);
+extern const char* kChatTemplateHelp;
+
 // A line with peak RSS (VmHWM), for --verbose.
 void print_memory(const Loaded& l, const Session& ctx);
 
