@@ -19,6 +19,7 @@
 #include "sampler.h"
 #include "gguf.h"
 #include "input_file.h"
+#include "intent/data.h"
 #include "intent/eval.h"
 #include "json.h"
 #include "model.h"
@@ -405,4 +406,20 @@ TEST_CASE("hostile: generated special tokens are left out of the text unless ask
     CHECK(special.text == with);
     CHECK(plain.text.size() < special.text.size());
     CHECK(!contains(plain.text, tok.token_to_piece(tok.bos_id())));
+}
+
+TEST_CASE("hostile: gen-data creates every output before the first example") {
+    const std::string dir = test::scratch_dir("hostile-gen-data");
+    std::filesystem::create_directories(dir + "/test.jsonl");  // the last output cannot be written
+    intent::GenOptions opt;
+    const double s = seconds([&] {
+        CHECK(contains(error_of([&] { intent::write_dataset(dir, 200000, 10, opt); }), "test.jsonl: is a directory"));
+    });
+    CHECK(s < 5.0);  // refused before generating 200,000 examples
+    CHECK_FALSE(std::filesystem::exists(dir + "/train.jsonl"));
+    CHECK_FALSE(std::filesystem::exists(dir + "/val.jsonl"));
+    const intent::DatasetCounts c = intent::write_dataset(dir + "/ok", 20, 3, opt);
+    CHECK(c.train == 18);
+    CHECK(c.val == 2);
+    CHECK(c.test == 3);
 }

@@ -77,6 +77,12 @@ int cmd_audit(int argc, char** argv) {
         audit::check_compatible(*ref, *q);
         const Tokenizer& tok = ref->tokenizer();
         std::vector<int32_t> ids = tok.encode(text, tok.add_bos_default());
+        const int trained = ref->config().n_ctx_train;
+        if (trained > 1 && n_ctx > trained && int64_t(ids.size()) > trained) {
+            std::fprintf(stderr, "audit: --ctx %lld is more than the model's trained context %d: using %d\n",
+                         (long long)n_ctx, trained, trained);
+            n_ctx = trained;
+        }
         ContextOptions co;
         co.n_ctx = int(std::max<size_t>(2, std::min(ids.size(), size_t(n_ctx))));
         Context cr(*ref, *backend, co), cq(*q, *backend, co);

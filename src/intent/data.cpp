@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cstring>
 #include <filesystem>
-#include <chrono>
 #include <cstdio>
 #include <set>
 
@@ -12,6 +11,7 @@
 
 #include "common.h"
 #include "output_file.h"
+#include "progress.h"
 #include "intent/lexicon.h"
 
 namespace slm::intent {
@@ -775,21 +775,9 @@ DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const Gen
     // All three outputs exist (as temporaries) before the first example is made.
     OutputFile train(dir + "/train.jsonl"), val(dir + "/val.jsonl"), test(dir + "/test.jsonl");
     DatasetCounts c;
-    const auto t0 = std::chrono::steady_clock::now();
-    auto last = t0;
     const int64_t total = int64_t(n) + n_test;
-    auto tick = [&](int64_t done) {
-        if (!progress) return;
-        const auto now = std::chrono::steady_clock::now();
-        if (done < total && std::chrono::duration<double>(now - last).count() < 0.5) return;
-        const double el = std::chrono::duration<double>(now - t0).count();
-        if (done == total && el < 1.0 && last == t0) return;  // quick runs print nothing
-        last = now;
-        const double rate = el > 0 ? double(done) / el : 0;
-        std::fprintf(stderr, "\rgen-data: %lld/%lld examples, %.0f/s, ETA %.0f s   ", (long long)done,
-                     (long long)total, rate, rate > 0 ? double(total - done) / rate : 0.0);
-        if (done == total) std::fprintf(stderr, "\n");
-    };
+    Progress bar("gen-data", "examples", "examples/s", 1.0, progress, 1.0);
+    auto tick = [&](int64_t done) { bar.update(double(done), double(total)); };
     for (int i = 0; i < n; i++) {
         std::string line = to_jsonl(train_gen.next()) + "\n";
         if (i % 10 == 9) { val.write(line); c.val++; }  // every tenth example: exactly 10% validation
@@ -802,6 +790,7 @@ DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const Gen
         if ((i & 255) == 0) tick(int64_t(n) + i);
     }
     tick(total);
+    bar.finish();
     train.commit();
     val.commit();
     test.commit();

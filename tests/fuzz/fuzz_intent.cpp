@@ -1,4 +1,4 @@
-// Intent task: data lines (the JSONL reader of slm eval) and grading of model replies. A reply that grades
+// Intent task: data lines (the JSONL reader of slm eval), grading of model replies, json::value_end. A reply that grades
 // as exact against a gold answer must be valid, and every valid answer's canonical text grades exact.
 #include <cstddef>
 #include <cstdint>
@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const intent::Grade g = intent::grade(text, gold);
     if (g.exact) FUZZ_CHECK(g.valid_json && g.valid_schema && g.action && g.product && g.quantity);
     if (g.valid_schema) FUZZ_CHECK(g.valid_json);
-    const size_t end = intent::json_object_end(text);
+    const size_t end = json::value_end(text);
     FUZZ_CHECK(end == std::string::npos || end <= text.size());
     return 0;
 }
