@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "backend.h"
 #include "common.h"
 #include "forward.h"
 #include "gguf.h"
@@ -106,16 +107,16 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
         const uint8_t* qdata = quant.tensor_data(qt);
         // Fail here, on this thread, for a type without a dequantizer.
         std::vector<float> probe(static_cast<size_t>(n_per_row));
-        quant::row_to_f32(rt->type, rdata, probe.data(), n_per_row);
-        quant::row_to_f32(qt.type, qdata, probe.data(), n_per_row);
+        codec::dequantize_row(rt->type, rdata, probe.data(), n_per_row);
+        codec::dequantize_row(qt.type, qdata, probe.data(), n_per_row);
 
         std::vector<ErrorSums> partial(size_t(pool.size()));
         const int64_t grain = std::max<int64_t>(1, 65536 / n_per_row);
         pool.parallel_for(n_rows, grain, [&](int64_t r0, int64_t r1, int ti) {
             std::vector<float> a(static_cast<size_t>(n_per_row)), b(static_cast<size_t>(n_per_row));
             for (int64_t r = r0; r < r1; ++r) {
-                quant::row_to_f32(rt->type, rdata + r * rrow, a.data(), n_per_row);
-                quant::row_to_f32(qt.type, qdata + r * qrow, b.data(), n_per_row);
+                codec::dequantize_row(rt->type, rdata + r * rrow, a.data(), n_per_row);
+                codec::dequantize_row(qt.type, qdata + r * qrow, b.data(), n_per_row);
                 partial[size_t(ti)].add(compare_values(a.data(), b.data(), n_per_row));
             }
         });

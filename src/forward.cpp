@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "cpu/f16.h"
 #include "cpu/kernels.h"
 
 namespace slm {
@@ -78,28 +79,6 @@ void rope_ggml(float* x, int n_heads, int head_dim, int n_rot, int pos, float ba
     std::vector<float> cs(static_cast<size_t>(n_rot));
     rope_angles_ggml(n_rot, pos, base, freq_factors, cs.data());
     rope_rotate(x, n_heads, head_dim, n_rot, cs.data());
-}
-
-// ggml_vec_dot_f16 summed in the order of its AVX2 code: 4 accumulators of 8 float lanes over steps of 32
-// elements (lane l of accumulator j takes element 32*s + 8*j + l, by fused multiply-add), accumulators added
-// pairwise (0+2, 1+3, then 0+1), the 8 lanes folded high half onto low half and then as (0+1) + (2+3); the
-// elements past the last whole step are added in double. Summation order is all that differs from a plain dot.
-float dot_f16_ggml_order(int n, const fp16_t* x, const float* y) {
-    float acc[4][8] = {};
-    const int np = n & ~31;
-    for (int i = 0; i < np; i += 32)
-        for (int j = 0; j < 4; j++)
-            for (int l = 0; l < 8; l++)
-                acc[j][l] = std::fma(fp16_to_fp32(x[i + 8 * j + l]), y[i + 8 * j + l], acc[j][l]);
-    float t[4];
-    for (int l = 0; l < 4; l++) {
-        const float lo = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-        const float hi = (acc[0][l + 4] + acc[2][l + 4]) + (acc[1][l + 4] + acc[3][l + 4]);
-        t[l] = lo + hi;
-    }
-    double sum = (t[0] + t[1]) + (t[2] + t[3]);
-    for (int i = np; i < n; i++) sum += double(fp16_to_fp32(x[i]) * y[i]);
-    return float(sum);
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
@@ -243,7 +222,7 @@ void Context::attention(int il, int n) {
     const size_t kv_el = kv_type_ == GgmlType::F32 ? 4 : 2;
     const uint8_t* kc = k_cache_[size_t(il)].data();
     const uint8_t* vc = v_cache_[size_t(il)].data();
-    const kernels::vec_dot_fn dot = kernels::best_dot(kv_type_);  // f32 or f16 row . f32 row
+    const kernels::vec_dot_fn dot = kernels::active().dot(kv_type_);  // f32 or f16 row . f32 row
     const float scale = float(1.0 / std::sqrt(double(hd)));
     // Each item costs ~4 * n_pos * hd flops; keep chunks big enough that waking the pool pays.
     const int64_t item_work = 4 * int64_t(n_past_ + n) * hd;
@@ -284,7 +263,7 @@ void Context::attention_ggml(int il, int n) {
             std::fill(acc.begin(), acc.end(), fp16_t(0));
             float M = -INFINITY, S = 0;
             for (int j = 0; j < n_pos; j++) {
-                const float sc = dot_f16_ggml_order(hd, kc + size_t(j) * size_t(d_kv) + size_t(kvh) * size_t(hd), qr.data()) * scale;
+                const float sc = kernels::dot_f16_ggml_order(hd, kc + size_t(j) * size_t(d_kv) + size_t(kvh) * size_t(hd), qr.data()) * scale;
                 float ms = 1, vs = 1;
                 if (sc > M) {
                     ms = std::exp(M - sc);  // exp(-inf) = 0 on the first position

@@ -32,11 +32,10 @@ void rope_angles(int n_rot, int pos, const double* inv_freq, float* cs);
 void rope_rotate(float* x, int n_heads, int head_dim, int n_rot, const float* cs);
 void rope(float* x, int n_heads, int head_dim, int n_rot, int pos, const double* inv_freq);
 // The ggml_numerics forms (ContextOptions): the angles computed as llama.cpp's CPU backend does, accumulated
-// in float (freq_factors: rope_freqs or nullptr), and rope with them; and an f16 x f32 dot product summed in
-// the order of ggml's AVX2 ggml_vec_dot_f16.
+// in float (freq_factors: rope_freqs or nullptr), and rope with them (attention's f16 dot in ggml's order is
+// kernels::dot_f16_ggml_order, kernels/cpu/f16.h).
 void rope_angles_ggml(int n_rot, int pos, float base, const float* freq_factors, float* cs);
 void rope_ggml(float* x, int n_heads, int head_dim, int n_rot, int pos, float base, const float* freq_factors);
-float dot_f16_ggml_order(int n, const fp16_t* x, const float* y);
 // The per-pair inverse frequencies, with Llama 3's per-frequency divisors (rope_freqs.weight) when given.
 std::vector<double> rope_inv_freq(int n_rot, float base, const std::vector<float>& rope_freqs);
 

@@ -49,8 +49,8 @@ LoraAdapter parse_lora_adapter(const gguf::File& f) {
                  (long long)r, (long long)rb);
         LoraTensorPair p;
         p.base_name = base;
-        p.a = WeightView{h.a->type, f.tensor_data(*h.a), n_in, r};
-        p.b = WeightView{h.b->type, f.tensor_data(*h.b), r, n_out};
+        p.a = WeightView{.type = h.a->type, .data = f.tensor_data(*h.a), .n_in = n_in, .n_out = r};
+        p.b = WeightView{.type = h.b->type, .data = f.tensor_data(*h.b), .n_in = r, .n_out = n_out};
         ad.pairs.push_back(p);
     }
     return ad;

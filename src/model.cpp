@@ -55,7 +55,7 @@ const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name,
 }
 
 WeightView view_of(const gguf::File& f, const gguf::TensorInfo& t) {
-    return WeightView{t.type, f.tensor_data(t), t.ne[0], t.ne[1]};
+    return WeightView{.type = t.type, .data = f.tensor_data(t), .n_in = t.ne[0], .n_out = t.ne[1]};
 }
 
 // Small vectors (norms, rope_freqs) are converted to f32 once, whatever their stored type.

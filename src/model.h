@@ -11,6 +11,7 @@
 
 #include "gguf.h"
 #include "cpu/matmul.h"
+#include "tensor.h"
 #include "types.h"
 
 namespace slm {
@@ -38,19 +39,6 @@ struct ModelConfig {
     int n_embd_q() const { return n_head * head_dim; }
     int n_embd_kv() const { return n_head_kv * head_dim; }
     std::string describe() const;  // one line for --verbose
-};
-
-// One LoRA pair applied to a weight: y += scale * B (A x). A: n_in -> r (ne [n_in, r]); B: r -> n_out (ne [r, n_out]).
-struct LoraPair {
-    WeightView a, b;
-    float scale = 1.0f;  // user scale * alpha / r
-};
-
-// A weight matrix plus any LoRA adapters loaded onto it.
-struct Weight {
-    std::string name;  // the GGUF tensor name ("blk.0.attn_q.weight")
-    WeightView w;
-    std::vector<LoraPair> lora;
 };
 
 struct LayerWeights {

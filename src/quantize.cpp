@@ -8,9 +8,9 @@
 #include <cstring>
 #include <numeric>
 
+#include "backend.h"
 #include "common.h"
 #include "gguf.h"
-#include "cpu/kernels.h"
 #include "threadpool.h"
 
 namespace slm::quant {
@@ -298,61 +298,6 @@ std::string format_plan(const Plan& plan) {
     return out;
 }
 
-void row_to_f32(GgmlType from, const void* src, float* dst, int64_t n) {
-    switch (from) {
-        case T::F32: std::memcpy(dst, src, size_t(n) * 4); return;
-        case T::F16: {
-            const auto* h = static_cast<const uint8_t*>(src);
-            for (int64_t i = 0; i < n; ++i) {
-                fp16_t v;
-                std::memcpy(&v, h + 2 * i, 2);
-                dst[i] = fp16_to_fp32(v);
-            }
-            return;
-        }
-        case T::BF16: {
-            const auto* h = static_cast<const uint8_t*>(src);
-            for (int64_t i = 0; i < n; ++i) {
-                bf16_t v;
-                std::memcpy(&v, h + 2 * i, 2);
-                dst[i] = bf16_to_fp32(v);
-            }
-            return;
-        }
-        default: {
-            const kernels::TypeOps& ops = kernels::type_ops(from);  // throws for types without kernels
-            ops.dequantize(src, dst, n);
-        }
-    }
-}
-
-void row_from_f32(GgmlType to, const float* src, void* dst, int64_t n) {
-    switch (to) {
-        case T::F32: std::memcpy(dst, src, size_t(n) * 4); return;
-        case T::F16: {
-            auto* h = static_cast<uint8_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) {
-                fp16_t v = fp32_to_fp16(src[i]);
-                std::memcpy(h + 2 * i, &v, 2);
-            }
-            return;
-        }
-        case T::BF16: {
-            auto* h = static_cast<uint8_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) {
-                bf16_t v = fp32_to_bf16(src[i]);
-                std::memcpy(h + 2 * i, &v, 2);
-            }
-            return;
-        }
-        default: {
-            if (!kernels::has_ops(to) || !kernels::type_ops(to).quantize)
-                fail("quantize: slm cannot produce tensors of type %s", type_name(to));
-            kernels::type_ops(to).quantize(src, dst, n);
-        }
-    }
-}
-
 std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, GgmlType to, ThreadPool& pool) {
     const int64_t n_per_row = t.ne[0];
     const int64_t n_rows = t.n_elements() / n_per_row;
@@ -360,9 +305,9 @@ std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, Gg
         fail("quantize: tensor %s: rows of %" PRId64 " do not fit %s -> %s blocks", t.name.c_str(), n_per_row,
              type_name(t.type), type_name(to));
     // Check the conversion exists before starting threads, so the error comes from this thread.
-    if (to != T::F32 && to != T::F16 && to != T::BF16 && (!kernels::has_ops(to) || !kernels::type_ops(to).quantize))
-        fail("quantize: tensor %s: slm cannot produce type %s", t.name.c_str(), type_name(to));
-    if (t.type != T::F32 && t.type != T::F16 && t.type != T::BF16) (void)kernels::type_ops(t.type);
+    if (!codec::can_quantize(to)) fail("quantize: tensor %s: slm cannot produce type %s", t.name.c_str(), type_name(to));
+    if (!codec::can_dequantize(t.type))
+        fail("quantize: tensor %s: tensor type %s is not supported by slm's CPU kernels", t.name.c_str(), type_name(t.type));
 
     const int64_t in_row = row_bytes(t.type, n_per_row), out_row = row_bytes(to, n_per_row);
     std::vector<uint8_t> out(size_t(out_row * n_rows));
@@ -371,8 +316,8 @@ std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, Gg
     pool.parallel_for(n_rows, grain, [&](int64_t r0, int64_t r1, int) {
         std::vector<float> buf(static_cast<size_t>(n_per_row));
         for (int64_t r = r0; r < r1; ++r) {
-            row_to_f32(t.type, data + r * in_row, buf.data(), n_per_row);
-            row_from_f32(to, buf.data(), out.data() + r * out_row, n_per_row);
+            codec::dequantize_row(t.type, data + r * in_row, buf.data(), n_per_row);
+            codec::quantize_row(to, buf.data(), out.data() + r * out_row, n_per_row);
         }
     });
     return out;

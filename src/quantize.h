@@ -94,13 +94,6 @@ Plan make_plan(const Mix& mix, const ModelShape& shape, const std::vector<Tensor
 // bits per weight.
 std::string format_plan(const Plan& plan);
 
-// Converts n elements of a row of type `from` (F32, F16, BF16 exactly; quantized types by their dequantizer)
-// to f32.
-void row_to_f32(GgmlType from, const void* src, float* dst, int64_t n);
-// Quantizes n floats (n a multiple of the block size of `to`) into `to` (F32/F16/BF16 by rounding to nearest
-// even, others by the kernels' reference quantizer).
-void row_from_f32(GgmlType to, const float* src, void* dst, int64_t n);
-
 // Converts one tensor (data of type t.type) to `to`, rows split over the pool. Returns the new bytes.
 std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, GgmlType to, ThreadPool& pool);
 

@@ -23,7 +23,6 @@ struct TypeInfo {
     const char* name;     // as ggml prints it ("q4_K", "f16")
     int64_t block_size;   // elements per block
     int64_t type_size;    // bytes per block
-    bool supported;       // slm can compute with it (dequantize at least)
 };
 
 // Info for a type id read from a file; nullopt for ids ggml does not define.

@@ -12,11 +12,11 @@
 
 #include "cpu/cpu_features.h"
 #include "forward.h"
+#include "cpu/f16.h"
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
 #include "cpu/q4_K.h"
-#include "cpu/q8_0.h"
-#include "cpu/q8_1.h"
+#include "test_levels.h"
 #include "test_util.h"
 #include "threadpool.h"
 
@@ -26,9 +26,8 @@ namespace {
 
 // The partner-type row of y as the forward pass converts it.
 std::vector<uint8_t> activation_row(GgmlType partner, const std::vector<float>& y) {
-    const kernels::TypeOps& q = kernels::type_ops(partner);
     std::vector<uint8_t> out(size_t(row_bytes(partner, int64_t(y.size()))));
-    kernels::activation_quantizer(q)(y.data(), out.data(), int64_t(y.size()));
+    kernels::active().activation_quantizer(partner)(y.data(), out.data(), int64_t(y.size()));
     return out;
 }
 
@@ -36,9 +35,10 @@ std::vector<uint8_t> activation_row(GgmlType partner, const std::vector<float>& 
 
 TEST_CASE("ggml order: AVX2 dot products equal ggml's SIMD results bit for bit (kquants fixtures)") {
     if (simd_level() < SimdLevel::avx2) {
-        MESSAGE("skipped: this CPU has no AVX2");
+        MESSAGE("skipped: this CPU has no AVX2 (or SLM_SIMD caps it)");
         return;
     }
+    const kernels::KernelSet& avx2 = kernels::for_level(SimdLevel::avx2);
     SLM_REQUIRE_FIXTURE("kquants/input.f32");
     SLM_REQUIRE_FIXTURE("kquants/y.f32");
     const std::vector<float> in = test::read_f32(test::fixture("kquants/input.f32"));
@@ -50,12 +50,13 @@ TEST_CASE("ggml order: AVX2 dot products equal ggml's SIMD results bit for bit (
         {GgmlType::Q4_0, "q4_0"}, {GgmlType::Q4_1, "q4_1"}, {GgmlType::Q5_0, "q5_0"}, {GgmlType::Q5_1, "q5_1"},
         {GgmlType::Q8_0, "q8_0"}, {GgmlType::Q2_K, "q2_K"}, {GgmlType::Q3_K, "q3_K"}, {GgmlType::Q4_K, "q4_K"},
         {GgmlType::Q5_K, "q5_K"}, {GgmlType::Q6_K, "q6_K"}};
-    for (const auto& [t, name] : types) {
+    for (const auto& tn : types) {
+        const GgmlType t = tn.first;
+        const char* name = tn.second;  // (a plain variable: clang 14 cannot capture structured bindings)
         CAPTURE(name);
         SLM_REQUIRE_FIXTURE(std::string("kquants/") + name + ".q");
         const kernels::TypeOps& ops = kernels::type_ops(t);
-        const bool has_avx2_dot = ops.dot_avx2 != nullptr;
-        REQUIRE(has_avx2_dot);
+        REQUIRE(bool(avx2.dot(t) != ops.dot_ref));  // an AVX2 variant of its own
         const std::vector<uint8_t> q = test::read_bytes(test::fixture(std::string("kquants/") + name + ".q"));
         const std::vector<double> want = test::read_dot_txt(test::fixture(std::string("kquants/") + name + ".dot.txt"));
         REQUIRE(want.size() == 48);
@@ -64,7 +65,7 @@ TEST_CASE("ggml order: AVX2 dot products equal ggml's SIMD results bit for bit (
         const std::vector<uint8_t> yq = activation_row(ops.vec_dot_type, y);
         int exact = 0;
         for (int r = 0; r < 48; r++) {
-            const float got = ops.dot_avx2(n, q.data() + size_t(r) * rb, yq.data());
+            const float got = avx2.dot(t)(n, q.data() + size_t(r) * rb, yq.data());
             if (got == float(want[size_t(r)])) exact++;
             else MESSAGE("row " << r << ": " << got << " vs ggml's " << want[size_t(r)]);
         }
@@ -81,8 +82,8 @@ TEST_CASE("ggml order: activation quantizers round as ggml's SIMD code (127/amax
     x[2] = -2.5f;
     x[3] = 3.5f;
     x[4] = 1.25f;
-    for (auto [fn_w, fn_a, off] : {std::tuple{&kernels::quantize_row_q8_0_ref, &kernels::quantize_row_q8_0_act_ref, 2},
-                                   std::tuple{&kernels::quantize_row_q8_1_ref, &kernels::quantize_row_q8_1_act_ref, 4}}) {
+    for (auto [t, off] : {std::pair{GgmlType::Q8_0, 2}, std::pair{GgmlType::Q8_1, 4}}) {
+        const kernels::quantize_row_fn fn_w = kernels::type_ops(t).quantize, fn_a = kernels::type_ops(t).quantize_activation;
         uint8_t w[36] = {}, a[36] = {};
         fn_w(x.data(), w, 32);
         fn_a(x.data(), a, 32);
@@ -106,14 +107,13 @@ TEST_CASE("ggml order: activation quantizers round as ggml's SIMD code (127/amax
     for (uint32_t seed = 1; seed <= 20; seed++) {
         std::vector<float> v = test::random_vec(1024, seed, seed % 3 == 0 ? 1e-3f : (seed % 3 == 1 ? 1.0f : 300.0f));
         if (seed == 5) std::fill(v.begin(), v.begin() + 32, 0.0f);
-        for (auto [ref, avx2, w, bs, off] :
-             {std::tuple{&kernels::quantize_row_q8_0_act_ref, &kernels::quantize_row_q8_0_act_avx2, &kernels::quantize_row_q8_0_ref, 34, 2},
-              std::tuple{&kernels::quantize_row_q8_1_act_ref, &kernels::quantize_row_q8_1_act_avx2, &kernels::quantize_row_q8_1_ref, 36, 4}}) {
+        for (auto [t, bs, off] : {std::tuple{GgmlType::Q8_0, 34, 2}, std::tuple{GgmlType::Q8_1, 36, 4}}) {
             std::vector<uint8_t> a(size_t(32 * bs)), b(a.size()), c(a.size());
-            ref(v.data(), a.data(), 1024);
-            w(v.data(), c.data(), 1024);
-            if (simd_level() >= SimdLevel::avx2) {
-                avx2(v.data(), b.data(), 1024);
+            kernels::type_ops(t).quantize_activation(v.data(), a.data(), 1024);
+            kernels::type_ops(t).quantize(v.data(), c.data(), 1024);
+            for (const kernels::KernelSet* ks : test::simd_sets(std::string(type_name(t)) + " activation quantizer")) {
+                INFO(ks->name());
+                ks->activation_quantizer(t)(v.data(), b.data(), 1024);
                 CHECK(a == b);
             }
             int differ = 0;
@@ -156,7 +156,7 @@ TEST_CASE("ggml order: llama.cpp's rope and f16 attention dot stay within roundi
             y[size_t(i)] = float(i % 5 - 2);
             exact += double(i % 7 - 3) * double(i % 5 - 2);
         }
-        CHECK(dot_f16_ggml_order(n, x.data(), y.data()) == float(exact));
+        CHECK(kernels::dot_f16_ggml_order(n, x.data(), y.data()) == float(exact));
         std::vector<float> xr = test::random_vec(size_t(n), uint32_t(n), 2.0f), yr = test::random_vec(size_t(n), uint32_t(n + 1), 2.0f);
         double ref = 0, mag = 0;
         for (int i = 0; i < n; i++) {
@@ -164,7 +164,7 @@ TEST_CASE("ggml order: llama.cpp's rope and f16 attention dot stay within roundi
             ref += double(fp16_to_fp32(x[size_t(i)])) * yr[size_t(i)];
             mag += std::fabs(double(fp16_to_fp32(x[size_t(i)])) * yr[size_t(i)]);
         }
-        CHECK(std::fabs(dot_f16_ggml_order(n, x.data(), yr.data()) - ref) <= 1e-6 * mag + 1e-7);
+        CHECK(std::fabs(kernels::dot_f16_ggml_order(n, x.data(), yr.data()) - ref) <= 1e-6 * mag + 1e-7);
     }
 }
 
@@ -199,7 +199,7 @@ TEST_CASE("ggml order: Q4_K in llama.cpp's repacked GEMM/GEMV orders, and matmul
     // matmul in llamacpp order: tokens 0..3 through the GEMM order, 4..6 through the GEMV order.
     ThreadPool pool(2);
     MatmulScratch scratch;
-    WeightView W{GgmlType::Q4_K, w.data(), n_in, n_out};
+    WeightView W{.type = GgmlType::Q4_K, .data = w.data(), .n_in = n_in, .n_out = n_out};
     std::vector<float> y(size_t(n_tok * n_out));
     matmul(W, xf.data(), n_tok, y.data(), pool, scratch, MatmulOrder::llamacpp);
     for (int64_t t = 0; t < n_tok; t++)

@@ -14,6 +14,7 @@
 #include "cpu/cpu_features.h"
 #include "forward.h"
 #include "model.h"
+#include "backend.h"
 #include "common.h"
 #include "gguf.h"
 #include "quantize.h"
@@ -440,15 +441,15 @@ TEST_CASE("quantize: bad input") {
     }
 }
 
-TEST_CASE("quantize: F16 and BF16 row conversions are exact round trips") {
+TEST_CASE("codec: F16 and BF16 row conversions are exact round trips") {
     std::vector<float> x = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 1e-7f, 3.14159f, -1e-3f};
     std::vector<uint8_t> h(x.size() * 2);
     std::vector<float> back(x.size()), again(x.size());
     for (GgmlType t : {GgmlType::F16, GgmlType::BF16}) {
-        quant::row_from_f32(t, x.data(), h.data(), int64_t(x.size()));
-        quant::row_to_f32(t, h.data(), back.data(), int64_t(x.size()));
+        codec::quantize_row(t, x.data(), h.data(), int64_t(x.size()));
+        codec::dequantize_row(t, h.data(), back.data(), int64_t(x.size()));
         std::vector<uint8_t> h2(h.size());
-        quant::row_from_f32(t, back.data(), h2.data(), int64_t(x.size()));
+        codec::quantize_row(t, back.data(), h2.data(), int64_t(x.size()));
         CHECK(h2 == h);  // values that came from the type convert back to the same bits
         for (size_t i = 0; i < x.size(); ++i) CHECK(back[i] == doctest::Approx(x[i]).epsilon(t == GgmlType::F16 ? 1e-3 : 1e-2));
     }

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
+#include "test_levels.h"
 #include "test_util.h"
 #include "types.h"
 
@@ -24,32 +25,17 @@ using slm::kernels::vec_dot_fn;
 namespace {
 
 struct Variant {
-    const char* name;
+    std::string name;
     vec_dot_fn fn;
 };
 
 std::string tname(GgmlType t) { return slm::type_name(t); }
 
-bool cpu_has_avx2() {
-    const auto& f = slm::cpu_features();
-    return f.avx2 && f.fma && f.f16c;
-}
-bool cpu_has_avx512() {
-    const auto& f = slm::cpu_features();
-    return cpu_has_avx2() && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
-}
-
-// The SIMD variants of a type that this CPU can run; a MESSAGE names the ones skipped.
+// The SIMD variants of a type this run checks, besides the scalar reference (test_levels.h names the levels
+// it skips).
 std::vector<Variant> simd_variants(const TypeOps& ops) {
     std::vector<Variant> v;
-    if (ops.dot_avx2) {
-        if (cpu_has_avx2()) v.push_back({"avx2", ops.dot_avx2});
-        else MESSAGE("skipped: " << tname(ops.type) << " avx2 dot (this CPU lacks AVX2/FMA/F16C)");
-    }
-    if (ops.dot_avx512) {
-        if (cpu_has_avx512()) v.push_back({"avx512", ops.dot_avx512});
-        else MESSAGE("skipped: " << tname(ops.type) << " avx512 dot (this CPU lacks AVX-512 F/BW/VL/DQ)");
-    }
+    for (auto& d : slm::test::simd_dots(ops.type)) v.push_back({d.name, d.fn});
     return v;
 }
 
@@ -96,7 +82,7 @@ FloatRow make_float_row(GgmlType t, const std::vector<float>& x) {
 void check_float_dots(GgmlType t) {
     const TypeOps& ops = type_ops(t);
     REQUIRE(ops.vec_dot_type == GgmlType::F32);
-    REQUIRE(bool(ops.dot_scalar));
+    REQUIRE(bool(ops.dot_ref));
     auto variants = simd_variants(ops);
     std::mt19937 rng(1234 + int(t));
     const int64_t lengths[] = {0, 1, 2, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 127, 1000, 4096, 4097};
@@ -114,7 +100,7 @@ void check_float_dots(GgmlType t) {
                 want += double(row.values[size_t(i)]) * y[size_t(i)];
                 abs_sum += std::fabs(double(row.values[size_t(i)]) * y[size_t(i)]);
             }
-            float ref = ops.dot_scalar(n, row.bytes.data(), y.data());
+            float ref = ops.dot_ref(n, row.bytes.data(), y.data());
             CHECK_MESSAGE(close_dot(ref, want, abs_sum, 1e-6), tname(t) << " scalar n=" << n);
             for (const Variant& v : variants) {
                 float got = v.fn(n, row.bytes.data(), y.data());
@@ -166,7 +152,7 @@ TEST_CASE("kernel: f16 conversions match F16C, dots agree with the scalar refere
         else mismatches += back[size_t(i)] != uint16_t(i);
     }
     CHECK(mismatches == 0);
-    if (cpu_has_avx2()) {
+    if (slm::cpu_level() >= slm::SimdLevel::avx2) {  // F16C
         // Rounding of arbitrary floats (normal, subnormal-half range, ties, overflow) against the hardware.
         std::mt19937 rng(7);
         std::uniform_int_distribution<uint32_t> bits(0, 0xffffffffu);
@@ -259,28 +245,7 @@ std::vector<uint8_t> quantize_all(GgmlType t, const std::vector<float>& x) {
     return q;
 }
 
-// The dot variants of a block type this CPU can run, besides the scalar reference: the table's avx2 and
-// avx512 entries, and the AVX-512 pair (without / with VNNI) that the avx512 entry chooses between.
-std::vector<Variant> block_variants(GgmlType t) {
-    const TypeOps& ops = type_ops(t);
-    std::vector<Variant> v = simd_variants(ops);
-    vec_dot_fn bw = nullptr, vnni = nullptr;
-    using namespace slm::kernels;
-    switch (t) {
-        case GgmlType::Q4_0: bw = dot_q4_0_q8_0_avx512bw; vnni = dot_q4_0_q8_0_avx512vnni; break;
-        case GgmlType::Q4_1: bw = dot_q4_1_q8_1_avx512bw; vnni = dot_q4_1_q8_1_avx512vnni; break;
-        case GgmlType::Q5_0: bw = dot_q5_0_q8_0_avx512bw; vnni = dot_q5_0_q8_0_avx512vnni; break;
-        case GgmlType::Q5_1: bw = dot_q5_1_q8_1_avx512bw; vnni = dot_q5_1_q8_1_avx512vnni; break;
-        case GgmlType::Q8_0: bw = dot_q8_0_q8_0_avx512bw; vnni = dot_q8_0_q8_0_avx512vnni; break;
-        default: break;
-    }
-    if (bw && cpu_has_avx512()) v.push_back({"avx512bw", bw});
-    if (vnni) {
-        if (cpu_has_avx512() && slm::cpu_features().avx512vnni) v.push_back({"avx512vnni", vnni});
-        else MESSAGE("skipped: " << tname(t) << " avx512vnni dot (this CPU lacks AVX512-VNNI)");
-    }
-    return v;
-}
+std::vector<Variant> block_variants(GgmlType t) { return simd_variants(type_ops(t)); }
 
 // Every fixture check for one weight type: quantize (bytes), dequantize (bits), dots (every variant).
 void check_block_fixtures(GgmlType t, const std::string& name) {
@@ -319,7 +284,7 @@ void check_block_fixtures(GgmlType t, const std::string& name) {
     auto ydeq = dequantize_all(ops.vec_dot_type, yq.data(), kCols);
     auto want = slm::test::read_dot_txt(slm::test::fixture("kquants/" + name + ".dot.txt"));
     REQUIRE(want.size() == size_t(kRows));
-    std::vector<Variant> all = {{"scalar", ops.dot_scalar}};
+    std::vector<Variant> all = {{"scalar", ops.dot_ref}};
     for (const Variant& v : block_variants(t)) all.push_back(v);
     for (int r = 0; r < kRows; r++) {
         double abs_sum = 0;
@@ -377,7 +342,7 @@ void check_block_simd_vs_scalar(GgmlType t) {
                 auto y = dequantize_all(ops.vec_dot_type, yq.data(), n);
                 double abs_sum = 0;
                 for (int64_t j = 0; j < n; j++) abs_sum += std::fabs(double(x[size_t(j)]) * y[size_t(j)]);
-                const float ref = ops.dot_scalar(n, wq.data(), yq.data());
+                const float ref = ops.dot_ref(n, wq.data(), yq.data());
                 for (const Variant& v : variants) {
                     float got = v.fn(n, wq.data(), yq.data());
                     CHECK_MESSAGE(close_dot(got, ref, abs_sum),
@@ -442,24 +407,23 @@ TEST_CASE("kernel: q8_0 activation quantizer: reference and AVX2 give ggml's byt
     auto in = slm::test::read_f32(slm::test::fixture("kquants/input.f32"));
     auto ref = slm::test::read_bytes(slm::test::fixture("kquants/q8_0.q"));
     std::vector<uint8_t> out(ref.size());
-    slm::kernels::quantize_row_q8_0_ref(in.data(), out.data(), int64_t(in.size()));
+    type_ops(GgmlType::Q8_0).quantize(in.data(), out.data(), int64_t(in.size()));
     CHECK(out == ref);
     std::mt19937 rng(5);
     auto x = activation_test_rows(rng, 32 * 40);
     std::vector<uint8_t> a(size_t(slm::row_bytes(GgmlType::Q8_0, int64_t(x.size())))), b(a.size());
-    slm::kernels::quantize_row_q8_0_ref(x.data(), a.data(), int64_t(x.size()));
+    type_ops(GgmlType::Q8_0).quantize(x.data(), a.data(), int64_t(x.size()));
     // The ties really are rounded away from zero (2.5 -> 3, -2.5 -> -3), as C's roundf does.
     const auto* blk = reinterpret_cast<const slm::kernels::block_q8_0*>(a.data());
     CHECK(slm::fp16_to_fp32(blk[0].d) == 1.0f);
     for (int j = 1; j < 32; j++) CHECK(blk[0].qs[j] == int(std::round(x[size_t(j)])));
-    if (cpu_has_avx2()) {
+    for (const slm::kernels::KernelSet* ks : slm::test::simd_sets("q8_0 quantizer")) {
+        INFO(ks->name());
         std::fill(out.begin(), out.end(), 0);
-        slm::kernels::quantize_row_q8_0_avx2(in.data(), out.data(), int64_t(in.size()));
+        ks->quantizer(GgmlType::Q8_0)(in.data(), out.data(), int64_t(in.size()));
         CHECK(out == ref);
-        slm::kernels::quantize_row_q8_0_avx2(x.data(), b.data(), int64_t(x.size()));
+        ks->quantizer(GgmlType::Q8_0)(x.data(), b.data(), int64_t(x.size()));
         CHECK(a == b);
-    } else {
-        MESSAGE("skipped: q8_0 AVX2 quantizer (this CPU lacks AVX2)");
     }
 }
 
@@ -471,7 +435,7 @@ TEST_CASE("kernel: q8_1 activation quantizer: ggml's Q8_0 quants plus the scaled
     auto ref8_0 = slm::test::read_bytes(slm::test::fixture("kquants/q8_0.q"));
     const size_t nb = in.size() / 32;
     std::vector<block_q8_1> q(nb);
-    slm::kernels::quantize_row_q8_1_ref(in.data(), q.data(), int64_t(in.size()));
+    type_ops(GgmlType::Q8_1).quantize(in.data(), q.data(), int64_t(in.size()));
     const auto* r = reinterpret_cast<const block_q8_0*>(ref8_0.data());
     int bad = 0;
     for (size_t b = 0; b < nb; b++) {
@@ -487,18 +451,17 @@ TEST_CASE("kernel: q8_1 activation quantizer: ggml's Q8_0 quants plus the scaled
         bad += q[b].s != slm::fp32_to_fp16(float(sum) * (amax / 127));
     }
     CHECK(bad == 0);
-    if (cpu_has_avx2()) {
+    for (const slm::kernels::KernelSet* ks : slm::test::simd_sets("q8_1 quantizer")) {
+        INFO(ks->name());
         std::vector<block_q8_1> v(nb);
-        slm::kernels::quantize_row_q8_1_avx2(in.data(), v.data(), int64_t(in.size()));
+        ks->quantizer(GgmlType::Q8_1)(in.data(), v.data(), int64_t(in.size()));
         CHECK(std::memcmp(v.data(), q.data(), nb * sizeof(block_q8_1)) == 0);
         std::mt19937 rng(6);
         auto x = activation_test_rows(rng, 32 * 40);
         std::vector<block_q8_1> a(x.size() / 32), c(x.size() / 32);
-        slm::kernels::quantize_row_q8_1_ref(x.data(), a.data(), int64_t(x.size()));
-        slm::kernels::quantize_row_q8_1_avx2(x.data(), c.data(), int64_t(x.size()));
+        type_ops(GgmlType::Q8_1).quantize(x.data(), a.data(), int64_t(x.size()));
+        ks->quantizer(GgmlType::Q8_1)(x.data(), c.data(), int64_t(x.size()));
         CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(block_q8_1)) == 0);
-    } else {
-        MESSAGE("skipped: q8_1 AVX2 quantizer (this CPU lacks AVX2)");
     }
     // Dequantize and the (reference-only) Q8_1 x Q8_1 dot are consistent with each other.
     const auto& ops = type_ops(GgmlType::Q8_1);
@@ -509,5 +472,5 @@ TEST_CASE("kernel: q8_1 activation quantizer: ggml's Q8_0 quants plus the scaled
         want += double(deq[1024 + j]) * deq[j];
         abs_sum += std::fabs(double(deq[1024 + j]) * deq[j]);
     }
-    CHECK(close_dot(ops.dot_scalar(1024, q.data() + 32, q.data()), want, abs_sum));
+    CHECK(close_dot(ops.dot_ref(1024, q.data() + 32, q.data()), want, abs_sum));
 }

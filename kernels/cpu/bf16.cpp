@@ -8,7 +8,7 @@
 // dequantize is exact: a 16-bit shift. The scalar reference sums in double; the SIMD variants widen the
 // 16-bit values to 32 bits and shift them into the float's top half.
 #include "cpu/kernels.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -51,7 +51,7 @@ SLM_TARGET_AVX2 float dot_bf16_avx2(int64_t n, const void* vx, const void* vy) {
         acc3 = _mm256_fmadd_ps(load8_bf16(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
     }
     for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load8_bf16(x + i), _mm256_loadu_ps(y + i), acc0);
-    float sum = legacy_simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float sum = simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     for (; i < n; i++) sum += bf16_to_fp32(x[i]) * y[i];
     return sum;
 }
@@ -83,15 +83,17 @@ SLM_TARGET_AVX512 float dot_bf16_avx512(int64_t n, const void* vx, const void* v
         __m512 xv = widen16_bf16(_mm256_maskz_loadu_epi16(m, x + i));
         acc1 = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, y + i), acc1);
     }
-    return legacy_simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+    return simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
 }  // namespace
 
-const TypeOps& ops_bf16() {
-    static const TypeOps ops{GgmlType::BF16,  quantize_bf16, dequantize_bf16, GgmlType::F32,
-                             dot_bf16_scalar, dot_bf16_avx2, dot_bf16_avx512};
-    return ops;
+TypeKernels kernels_bf16() {
+    TypeKernels k;
+    k.ref = {GgmlType::BF16, quantize_bf16, dequantize_bf16, GgmlType::F32, dot_bf16_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_bf16_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_bf16_avx512;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -4,7 +4,8 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
+
+#include "common.h"
 
 namespace slm {
 
@@ -37,9 +38,6 @@ CpuFeatures detect() {
         f.avx512vl = b & (1u << 31);
         f.avx512vnni = c & (1u << 11);
     }
-    __cpuid_count(7, 1, a, b, c, d);
-    f.avxvnni = a & (1u << 4);
-    f.avx512bf16 = os_zmm && (a & (1u << 5));
     return f;
 }
 }  // namespace
@@ -49,17 +47,25 @@ const CpuFeatures& cpu_features() {
     return f;
 }
 
-SimdLevel simd_level() {
+SimdLevel cpu_level() {
     static const SimdLevel level = [] {
         const CpuFeatures& f = cpu_features();
         SimdLevel l = SimdLevel::scalar;
         if (f.avx2 && f.fma && f.f16c) l = SimdLevel::avx2;
         if (l == SimdLevel::avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) l = SimdLevel::avx512;
-        if (const char* env = std::getenv("SLM_SIMD")) {
-            SimdLevel cap = l;
-            if (!std::strcmp(env, "scalar")) cap = SimdLevel::scalar;
-            else if (!std::strcmp(env, "avx2")) cap = SimdLevel::avx2;
-            if (int(cap) < int(l)) l = cap;
+        if (l == SimdLevel::avx512 && f.avx512vnni) l = SimdLevel::avx512_vnni;
+        return l;
+    }();
+    return level;
+}
+
+SimdLevel simd_level() {
+    static const SimdLevel level = [] {
+        SimdLevel l = cpu_level();
+        if (const char* env = std::getenv("SLM_SIMD"); env && *env) {
+            const std::optional<SimdLevel> cap = simd_level_from_name(env);
+            if (!cap) fail("SLM_SIMD=%s: expected scalar, avx2, avx512 or avx512_vnni", env);
+            if (int(*cap) < int(l)) l = *cap;
         }
         return l;
     }();
@@ -71,8 +77,15 @@ const char* simd_level_name(SimdLevel l) {
         case SimdLevel::scalar: return "scalar";
         case SimdLevel::avx2: return "avx2";
         case SimdLevel::avx512: return "avx512";
+        case SimdLevel::avx512_vnni: return "avx512_vnni";
     }
     return "?";
+}
+
+std::optional<SimdLevel> simd_level_from_name(std::string_view name) {
+    for (SimdLevel l : {SimdLevel::scalar, SimdLevel::avx2, SimdLevel::avx512, SimdLevel::avx512_vnni})
+        if (name == simd_level_name(l)) return l;
+    return std::nullopt;
 }
 
 }  // namespace slm

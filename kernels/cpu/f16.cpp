@@ -7,10 +7,36 @@
 // Activations stay F32 (vec_dot_type = F32): more accurate than ggml, which rounds them to F16 too.
 // quantize rounds to nearest even (src/types.h, exact like F16C's vcvtps2ph); dequantize is exact.
 // The scalar reference sums in double; the SIMD variants convert 8 / 16 halves at a time with F16C.
+#include "cpu/f16.h"
+
+#include <cmath>
+
 #include "cpu/kernels.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
+
+// ggml_vec_dot_f16 summed in the order of its AVX2 code: 4 accumulators of 8 float lanes over steps of 32
+// elements (lane l of accumulator j takes element 32*s + 8*j + l, by fused multiply-add), accumulators added
+// pairwise (0+2, 1+3, then 0+1), the 8 lanes folded high half onto low half and then as (0+1) + (2+3); the
+// elements past the last whole step are added in double. Summation order is all that differs from a plain dot.
+float dot_f16_ggml_order(int n, const fp16_t* x, const float* y) {
+    float acc[4][8] = {};
+    const int np = n & ~31;
+    for (int i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 8; l++)
+                acc[j][l] = std::fma(fp16_to_fp32(x[i + 8 * j + l]), y[i + 8 * j + l], acc[j][l]);
+    float t[4];
+    for (int l = 0; l < 4; l++) {
+        const float lo = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        const float hi = (acc[0][l + 4] + acc[2][l + 4]) + (acc[1][l + 4] + acc[3][l + 4]);
+        t[l] = lo + hi;
+    }
+    double sum = (t[0] + t[1]) + (t[2] + t[3]);
+    for (int i = np; i < n; i++) sum += double(fp16_to_fp32(x[i]) * y[i]);
+    return float(sum);
+}
 
 namespace {
 
@@ -50,7 +76,7 @@ SLM_TARGET_AVX2 float dot_f16_avx2(int64_t n, const void* vx, const void* vy) {
         acc3 = _mm256_fmadd_ps(load8_f16(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
     }
     for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load8_f16(x + i), _mm256_loadu_ps(y + i), acc0);
-    float sum = legacy_simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float sum = simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     for (; i < n; i++) sum += fp16_to_fp32(x[i]) * y[i];
     return sum;
 }
@@ -78,15 +104,17 @@ SLM_TARGET_AVX512 float dot_f16_avx512(int64_t n, const void* vx, const void* vy
         __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
         acc1 = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, y + i), acc1);
     }
-    return legacy_simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+    return simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
 }  // namespace
 
-const TypeOps& ops_f16() {
-    static const TypeOps ops{GgmlType::F16,  quantize_f16, dequantize_f16, GgmlType::F32,
-                             dot_f16_scalar, dot_f16_avx2, dot_f16_avx512};
-    return ops;
+TypeKernels kernels_f16() {
+    TypeKernels k;
+    k.ref = {GgmlType::F16, quantize_f16, dequantize_f16, GgmlType::F32, dot_f16_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_f16_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_f16_avx512;
+    return k;
 }
 
 }  // namespace slm::kernels

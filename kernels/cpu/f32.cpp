@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "cpu/kernels.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -44,7 +44,7 @@ SLM_TARGET_AVX2 float dot_f32_avx2(int64_t n, const void* vx, const void* vy) {
         acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
     }
     for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-    float sum = legacy_simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float sum = simd::hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     for (; i < n; i++) sum += x[i] * y[i];
     return sum;
 }
@@ -67,15 +67,17 @@ SLM_TARGET_AVX512 float dot_f32_avx512(int64_t n, const void* vx, const void* vy
         __mmask16 m = __mmask16((1u << (n - i)) - 1);
         acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), acc1);
     }
-    return legacy_simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+    return simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
 }  // namespace
 
-const TypeOps& ops_f32() {
-    static const TypeOps ops{GgmlType::F32, copy_f32,       copy_f32_out,  GgmlType::F32,
-                             dot_f32_scalar, dot_f32_avx2, dot_f32_avx512};
-    return ops;
+TypeKernels kernels_f32() {
+    TypeKernels k;
+    k.ref = {GgmlType::F32, copy_f32, copy_f32_out, GgmlType::F32, dot_f32_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_f32_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_f32_avx512;
+    return k;
 }
 
 }  // namespace slm::kernels

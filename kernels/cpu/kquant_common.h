@@ -2,8 +2,8 @@
 //
 // These reproduce ggml's reference quantizers bit for bit, so every float operation below is written in the
 // same order as ggml's (a*b*c is (a*b)*c, sums run left to right). Do not "simplify" the arithmetic, and do
-// not call these from code compiled with FMA enabled (#pragma GCC target("fma")): the compiler could fuse a
-// multiply-add and change the last bit of a sum, and with it a chosen scale.
+// not call these from a function with an FMA target (SLM_TARGET_AVX2 and up, simd.h): the compiler could fuse
+// a multiply-add and change the last bit of a sum, and with it a chosen scale.
 //
 // Which ggml reference quantizer (no importance matrix) uses which helper:
 //   make_qkx2_quants   Q2_K (16 values, nmax 3, |x| weights, MAD), Q4_K (32, 15), Q5_K (32, 31)

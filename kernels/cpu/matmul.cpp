@@ -4,9 +4,7 @@
 #include <cstring>
 
 #include "common.h"
-#include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
-#include "cpu/q4_K.h"
 
 namespace slm {
 
@@ -18,31 +16,24 @@ static void check_shape(const WeightView& W) {
                           type_name(W.type), (long long)bs);
 }
 
-void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool, MatmulScratch& scratch,
-            MatmulOrder order) {
+void matmul(const kernels::KernelSet& ks, const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool,
+            MatmulScratch& scratch) {
     check_shape(W);
     if (n_tok <= 0) return;
-    const kernels::TypeOps& ops = kernels::type_ops(W.type);
-    // llamacpp order: its x86 vec_dot kernels are AVX2 code even on AVX-512 CPUs, so use slm's AVX2 kernels
-    // (which sum as those do) wherever the CPU has AVX2.
-    const kernels::vec_dot_fn dot = order == MatmulOrder::llamacpp && ops.dot_avx2 && simd_level() >= SimdLevel::avx2
-                                        ? ops.dot_avx2
-                                        : kernels::best_dot(W.type);
-    const bool repacked_q4_K = order == MatmulOrder::llamacpp && W.type == GgmlType::Q4_K && W.n_out % 8 == 0;
+    const kernels::KernelSet::Row& row = ks.row(W.type);
+    const GgmlType act_type = row.ref->vec_dot_type;
     const int64_t n_in = W.n_in, n_out = W.n_out;
 
     // Convert every activation row once to the weight type's partner format.
     const uint8_t* xq = reinterpret_cast<const uint8_t*>(X);
     int64_t x_stride = n_in * int64_t(sizeof(float));
-    if (ops.vec_dot_type != GgmlType::F32) {
-        const kernels::TypeOps& qops = kernels::type_ops(ops.vec_dot_type);
-        const kernels::quantize_row_fn quantize = kernels::activation_quantizer(qops);
-        if (!quantize) fail("matmul: no quantizer for activation type %s", type_name(ops.vec_dot_type));
-        const int64_t qbs = type_info(ops.vec_dot_type).block_size;
+    if (act_type != GgmlType::F32) {
+        const kernels::quantize_row_fn quantize = ks.activation_quantizer(act_type);
+        const int64_t qbs = type_info(act_type).block_size;
         if (n_in % qbs)
             fail("matmul: row length %lld is not a multiple of %s's block size %lld", (long long)n_in,
-                 type_name(ops.vec_dot_type), (long long)qbs);
-        x_stride = row_bytes(ops.vec_dot_type, n_in);
+                 type_name(act_type), (long long)qbs);
+        x_stride = row_bytes(act_type, n_in);
         scratch.act.resize(size_t(x_stride * n_tok));
         uint8_t* dst = scratch.act.data();
         pool.parallel_for(n_tok, 1, [&](int64_t t0, int64_t t1, int) {
@@ -52,27 +43,49 @@ void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, Thread
     }
 
     // Blocks of output rows x all tokens: a block of weight rows stays in cache while every token uses it.
-    // Each Y element is one dot call, so the split over threads does not change any result.
+    // Each Y element is computed the same way whatever the split over threads.
     constexpr int64_t kRowBlock = 16;
-    const int64_t wstride = W.row_size();
-    const uint8_t* wbase = static_cast<const uint8_t*>(W.data);
+    kernels::GemmTile tile;
+    tile.n_in = n_in;
+    tile.n_out = n_out;
+    tile.n_tok = n_tok;
+    tile.w = static_cast<const uint8_t*>(W.data);
+    tile.w_stride = W.row_size();
+    tile.x = xq;
+    tile.x_stride = x_stride;
+    tile.y = Y;
+    tile.y_stride = n_out;
+    tile.t0 = 0;
+    tile.t1 = n_tok;
+    tile.dot = row.k.dot;
+    const kernels::gemm_fn gemm = row.k.gemm;
     // Waking the pool costs microseconds: give each chunk at least ~64K multiply-adds (small matmuls, like
     // all of stories260K's, then run on the calling thread alone).
     constexpr int64_t kMinWork = 1 << 16;
     const int64_t grain = std::max<int64_t>(kRowBlock, (kMinWork / std::max<int64_t>(1, n_in * n_tok) + kRowBlock - 1) /
                                                            kRowBlock * kRowBlock);
     pool.parallel_for(n_out, grain, [&](int64_t r0, int64_t r1, int) {
+        kernels::GemmTile t = tile;
         for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
-            const int64_t re = std::min(r1, rb + kRowBlock);
-            for (int64_t t = 0; t < n_tok; t++) {
-                const uint8_t* xr = xq + t * x_stride;
-                float* yr = Y + t * n_out;
-                kernels::vec_dot_fn f = dot;
-                if (repacked_q4_K) f = t < n_tok - n_tok % 4 ? kernels::dot_q4_K_q8_K_llamacpp_gemm : kernels::dot_q4_K_q8_K_llamacpp_gemv;
-                for (int64_t r = rb; r < re; r++) yr[r] = f(n_in, wbase + r * wstride, xr);
+            t.r0 = rb;
+            t.r1 = std::min(r1, rb + kRowBlock);
+            if (gemm) {
+                gemm(t);
+                continue;
+            }
+            for (int64_t k = 0; k < n_tok; k++) {
+                const uint8_t* xr = xq + k * x_stride;
+                float* yr = Y + k * n_out;
+                for (int64_t r = t.r0; r < t.r1; r++) yr[r] = t.dot(n_in, t.w + r * t.w_stride, xr);
             }
         }
     });
+}
+
+void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool, MatmulScratch& scratch,
+            MatmulOrder order) {
+    const kernels::KernelSet& ks = kernels::active();
+    matmul(order == MatmulOrder::llamacpp ? ks.llamacpp() : ks, W, X, n_tok, Y, pool, scratch);
 }
 
 void dequantize_row(const WeightView& W, int64_t row, float* out) {

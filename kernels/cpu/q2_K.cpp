@@ -14,18 +14,11 @@
 //   dot = d * dy * sum_j sc_j * (sum_{e in j} q_e * qy_e)  -  dmin * dy * sum_j m_j * bsum_j
 #include "cpu/q2_K.h"
 
-// GCC 12 warns about the deliberately undefined registers inside its own AVX-512 intrinsics when they are
-// compiled under a target pragma (GCC bug 105593); silence that for the intrinsic header only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "cpu/simd.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
 #include "cpu/kquant_common.h"
 #include "cpu/q8_K.h"
@@ -142,26 +135,17 @@ float dot_q2_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
 
 // ---------------------------------------------------------------------------------------------------------
 // AVX2: 32 values (sub-blocks 2k, 2k+1) per register; maddubs(q, qy) then madd with the scales.
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
 namespace {
-
-inline float hsum_avx2(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // pshufb control that, applied to a register holding 8 int16 scales in both 128-bit lanes, broadcasts
 // scale 2t over the low lane and scale 2t+1 over the high lane (the two 16-value halves of sub-block pair t).
-inline __m256i scale_pair_shuffle(int t) {
+SLM_TARGET_AVX2 inline __m256i scale_pair_shuffle(int t) {
     const __m128i lo = _mm_set1_epi16(int16_t(((4 * t + 1) << 8) | (4 * t)));
     const __m128i hi = _mm_set1_epi16(int16_t(((4 * t + 3) << 8) | (4 * t + 2)));
     return _mm256_set_m128i(hi, lo);
 }
 
-float dot_q2_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX2 float dot_q2_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     const block_q2_K* x = static_cast<const block_q2_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m256i m3 = _mm256_set1_epi8(3);
@@ -198,29 +182,26 @@ float dot_q2_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[0], sumi[1])), acc);
     }
-    return hsum_avx2(acc);
+    return simd::hsum(acc);
 }
 
 }  // namespace
-#pragma GCC pop_options
 
 // ---------------------------------------------------------------------------------------------------------
 // AVX-512: 64 values (sub-blocks 4m..4m+3) per register. The 32 bytes of qs that hold them are broadcast to
 // both 256-bit halves, which shift by different amounts; each 128-bit lane then holds one 16-value sub-block,
 // so the scales go per lane.
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 namespace {
 
 // Lane g (of 4) of the result: int16 index 4m+g repeated, for _mm512_permutexvar_epi16.
-inline __m512i scale_lane_index(int m) {
+SLM_TARGET_AVX512 inline __m512i scale_lane_index(int m) {
     const int a = (4 * m) * 0x10001, b = (4 * m + 1) * 0x10001, c = (4 * m + 2) * 0x10001,
               e = (4 * m + 3) * 0x10001;
     return _mm512_set_epi32(e, e, e, e, c, c, c, c, b, b, b, b, a, a, a, a);
 }
 
 // The 2-bit quants of the 64 values 64m..64m+63.
-inline __m512i q2_u_512(__m512i q_lo2, __m512i q_hi2, int m) {
+SLM_TARGET_AVX512 inline __m512i q2_u_512(__m512i q_lo2, __m512i q_hi2, int m) {
     const __m512i qsrc = m < 2 ? q_lo2 : q_hi2;
     const int s = 2 * (m % 2);
     const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi16(int16_t(2 * s)), _mm256_set1_epi16(int16_t(2 * s + 2)), 1);
@@ -232,7 +213,7 @@ struct Q2Block512 {
     __m256i summs;  // m_j * bsum_j, 8 int32
 };
 
-inline Q2Block512 q2_load_512(const block_q2_K& x, const block_q8_K& y) {
+SLM_TARGET_AVX512 inline Q2Block512 q2_load_512(const block_q2_K& x, const block_q8_K& y) {
     Q2Block512 b;
     const __m128i m15 = _mm_set1_epi8(15);
     const __m128i sm = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
@@ -245,7 +226,7 @@ inline Q2Block512 q2_load_512(const block_q2_K& x, const block_q8_K& y) {
     return b;
 }
 
-float dot_q2_K_q8_K_avx512_plain(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX512 float dot_q2_K_q8_K_avx512_plain(int64_t n, const void* vx, const void* vy) {
     const block_q2_K* x = static_cast<const block_q2_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m512i idx[4] = {scale_lane_index(0), scale_lane_index(1), scale_lane_index(2), scale_lane_index(3)};
@@ -265,19 +246,16 @@ float dot_q2_K_q8_K_avx512_plain(int64_t n, const void* vx, const void* vy) {
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
     }
-    return _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_setzero_ps(), acc_min, 0));
+    return simd::hsum(acc) - simd::hsum(_mm512_insertf32x8(_mm512_setzero_ps(), acc_min, 0));
 }
 
 }  // namespace
-#pragma GCC pop_options
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
 namespace {
 
 // VNNI: dpbusd sums q * qy over 4 values into int32 (|sum| <= 4 * 3 * 127, so it fits in int16); dpwssd
 // then multiplies the low int16 of each int32 by the scale (the high int16 by 0) and accumulates.
-float dot_q2_K_q8_K_avx512_vnni(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX512VNNI float dot_q2_K_q8_K_avx512_vnni(int64_t n, const void* vx, const void* vy) {
     const block_q2_K* x = static_cast<const block_q2_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m512i idx[4] = {scale_lane_index(0), scale_lane_index(1), scale_lane_index(2), scale_lane_index(3)};
@@ -300,26 +278,18 @@ float dot_q2_K_q8_K_avx512_vnni(int64_t n, const void* vx, const void* vy) {
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
     }
-    return _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_setzero_ps(), acc_min, 0));
+    return simd::hsum(acc) - simd::hsum(_mm512_insertf32x8(_mm512_setzero_ps(), acc_min, 0));
 }
 
 }  // namespace
-#pragma GCC pop_options
 
-namespace {
-float dot_q2_K_q8_K_avx512(int64_t n, const void* vx, const void* vy) {
-    if (cpu_features().avx512vnni) return dot_q2_K_q8_K_avx512_vnni(n, vx, vy);
-    return dot_q2_K_q8_K_avx512_plain(n, vx, vy);
-}
-}  // namespace
-
-vec_dot_fn q2_K_dot_avx512_novnni() { return dot_q2_K_q8_K_avx512_plain; }
-
-const TypeOps& ops_q2_K() {
-    static const TypeOps ops{GgmlType::Q2_K,         quantize_row_q2_K,     dequantize_row_q2_K,
-                             GgmlType::Q8_K,         dot_q2_K_q8_K_scalar,  dot_q2_K_q8_K_avx2,
-                             dot_q2_K_q8_K_avx512};
-    return ops;
+TypeKernels kernels_q2_K() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q2_K, quantize_row_q2_K, dequantize_row_q2_K, GgmlType::Q8_K, dot_q2_K_q8_K_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_q2_K_q8_K_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q2_K_q8_K_avx512_plain;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q2_K_q8_K_avx512_vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

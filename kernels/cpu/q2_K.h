@@ -2,7 +2,6 @@
 #pragma once
 #include <cstdint>
 
-#include "cpu/kernels.h"
 #include "cpu/kquant_common.h"
 #include "types.h"
 
@@ -18,9 +17,5 @@ static_assert(sizeof(block_q2_K) == 84, "block_q2_K must be 84 bytes");
 
 void quantize_row_q2_K(const float* x, void* y, int64_t n);
 void dequantize_row_q2_K(const void* x, float* y, int64_t n);
-
-// The AVX-512 dot product without VNNI, for tests and benchmarks (ops_q2_K().dot_avx512 uses VNNI where the
-// CPU has it). Only call it where slm::simd_level() >= avx512.
-vec_dot_fn q2_K_dot_avx512_novnni();
 
 }  // namespace slm::kernels

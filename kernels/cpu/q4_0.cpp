@@ -10,10 +10,10 @@
 // max's side. q = min(15, trunc(x/d + 8.5)), with x/d computed as x * (1/d).
 #include <cmath>
 
-#include "cpu/cpu_features.h"
 #include "cpu/legacy_quant.h"
 #include "cpu/q8_0.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -77,12 +77,12 @@ float dot_q4_0_q8_0_scalar(int64_t n, const void* vx, const void* vy) {
 
 // x's 32 quants as signed bytes q - 8, in element order.
 SLM_TARGET_AVX2 inline __m256i signed_quants(const block_q4_0& x) {
-    return _mm256_sub_epi8(legacy_simd::unpack_nibbles(x.qs), _mm256_set1_epi8(8));
+    return _mm256_sub_epi8(simd::unpack_nibbles(x.qs), _mm256_set1_epi8(8));
 }
 
 // One block: 8 int32 partial sums, scaled and accumulated in float lanes.
 SLM_TARGET_AVX2 inline __m256 block_dot_avx2(const block_q4_0& x, const block_q8_0& y, __m256 acc) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m256i p = dot_s8_s8(signed_quants(x), load32(y.qs));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x.d) * half(y.d)), acc);
 }
@@ -95,7 +95,7 @@ SLM_TARGET_AVX2 float dot_q4_0_q8_0_avx2(int64_t n, const void* vx, const void* 
     // results equal llama.cpp's to the bit (the integer work per block hides the FMA latency anyway).
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) acc = block_dot_avx2(x[i], y[i], acc);
-    return legacy_simd::hsum(acc);
+    return simd::hsum(acc);
 }
 
 }  // namespace
@@ -105,7 +105,7 @@ SLM_TARGET_AVX2 float dot_q4_0_q8_0_avx2(int64_t n, const void* vx, const void* 
 // differ in nothing else).
 template <bool VNNI>
 SLM_TARGET_AVX512VNNI inline float dot_q4_0_q8_0_avx512_body(int64_t n, const void* vx, const void* vy) {
-    using namespace legacy_simd;
+    using namespace simd;
     const block_q4_0* x = static_cast<const block_q4_0*>(vx);
     const block_q8_0* y = static_cast<const block_q8_0*>(vy);
     const int64_t nb = n / QK4_0;
@@ -121,19 +121,17 @@ SLM_TARGET_AVX512VNNI inline float dot_q4_0_q8_0_avx512_body(int64_t n, const vo
     if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
     return hsum(acc) + hsum(tail);
 }
-SLM_TARGET_AVX512 float dot_q4_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q4_0_q8_0_avx512_body<false>(n, x, y); }
-SLM_TARGET_AVX512VNNI float dot_q4_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q4_0_q8_0_avx512_body<true>(n, x, y); }
+SLM_TARGET_AVX512 static float dot_q4_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q4_0_q8_0_avx512_body<false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q4_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q4_0_q8_0_avx512_body<true>(n, x, y); }
 
-namespace {
-float dot_q4_0_q8_0_avx512(int64_t n, const void* x, const void* y) {
-    return cpu_features().avx512vnni ? dot_q4_0_q8_0_avx512vnni(n, x, y) : dot_q4_0_q8_0_avx512bw(n, x, y);
-}
-}  // namespace
 
-const TypeOps& ops_q4_0() {
-    static const TypeOps ops{GgmlType::Q4_0,        quantize_row_q4_0,  dequantize_row_q4_0, GgmlType::Q8_0,
-                             dot_q4_0_q8_0_scalar,  dot_q4_0_q8_0_avx2, dot_q4_0_q8_0_avx512};
-    return ops;
+TypeKernels kernels_q4_0() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q4_0, quantize_row_q4_0, dequantize_row_q4_0, GgmlType::Q8_0, dot_q4_0_q8_0_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_q4_0_q8_0_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q4_0_q8_0_avx512bw;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q4_0_q8_0_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

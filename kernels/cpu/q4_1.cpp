@@ -13,10 +13,10 @@
 // s8 = d8 * sum(a_j) is stored in the Q8_1 block.
 #include <cmath>
 
-#include "cpu/cpu_features.h"
 #include "cpu/legacy_quant.h"
 #include "cpu/q8_1.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -82,7 +82,7 @@ float dot_q4_1_q8_1_scalar(int64_t n, const void* vx, const void* vy) {
 // One block: 8 int32 partial sums of q*a, scaled and accumulated in float lanes; the m*s term goes to
 // lane 0 of a second accumulator (so it costs one FMA, not a horizontal step).
 SLM_TARGET_AVX2 inline void block_dot_avx2(const block_q4_1& x, const block_q8_1& y, __m256& acc, __m256& accm) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m256i p = dot_u8_s8(unpack_nibbles(x.qs), load32(y.qs));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x.d) * half(y.d)), acc);
     accm = _mm256_fmadd_ps(_mm256_setr_ps(half(x.m), 0, 0, 0, 0, 0, 0, 0), _mm256_set1_ps(half(y.s)), accm);
@@ -96,7 +96,7 @@ SLM_TARGET_AVX2 float dot_q4_1_q8_1_avx2(int64_t n, const void* vx, const void* 
     // order, so slm's results equal llama.cpp's to the bit.
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) block_dot_avx2(x[i], y[i], acc, accm);
-    return legacy_simd::hsum(acc) + _mm256_cvtss_f32(accm);
+    return simd::hsum(acc) + _mm256_cvtss_f32(accm);
 }
 
 }  // namespace
@@ -107,7 +107,7 @@ SLM_TARGET_AVX2 float dot_q4_1_q8_1_avx2(int64_t n, const void* vx, const void* 
 // differ in nothing else).
 template <bool VNNI>
 SLM_TARGET_AVX512VNNI inline float dot_q4_1_q8_1_avx512_body(int64_t n, const void* vx, const void* vy) {
-    using namespace legacy_simd;
+    using namespace simd;
     const block_q4_1* x = static_cast<const block_q4_1*>(vx);
     const block_q8_1* y = static_cast<const block_q8_1*>(vy);
     const int64_t nb = n / QK4_1;
@@ -126,19 +126,17 @@ SLM_TARGET_AVX512VNNI inline float dot_q4_1_q8_1_avx512_body(int64_t n, const vo
     if (i < nb) block_dot_avx2(x[i], y[i], tail, tailm);
     return hsum(acc) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(accm)));
 }
-SLM_TARGET_AVX512 float dot_q4_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return dot_q4_1_q8_1_avx512_body<false>(n, x, y); }
-SLM_TARGET_AVX512VNNI float dot_q4_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q4_1_q8_1_avx512_body<true>(n, x, y); }
+SLM_TARGET_AVX512 static float dot_q4_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return dot_q4_1_q8_1_avx512_body<false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q4_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q4_1_q8_1_avx512_body<true>(n, x, y); }
 
-namespace {
-float dot_q4_1_q8_1_avx512(int64_t n, const void* x, const void* y) {
-    return cpu_features().avx512vnni ? dot_q4_1_q8_1_avx512vnni(n, x, y) : dot_q4_1_q8_1_avx512bw(n, x, y);
-}
-}  // namespace
 
-const TypeOps& ops_q4_1() {
-    static const TypeOps ops{GgmlType::Q4_1,        quantize_row_q4_1,  dequantize_row_q4_1, GgmlType::Q8_1,
-                             dot_q4_1_q8_1_scalar,  dot_q4_1_q8_1_avx2, dot_q4_1_q8_1_avx512};
-    return ops;
+TypeKernels kernels_q4_1() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q4_1, quantize_row_q4_1, dequantize_row_q4_1, GgmlType::Q8_1, dot_q4_1_q8_1_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_q4_1_q8_1_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q4_1_q8_1_avx512bw;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q4_1_q8_1_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

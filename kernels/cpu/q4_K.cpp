@@ -24,9 +24,8 @@
 #include <cstring>
 
 #include "common.h"
-#include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
-#include "cpu/kquant_simd.h"
+#include "cpu/simd.h"
 #include "cpu/q8_K.h"
 
 namespace slm::kernels {
@@ -118,7 +117,7 @@ void dequantize_row_q4_K(const void* vx, float* y, int64_t n) {
 // GEMV on the remaining (n_tok % 4) rows. Their integer sums are the same exact numbers; only where the float
 // accumulation happens differs. These two functions sum one output in each kernel's order (integers exact,
 // then one fused multiply-add per step, scales d_w * d_a as one float product, the min term in its own
-// accumulator subtracted at the end), for the forward pass's ggml_numerics comparisons (matmul.h).
+// accumulator subtracted at the end), for the forward pass's llama.cpp numerics (KernelOrder::llamacpp).
 namespace {
 
 // steps_per_block: 4 for the GEMM (a step = sub-blocks 2s and 2s+1), 1 for the GEMV (a step = the block).
@@ -153,8 +152,21 @@ float dot_q4_K_repack_order(int64_t n, const void* vx, const void* vy, int steps
 float dot_q4_K_q8_K_llamacpp_gemm(int64_t n, const void* x, const void* y) { return dot_q4_K_repack_order(n, x, y, 4); }
 float dot_q4_K_q8_K_llamacpp_gemv(int64_t n, const void* x, const void* y) { return dot_q4_K_repack_order(n, x, y, 1); }
 
+// The llama.cpp-order product (TypeKernels::llamacpp.gemm): matrices with a row count divisible by 8 are the
+// ones llama.cpp repacks; their first n_tok - n_tok % 4 tokens go through the GEMM order, the rest through
+// the GEMV order. Other matrices use the set's dot (llama.cpp's vec_dot).
+static void gemm_q4_K_llamacpp(const GemmTile& g) {
+    const bool repacked = g.n_out % 8 == 0;
+    for (int64_t t = g.t0; t < g.t1; t++) {
+        const vec_dot_fn f = !repacked ? g.dot : t < g.n_tok - g.n_tok % 4 ? dot_q4_K_q8_K_llamacpp_gemm : dot_q4_K_q8_K_llamacpp_gemv;
+        const uint8_t* xr = g.x + t * g.x_stride;
+        float* yr = g.y + t * g.y_stride;
+        for (int64_t r = g.r0; r < g.r1; r++) yr[r] = f(g.n_in, g.w + r * g.w_stride, xr);
+    }
+}
 
-float dot_q4_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
+
+static float dot_q4_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
     const block_q4_K* x = static_cast<const block_q4_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     float sum = 0;
@@ -183,7 +195,7 @@ float dot_q4_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
 // and high nibbles, multiplied with the activations by maddubs (u8 x s8 -> pairs summed to s16: at most
 // 2*15*127, no saturation), then by the sub-block scale with madd (s16 x s16 -> s32). The min term uses the
 // activation block sums.
-KQ_TARGET_AVX2 float dot_q4_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX2 static float dot_q4_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     using namespace simd;
     const block_q4_K* x = static_cast<const block_q4_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
@@ -193,8 +205,8 @@ KQ_TARGET_AVX2 float dot_q4_K_q8_K_avx2(int64_t n, const void* vx, const void* v
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = half_to_float(x[i].d) * y[i].d;
-        const float dmin = half_to_float(x[i].dmin) * y[i].d;
+        const float d = half(x[i].d) * y[i].d;
+        const float dmin = half(x[i].dmin) * y[i].d;
         const __m256i sm16 = _mm256_cvtepu8_epi16(scales_mins_k4(x[i].scales));  // 8 scales, 8 mins
         const __m256i scales = _mm256_permute2x128_si256(sm16, sm16, 0x00);     // the 8 scales in both lanes
 
@@ -221,7 +233,7 @@ KQ_TARGET_AVX2 float dot_q4_K_q8_K_avx2(int64_t n, const void* vx, const void* v
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum_ps(acc) - hsum_ps128(acc_m);
+    return hsum(acc) - hsum(acc_m);
 }
 
 // AVX-512: one 64-byte load covers two chunks (c, c+1). Its low nibbles are values 64c..64c+31 and
@@ -235,7 +247,7 @@ namespace {
 // low 16 bits of each lane (the high 16 bits of the scale lane are 0, so the lane's sign-extension half
 // contributes nothing) and accumulates. Without VNNI: maddubs then madd by the scale in both 16-bit halves.
 template <bool VNNI>
-KQ_TARGET_AVX512VNNI inline float dot_q4_K_avx512_body(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX512VNNI inline float dot_q4_K_avx512_body(int64_t n, const void* vx, const void* vy) {
     using namespace simd;
     const block_q4_K* x = static_cast<const block_q4_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
@@ -243,8 +255,8 @@ KQ_TARGET_AVX512VNNI inline float dot_q4_K_avx512_body(int64_t n, const void* vx
     __m512 acc = _mm512_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = half_to_float(x[i].d) * y[i].d;
-        const float dmin = half_to_float(x[i].dmin) * y[i].d;
+        const float d = half(x[i].d) * y[i].d;
+        const float dmin = half(x[i].dmin) * y[i].d;
         const __m128i sm8 = scales_mins_k4(x[i].scales);  // 8 scales, 8 mins
 
         const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
@@ -263,8 +275,8 @@ KQ_TARGET_AVX512VNNI inline float dot_q4_K_avx512_body(int64_t n, const void* vx
             const __m512i qb = _mm512_loadu_si512(q);
             const __m512i q_lo = _mm512_and_si512(qb, low4);
             const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
-            const __m512i a_lo = join256(load256(a), load256(a + 64));
-            const __m512i a_hi = join256(load256(a + 32), load256(a + 96));
+            const __m512i a_lo = join(load32(a), load32(a + 64));
+            const __m512i a_hi = join(load32(a + 32), load32(a + 96));
             const __m512i s_lo = pick_pair32(sc32, 2 * c, 2 * c + 2);
             const __m512i s_hi = pick_pair32(sc32, 2 * c + 1, 2 * c + 3);
             if constexpr (VNNI) {
@@ -279,26 +291,26 @@ KQ_TARGET_AVX512VNNI inline float dot_q4_K_avx512_body(int64_t n, const void* vx
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
     }
-    return _mm512_reduce_add_ps(acc) - hsum_ps128(acc_m);
+    return hsum(acc) - hsum(acc_m);
 }
 
 }  // namespace
 
-KQ_TARGET_AVX512 float dot_q4_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) {
+SLM_TARGET_AVX512 static float dot_q4_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) {
     return dot_q4_K_avx512_body<false>(n, x, y);
 }
-KQ_TARGET_AVX512VNNI float dot_q4_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
+SLM_TARGET_AVX512VNNI static float dot_q4_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
     return dot_q4_K_avx512_body<true>(n, x, y);
 }
-float dot_q4_K_q8_K_avx512(int64_t n, const void* x, const void* y) {
-    return cpu_features().avx512vnni ? dot_q4_K_q8_K_avx512_vnni(n, x, y) : dot_q4_K_q8_K_avx512_plain(n, x, y);
-}
-
-const TypeOps& ops_q4_K() {
-    static const TypeOps ops{GgmlType::Q4_K,          quantize_row_q4_K,         dequantize_row_q4_K,
-                             GgmlType::Q8_K,          dot_q4_K_q8_K_scalar,      dot_q4_K_q8_K_avx2,
-                             dot_q4_K_q8_K_avx512};
-    return ops;
+TypeKernels kernels_q4_K() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q4_K, quantize_row_q4_K, dequantize_row_q4_K, GgmlType::Q8_K, dot_q4_K_q8_K_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_q4_K_q8_K_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q4_K_q8_K_avx512_plain;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q4_K_q8_K_avx512_vnni;
+    // llama.cpp's order (KernelOrder::llamacpp): its repacked GEMM/GEMV at every level (see above).
+    k.llamacpp.gemm = gemm_q4_K_llamacpp;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -1,5 +1,5 @@
-// Q4_K block layout and the individual dot-product variants (the tests call each one; everyone else goes
-// through type_ops(GgmlType::Q4_K)). The format is described in q4_K.cpp.
+// Q4_K block layout and reference quantizers (the format and the kernels are described in q4_K.cpp; the
+// kernels are reached through the kernel sets, kernels.h).
 #pragma once
 #include <cstdint>
 
@@ -19,12 +19,6 @@ static_assert(sizeof(block_q4_K) == 144, "block_q4_K must be 144 bytes");
 void quantize_row_q4_K(const float* x, void* y, int64_t n);
 void dequantize_row_q4_K(const void* x, float* y, int64_t n);
 
-// Dot product of a Q4_K row with a Q8_K row of n elements (n a multiple of 256).
-float dot_q4_K_q8_K_scalar(int64_t n, const void* x, const void* y);
-float dot_q4_K_q8_K_avx2(int64_t n, const void* x, const void* y);          // AVX2+FMA+F16C
-float dot_q4_K_q8_K_avx512(int64_t n, const void* x, const void* y);        // picks one of the two below
-float dot_q4_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y);  // AVX512 F/BW/VL/DQ
-float dot_q4_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y);   // + AVX512-VNNI
 // The same dot product summed in the order of llama.cpp's repacked Q4_K GEMM (one fused multiply-add per 64
 // values) and GEMV (one per 256) on AVX2 CPUs; scalar, for comparisons with llama.cpp (see q4_K.cpp).
 float dot_q4_K_q8_K_llamacpp_gemm(int64_t n, const void* x, const void* y);

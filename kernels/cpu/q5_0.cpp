@@ -11,10 +11,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "cpu/cpu_features.h"
 #include "cpu/legacy_quant.h"
 #include "cpu/q8_0.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -98,14 +98,14 @@ float dot_q5_0_q8_0_scalar(int64_t n, const void* vx, const void* vy) {
 // x's 32 quants as signed bytes q - 16, in element order. With the high bit set, q - 16 is just the low
 // nibble; without it, q - 16 = low - 16, which as a byte is low | 0xf0.
 SLM_TARGET_AVX2 inline __m256i signed_quants(const block_q5_0& x) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m256i high_clear = _mm256_andnot_si256(bits_to_bytes(high_bits(x)), _mm256_set1_epi8(int8_t(0xf0)));
     return _mm256_or_si256(unpack_nibbles(x.qs), high_clear);
 }
 
 // One block: 8 int32 partial sums, scaled and accumulated in float lanes.
 SLM_TARGET_AVX2 inline __m256 block_dot_avx2(const block_q5_0& x, const block_q8_0& y, __m256 acc) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m256i p = dot_s8_s8(signed_quants(x), load32(y.qs));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x.d) * half(y.d)), acc);
 }
@@ -118,12 +118,12 @@ SLM_TARGET_AVX2 float dot_q5_0_q8_0_avx2(int64_t n, const void* vx, const void* 
     // results equal llama.cpp's to the bit (the integer work per block hides the FMA latency anyway).
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) acc = block_dot_avx2(x[i], y[i], acc);
-    return legacy_simd::hsum(acc);
+    return simd::hsum(acc);
 }
 
 // AVX-512 form of signed_quants for two blocks: their 64 high bits are exactly an AVX-512 byte mask.
 SLM_TARGET_AVX512 inline __m512i signed_quants_512(const block_q5_0& a, const block_q5_0& b) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m512i low = join(unpack_nibbles(a.qs), unpack_nibbles(b.qs));
     __mmask64 high = __mmask64(high_bits(a)) | (__mmask64(high_bits(b)) << 32);
     // blend takes its second operand where the mask bit is set: high bit set -> low, clear -> low | 0xf0.
@@ -137,7 +137,7 @@ SLM_TARGET_AVX512 inline __m512i signed_quants_512(const block_q5_0& a, const bl
 // differ in nothing else).
 template <bool VNNI>
 SLM_TARGET_AVX512VNNI inline float dot_q5_0_q8_0_avx512_body(int64_t n, const void* vx, const void* vy) {
-    using namespace legacy_simd;
+    using namespace simd;
     const block_q5_0* x = static_cast<const block_q5_0*>(vx);
     const block_q8_0* y = static_cast<const block_q8_0*>(vy);
     const int64_t nb = n / QK5_0;
@@ -153,19 +153,17 @@ SLM_TARGET_AVX512VNNI inline float dot_q5_0_q8_0_avx512_body(int64_t n, const vo
     if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
     return hsum(acc) + hsum(tail);
 }
-SLM_TARGET_AVX512 float dot_q5_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q5_0_q8_0_avx512_body<false>(n, x, y); }
-SLM_TARGET_AVX512VNNI float dot_q5_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q5_0_q8_0_avx512_body<true>(n, x, y); }
+SLM_TARGET_AVX512 static float dot_q5_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q5_0_q8_0_avx512_body<false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q5_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q5_0_q8_0_avx512_body<true>(n, x, y); }
 
-namespace {
-float dot_q5_0_q8_0_avx512(int64_t n, const void* x, const void* y) {
-    return cpu_features().avx512vnni ? dot_q5_0_q8_0_avx512vnni(n, x, y) : dot_q5_0_q8_0_avx512bw(n, x, y);
-}
-}  // namespace
 
-const TypeOps& ops_q5_0() {
-    static const TypeOps ops{GgmlType::Q5_0,        quantize_row_q5_0,  dequantize_row_q5_0, GgmlType::Q8_0,
-                             dot_q5_0_q8_0_scalar,  dot_q5_0_q8_0_avx2, dot_q5_0_q8_0_avx512};
-    return ops;
+TypeKernels kernels_q5_0() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q5_0, quantize_row_q5_0, dequantize_row_q5_0, GgmlType::Q8_0, dot_q5_0_q8_0_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_q5_0_q8_0_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q5_0_q8_0_avx512bw;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q5_0_q8_0_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -14,10 +14,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "cpu/cpu_features.h"
 #include "cpu/legacy_quant.h"
 #include "cpu/q8_1.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -101,7 +101,7 @@ float dot_q5_1_q8_1_scalar(int64_t n, const void* vx, const void* vy) {
 
 // x's 32 quants (0..31) as bytes in element order.
 SLM_TARGET_AVX2 inline __m256i quants(const block_q5_1& x) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m256i high = _mm256_and_si256(bits_to_bytes(high_bits(x)), _mm256_set1_epi8(0x10));
     return _mm256_or_si256(unpack_nibbles(x.qs), high);
 }
@@ -109,7 +109,7 @@ SLM_TARGET_AVX2 inline __m256i quants(const block_q5_1& x) {
 // One block: 8 int32 partial sums of q*a, scaled and accumulated in float lanes; the m*s term goes to
 // lane 0 of a second accumulator (one FMA, no horizontal step).
 SLM_TARGET_AVX2 inline void block_dot_avx2(const block_q5_1& x, const block_q8_1& y, __m256& acc, __m256& accm) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m256i p = dot_u8_s8(quants(x), load32(y.qs));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x.d) * half(y.d)), acc);
     accm = _mm256_fmadd_ps(_mm256_setr_ps(half(x.m), 0, 0, 0, 0, 0, 0, 0), _mm256_set1_ps(half(y.s)), accm);
@@ -123,12 +123,12 @@ SLM_TARGET_AVX2 float dot_q5_1_q8_1_avx2(int64_t n, const void* vx, const void* 
     // order, so slm's results equal llama.cpp's to the bit.
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) block_dot_avx2(x[i], y[i], acc, accm);
-    return legacy_simd::hsum(acc) + _mm256_cvtss_f32(accm);
+    return simd::hsum(acc) + _mm256_cvtss_f32(accm);
 }
 
 // AVX-512 form of quants for two blocks: their 64 high bits are exactly an AVX-512 byte mask.
 SLM_TARGET_AVX512 inline __m512i quants_512(const block_q5_1& a, const block_q5_1& b) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m512i low = join(unpack_nibbles(a.qs), unpack_nibbles(b.qs));
     __mmask64 high = __mmask64(high_bits(a)) | (__mmask64(high_bits(b)) << 32);
     return _mm512_mask_add_epi8(low, high, low, _mm512_set1_epi8(0x10));  // +16 where the high bit is set
@@ -142,7 +142,7 @@ SLM_TARGET_AVX512 inline __m512i quants_512(const block_q5_1& a, const block_q5_
 // differ in nothing else).
 template <bool VNNI>
 SLM_TARGET_AVX512VNNI inline float dot_q5_1_q8_1_avx512_body(int64_t n, const void* vx, const void* vy) {
-    using namespace legacy_simd;
+    using namespace simd;
     const block_q5_1* x = static_cast<const block_q5_1*>(vx);
     const block_q8_1* y = static_cast<const block_q8_1*>(vy);
     const int64_t nb = n / QK5_1;
@@ -161,19 +161,17 @@ SLM_TARGET_AVX512VNNI inline float dot_q5_1_q8_1_avx512_body(int64_t n, const vo
     if (i < nb) block_dot_avx2(x[i], y[i], tail, tailm);
     return hsum(acc) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(accm)));
 }
-SLM_TARGET_AVX512 float dot_q5_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return dot_q5_1_q8_1_avx512_body<false>(n, x, y); }
-SLM_TARGET_AVX512VNNI float dot_q5_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q5_1_q8_1_avx512_body<true>(n, x, y); }
+SLM_TARGET_AVX512 static float dot_q5_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return dot_q5_1_q8_1_avx512_body<false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q5_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q5_1_q8_1_avx512_body<true>(n, x, y); }
 
-namespace {
-float dot_q5_1_q8_1_avx512(int64_t n, const void* x, const void* y) {
-    return cpu_features().avx512vnni ? dot_q5_1_q8_1_avx512vnni(n, x, y) : dot_q5_1_q8_1_avx512bw(n, x, y);
-}
-}  // namespace
 
-const TypeOps& ops_q5_1() {
-    static const TypeOps ops{GgmlType::Q5_1,        quantize_row_q5_1,  dequantize_row_q5_1, GgmlType::Q8_1,
-                             dot_q5_1_q8_1_scalar,  dot_q5_1_q8_1_avx2, dot_q5_1_q8_1_avx512};
-    return ops;
+TypeKernels kernels_q5_1() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q5_1, quantize_row_q5_1, dequantize_row_q5_1, GgmlType::Q8_1, dot_q5_1_q8_1_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_q5_1_q8_1_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q5_1_q8_1_avx512bw;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q5_1_q8_1_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

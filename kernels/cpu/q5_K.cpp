@@ -22,9 +22,8 @@
 #include <cstring>
 
 #include "common.h"
-#include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
-#include "cpu/kquant_simd.h"
+#include "cpu/simd.h"
 #include "cpu/q8_K.h"
 
 namespace slm::kernels {
@@ -124,7 +123,7 @@ void dequantize_row_q5_K(const void* vx, float* y, int64_t n) {
 
 // ---- dot products with Q8_K ----
 
-float dot_q5_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
+static float dot_q5_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
     const block_q5_K* x = static_cast<const block_q5_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     float sum = 0;
@@ -155,7 +154,7 @@ float dot_q5_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
 // AVX2: as Q4_K, with the fifth bit of each quant OR-ed in from qh (shifted down by 2 per chunk; after the
 // shift only bit 0 of each byte is used, so the 16-bit shift leaking bits across bytes does not matter).
 // maddubs stays exact: at most 2*31*127 per 16-bit lane.
-KQ_TARGET_AVX2 float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX2 static float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     using namespace simd;
     const block_q5_K* x = static_cast<const block_q5_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
@@ -166,12 +165,12 @@ KQ_TARGET_AVX2 float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const void* v
     __m256 acc = _mm256_setzero_ps();
     float summs = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = half_to_float(x[i].d) * y[i].d;
-        const float dmin = half_to_float(x[i].dmin) * y[i].d;
+        const float d = half(x[i].d) * y[i].d;
+        const float dmin = half(x[i].dmin) * y[i].d;
         const __m256i sm16 = _mm256_cvtepu8_epi16(scales_mins_k4(x[i].scales));  // 8 scales, 8 mins
         const __m256i scales = _mm256_permute2x128_si256(sm16, sm16, 0x00);     // the 8 scales in both lanes
 
-        const __m256i bsums = load256(y[i].bsums);
+        const __m256i bsums = load32(y[i].bsums);
         const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
         const __m128i prod_m = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), sub_sums);
         // The min term is summed in integers over the block and accumulated as one scalar (ggml's order;
@@ -182,24 +181,24 @@ KQ_TARGET_AVX2 float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const void* v
 
         const uint8_t* q = x[i].qs;
         const int8_t* a = y[i].qs;
-        __m256i hbits = load256(x[i].qh);
+        __m256i hbits = load32(x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++, q += 32, a += 64) {
             const __m256i scale_lo = _mm256_shuffle_epi8(scales, pick[2 * c]);
             const __m256i scale_hi = _mm256_shuffle_epi8(scales, pick[2 * c + 1]);
-            const __m256i qb = load256(q);
+            const __m256i qb = load32(q);
             const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(hbits, one), 4);
             const __m256i h_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 1), one), 4);
             hbits = _mm256_srli_epi16(hbits, 2);
             const __m256i q_lo = _mm256_or_si256(_mm256_and_si256(qb, low4), h_lo);
             const __m256i q_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), low4), h_hi);
-            const __m256i p_lo = _mm256_madd_epi16(scale_lo, _mm256_maddubs_epi16(q_lo, load256(a)));
-            const __m256i p_hi = _mm256_madd_epi16(scale_hi, _mm256_maddubs_epi16(q_hi, load256(a + 32)));
+            const __m256i p_lo = _mm256_madd_epi16(scale_lo, _mm256_maddubs_epi16(q_lo, load32(a)));
+            const __m256i p_hi = _mm256_madd_epi16(scale_hi, _mm256_maddubs_epi16(q_hi, load32(a + 32)));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum_ps(acc) - summs;
+    return hsum(acc) - summs;
 }
 
 // AVX-512: the Q4_K layout (one 64-byte load = chunks c and c+1, low nibbles = sub-blocks 2c and 2c+2, high
@@ -208,7 +207,7 @@ KQ_TARGET_AVX2 float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const void* v
 namespace {
 
 template <bool VNNI>
-KQ_TARGET_AVX512VNNI inline float dot_q5_K_avx512_body(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX512VNNI inline float dot_q5_K_avx512_body(int64_t n, const void* vx, const void* vy) {
     using namespace simd;
     const block_q5_K* x = static_cast<const block_q5_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
@@ -217,11 +216,11 @@ KQ_TARGET_AVX512VNNI inline float dot_q5_K_avx512_body(int64_t n, const void* vx
     __m512 acc = _mm512_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = half_to_float(x[i].d) * y[i].d;
-        const float dmin = half_to_float(x[i].dmin) * y[i].d;
+        const float d = half(x[i].d) * y[i].d;
+        const float dmin = half(x[i].dmin) * y[i].d;
         const __m128i sm8 = scales_mins_k4(x[i].scales);  // 8 scales, 8 mins
 
-        const __m256i bsums = load256(y[i].bsums);
+        const __m256i bsums = load32(y[i].bsums);
         const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
         const __m128i prod_m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8)), sub_sums);
         acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
@@ -230,21 +229,21 @@ KQ_TARGET_AVX512VNNI inline float dot_q5_K_avx512_body(int64_t n, const void* vx
         __m512i sc32 = _mm512_cvtepu8_epi32(sm8);
         if (!VNNI) sc32 = _mm512_or_si512(sc32, _mm512_slli_epi32(sc32, 16));
 
-        const __m256i qh256 = load256(x[i].qh);
-        const __m512i hb = join256(qh256, qh256);
+        const __m256i qh256 = load32(x[i].qh);
+        const __m512i hb = join(qh256, qh256);
         const uint8_t* q = x[i].qs;
         const int8_t* a = y[i].qs;
         __m512i sumi = _mm512_setzero_si512();
         for (int c = 0; c < 4; c += 2, q += 64, a += 128) {
-            const __m512i bit_lo = join256(_mm256_set1_epi8(char(1 << (2 * c))), _mm256_set1_epi8(char(1 << (2 * c + 2))));
+            const __m512i bit_lo = join(_mm256_set1_epi8(char(1 << (2 * c))), _mm256_set1_epi8(char(1 << (2 * c + 2))));
             const __m512i bit_hi = _mm512_add_epi8(bit_lo, bit_lo);  // the next bit up: 2c+1 and 2c+3
             const __m512i qb = _mm512_loadu_si512(q);
             __m512i q_lo = _mm512_and_si512(qb, low4);
             __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
             q_lo = _mm512_mask_add_epi8(q_lo, _mm512_test_epi8_mask(hb, bit_lo), q_lo, sixteen);
             q_hi = _mm512_mask_add_epi8(q_hi, _mm512_test_epi8_mask(hb, bit_hi), q_hi, sixteen);
-            const __m512i a_lo = join256(load256(a), load256(a + 64));
-            const __m512i a_hi = join256(load256(a + 32), load256(a + 96));
+            const __m512i a_lo = join(load32(a), load32(a + 64));
+            const __m512i a_hi = join(load32(a + 32), load32(a + 96));
             const __m512i s_lo = pick_pair32(sc32, 2 * c, 2 * c + 2);
             const __m512i s_hi = pick_pair32(sc32, 2 * c + 1, 2 * c + 3);
             if constexpr (VNNI) {
@@ -260,26 +259,24 @@ KQ_TARGET_AVX512VNNI inline float dot_q5_K_avx512_body(int64_t n, const void* vx
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
     }
-    return _mm512_reduce_add_ps(acc) - hsum_ps128(acc_m);
+    return hsum(acc) - hsum(acc_m);
 }
 
 }  // namespace
 
-KQ_TARGET_AVX512 float dot_q5_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) {
+SLM_TARGET_AVX512 static float dot_q5_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) {
     return dot_q5_K_avx512_body<false>(n, x, y);
 }
-KQ_TARGET_AVX512VNNI float dot_q5_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
+SLM_TARGET_AVX512VNNI static float dot_q5_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
     return dot_q5_K_avx512_body<true>(n, x, y);
 }
-float dot_q5_K_q8_K_avx512(int64_t n, const void* x, const void* y) {
-    return cpu_features().avx512vnni ? dot_q5_K_q8_K_avx512_vnni(n, x, y) : dot_q5_K_q8_K_avx512_plain(n, x, y);
-}
-
-const TypeOps& ops_q5_K() {
-    static const TypeOps ops{GgmlType::Q5_K,          quantize_row_q5_K,         dequantize_row_q5_K,
-                             GgmlType::Q8_K,          dot_q5_K_q8_K_scalar,      dot_q5_K_q8_K_avx2,
-                             dot_q5_K_q8_K_avx512};
-    return ops;
+TypeKernels kernels_q5_K() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q5_K, quantize_row_q5_K, dequantize_row_q5_K, GgmlType::Q8_K, dot_q5_K_q8_K_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_q5_K_q8_K_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q5_K_q8_K_avx512_plain;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q5_K_q8_K_avx512_vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

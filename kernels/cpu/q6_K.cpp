@@ -23,9 +23,8 @@
 #include <cstring>
 
 #include "common.h"
-#include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
-#include "cpu/kquant_simd.h"
+#include "cpu/simd.h"
 #include "cpu/q8_K.h"
 
 namespace slm::kernels {
@@ -114,7 +113,7 @@ void dequantize_row_q6_K(const void* vx, float* y, int64_t n) {
 
 // ---- dot products with Q8_K ----
 
-float dot_q6_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
+static float dot_q6_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
     const block_q6_K* x = static_cast<const block_q6_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     float sum = 0;
@@ -145,7 +144,7 @@ float dot_q6_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
 // AVX2: per half of 128 values, one 32-byte load of qh and two of ql give the four 32-value groups as
 // unsigned 6-bit quants; maddubs with the activations (at most 2*63*127 per 16-bit lane: exact), madd with
 // the two sub-block scales of the group (low 128-bit lane: first 16 values, high lane: next 16).
-KQ_TARGET_AVX2 float dot_q6_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX2 static float dot_q6_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     using namespace simd;
     const block_q6_K* x = static_cast<const block_q6_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
@@ -159,17 +158,17 @@ KQ_TARGET_AVX2 float dot_q6_K_q8_K_avx2(int64_t n, const void* vx, const void* v
                                     _mm_set1_epi16(short(0x0100 + 0x0202 * (2 * k + 1))));
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = half_to_float(x[i].d) * y[i].d;
+        const float d = half(x[i].d) * y[i].d;
         const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
         // 32 * sum_j sc_j * bsums_j: the -32 offset of every quant
-        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load256(y[i].bsums)), 5);
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load32(y[i].bsums)), 5);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const uint8_t* ql = x[i].ql + 64 * h;
             const int8_t* a = y[i].qs + 128 * h;
             const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h ? _mm_srli_si128(sc8, 8) : sc8));
-            const __m256i qh = load256(x[i].qh + 32 * h);
-            const __m256i ql0 = load256(ql), ql1 = load256(ql + 32);
+            const __m256i qh = load32(x[i].qh + 32 * h);
+            const __m256i ql0 = load32(ql), ql1 = load32(ql + 32);
             __m256i q[4];
             q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
             q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
@@ -179,14 +178,14 @@ KQ_TARGET_AVX2 float dot_q6_K_q8_K_avx2(int64_t n, const void* vx, const void* v
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
             for (int k = 0; k < 4; k++) {
-                const __m256i p = _mm256_maddubs_epi16(q[k], load256(a + 32 * k));
+                const __m256i p = _mm256_maddubs_epi16(q[k], load32(a + 32 * k));
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(scales, pick[k])));
             }
         }
         sumi = _mm256_sub_epi32(sumi, offset);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum_ps(acc);
+    return hsum(acc);
 }
 
 // AVX-512: a 64-byte load of ql is a whole half; its low nibbles are values 0..63 of the half in order and
@@ -195,22 +194,22 @@ KQ_TARGET_AVX2 float dot_q6_K_q8_K_avx2(int64_t n, const void* vx, const void* v
 namespace {
 
 template <bool VNNI>
-KQ_TARGET_AVX512VNNI inline float dot_q6_K_avx512_body(int64_t n, const void* vx, const void* vy) {
+SLM_TARGET_AVX512VNNI inline float dot_q6_K_avx512_body(int64_t n, const void* vx, const void* vy) {
     using namespace simd;
     const block_q6_K* x = static_cast<const block_q6_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     const __m512i low2 = _mm512_set1_epi8(0x03);
-    const __m512i shift_lo = join256(_mm256_set1_epi16(0), _mm256_set1_epi16(2));  // values 0..31 | 32..63
-    const __m512i shift_hi = join256(_mm256_set1_epi16(4), _mm256_set1_epi16(6));  // values 64..95 | 96..127
+    const __m512i shift_lo = join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));  // values 0..31 | 32..63
+    const __m512i shift_hi = join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));  // values 64..95 | 96..127
     // lane -> sub-block within a group of four (each 16-value sub-block is four s32 lanes)
     const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     const __m512i low16 = _mm512_set1_epi32(0xFFFF);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = half_to_float(x[i].d) * y[i].d;
+        const float d = half(x[i].d) * y[i].d;
         const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
-        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load256(y[i].bsums)), 5);
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load32(y[i].bsums)), 5);
         // Scales as s32 lanes. dpwssd (VNNI) reads only the low 16 bits of each scale lane: the high half must
         // be 0, not the sign extension. madd (no VNNI) wants the scale in both 16-bit halves.
         const __m512i sc32 = _mm512_cvtepi8_epi32(sc8);
@@ -219,8 +218,8 @@ KQ_TARGET_AVX512VNNI inline float dot_q6_K_avx512_body(int64_t n, const void* vx
         __m512i sumi = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
             const __m512i qlv = _mm512_loadu_si512(x[i].ql + 64 * h);
-            const __m256i qh256 = load256(x[i].qh + 32 * h);
-            const __m512i qh = join256(qh256, qh256);
+            const __m256i qh256 = load32(x[i].qh + 32 * h);
+            const __m512i qh = join(qh256, qh256);
             const __m512i hi_lo = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift_lo), low2), 4);
             const __m512i hi_hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift_hi), low2), 4);
             const __m512i q_lo = _mm512_or_si512(_mm512_and_si512(qlv, low4), hi_lo);
@@ -245,26 +244,24 @@ KQ_TARGET_AVX512VNNI inline float dot_q6_K_avx512_body(int64_t n, const void* vx
             _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1)), offset);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum8), acc);
     }
-    return hsum_ps(acc);
+    return hsum(acc);
 }
 
 }  // namespace
 
-KQ_TARGET_AVX512 float dot_q6_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) {
+SLM_TARGET_AVX512 static float dot_q6_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) {
     return dot_q6_K_avx512_body<false>(n, x, y);
 }
-KQ_TARGET_AVX512VNNI float dot_q6_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
+SLM_TARGET_AVX512VNNI static float dot_q6_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
     return dot_q6_K_avx512_body<true>(n, x, y);
 }
-float dot_q6_K_q8_K_avx512(int64_t n, const void* x, const void* y) {
-    return cpu_features().avx512vnni ? dot_q6_K_q8_K_avx512_vnni(n, x, y) : dot_q6_K_q8_K_avx512_plain(n, x, y);
-}
-
-const TypeOps& ops_q6_K() {
-    static const TypeOps ops{GgmlType::Q6_K,          quantize_row_q6_K,         dequantize_row_q6_K,
-                             GgmlType::Q8_K,          dot_q6_K_q8_K_scalar,      dot_q6_K_q8_K_avx2,
-                             dot_q6_K_q8_K_avx512};
-    return ops;
+TypeKernels kernels_q6_K() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q6_K, quantize_row_q6_K, dequantize_row_q6_K, GgmlType::Q8_K, dot_q6_K_q8_K_scalar};
+    k.level[int(SimdLevel::avx2)].dot = dot_q6_K_q8_K_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q6_K_q8_K_avx512_plain;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q6_K_q8_K_avx512_vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

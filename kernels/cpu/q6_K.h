@@ -1,5 +1,5 @@
-// Q6_K block layout and the individual dot-product variants (the tests call each one; everyone else goes
-// through type_ops(GgmlType::Q6_K)). The format is described in q6_K.cpp.
+// Q6_K block layout and reference quantizers (the format and the kernels are described in q6_K.cpp; the
+// kernels are reached through the kernel sets, kernels.h).
 #pragma once
 #include <cstdint>
 
@@ -18,12 +18,5 @@ static_assert(sizeof(block_q6_K) == 210, "block_q6_K must be 210 bytes");
 
 void quantize_row_q6_K(const float* x, void* y, int64_t n);
 void dequantize_row_q6_K(const void* x, float* y, int64_t n);
-
-// Dot product of a Q6_K row with a Q8_K row of n elements (n a multiple of 256).
-float dot_q6_K_q8_K_scalar(int64_t n, const void* x, const void* y);
-float dot_q6_K_q8_K_avx2(int64_t n, const void* x, const void* y);          // AVX2+FMA+F16C
-float dot_q6_K_q8_K_avx512(int64_t n, const void* x, const void* y);        // picks one of the two below
-float dot_q6_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y);  // AVX512 F/BW/VL/DQ
-float dot_q6_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y);   // + AVX512-VNNI
 
 }  // namespace slm::kernels

@@ -10,13 +10,13 @@
 // with the float d before that rounding (byte-identity with llama.cpp depends on it). Activations are
 // rounded slightly differently, as ggml's SIMD code does (see q8_block.h).
 #include "cpu/q8_0.h"
+#include "cpu/kernels.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "cpu/cpu_features.h"
 #include "cpu/q8_block.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -35,25 +35,17 @@ SLM_TARGET_AVX2 void quantize_avx2(const float* x, void* vy, int64_t n) {
     for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
         __m256 r[4];
         y[i].d = fp32_to_fp16(q8_block_avx2<R>(x, r));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), legacy_simd::pack_to_int8(r[0], r[1], r[2], r[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), simd::pack_to_int8(r[0], r[1], r[2], r[3]));
     }
 }
 
 }  // namespace
 
-void quantize_row_q8_0_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::weight>(x, y, n); }
-void quantize_row_q8_0_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::weight>(x, y, n); }
-void quantize_row_q8_0(const float* x, void* y, int64_t n) {
-    if (simd_level() >= SimdLevel::avx2) quantize_row_q8_0_avx2(x, y, n);
-    else quantize_row_q8_0_ref(x, y, n);
-}
+static void quantize_row_q8_0_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::weight>(x, y, n); }
+static void quantize_row_q8_0_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::weight>(x, y, n); }
 
-void quantize_row_q8_0_act_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::activation>(x, y, n); }
-void quantize_row_q8_0_act_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::activation>(x, y, n); }
-void quantize_row_q8_0_act(const float* x, void* y, int64_t n) {
-    if (simd_level() >= SimdLevel::avx2) quantize_row_q8_0_act_avx2(x, y, n);
-    else quantize_row_q8_0_act_ref(x, y, n);
-}
+static void quantize_row_q8_0_act_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::activation>(x, y, n); }
+static void quantize_row_q8_0_act_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::activation>(x, y, n); }
 
 namespace {
 
@@ -80,7 +72,7 @@ float dot_q8_0_q8_0_scalar(int64_t n, const void* vx, const void* vy) {
 
 // One block: 8 int32 partial sums, scaled and accumulated in float lanes.
 SLM_TARGET_AVX2 inline __m256 block_dot_avx2(const block_q8_0& x, const block_q8_0& y, __m256 acc) {
-    using namespace legacy_simd;
+    using namespace simd;
     __m256i p = dot_s8_s8(load32(x.qs), load32(y.qs));
     const float d = half(x.d) * half(y.d);
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
@@ -94,7 +86,7 @@ SLM_TARGET_AVX2 float dot_q8_0_q8_0_avx2(int64_t n, const void* vx, const void* 
     // results equal llama.cpp's to the bit (the integer work per block hides the FMA latency anyway).
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) acc = block_dot_avx2(x[i], y[i], acc);
-    return legacy_simd::hsum(acc);
+    return simd::hsum(acc);
 }
 
 }  // namespace
@@ -104,7 +96,7 @@ SLM_TARGET_AVX2 float dot_q8_0_q8_0_avx2(int64_t n, const void* vx, const void* 
 // differ in nothing else).
 template <bool VNNI>
 SLM_TARGET_AVX512VNNI inline float dot_q8_0_q8_0_avx512_body(int64_t n, const void* vx, const void* vy) {
-    using namespace legacy_simd;
+    using namespace simd;
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     const block_q8_0* y = static_cast<const block_q8_0*>(vy);
     const int64_t nb = n / QK8_0;
@@ -121,20 +113,21 @@ SLM_TARGET_AVX512VNNI inline float dot_q8_0_q8_0_avx512_body(int64_t n, const vo
     if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
     return hsum(acc) + hsum(tail);
 }
-SLM_TARGET_AVX512 float dot_q8_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q8_0_q8_0_avx512_body<false>(n, x, y); }
-SLM_TARGET_AVX512VNNI float dot_q8_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q8_0_q8_0_avx512_body<true>(n, x, y); }
+SLM_TARGET_AVX512 static float dot_q8_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q8_0_q8_0_avx512_body<false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q8_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q8_0_q8_0_avx512_body<true>(n, x, y); }
 
-namespace {
-float dot_q8_0_q8_0_avx512(int64_t n, const void* x, const void* y) {
-    return cpu_features().avx512vnni ? dot_q8_0_q8_0_avx512vnni(n, x, y) : dot_q8_0_q8_0_avx512bw(n, x, y);
-}
-}  // namespace
 
-const TypeOps& ops_q8_0() {
-    static const TypeOps ops{GgmlType::Q8_0,         quantize_row_q8_0,  dequantize_row_q8_0, GgmlType::Q8_0,
-                             dot_q8_0_q8_0_scalar,   dot_q8_0_q8_0_avx2, dot_q8_0_q8_0_avx512,
-                             quantize_row_q8_0_act};
-    return ops;
+TypeKernels kernels_q8_0() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q8_0, quantize_row_q8_0_ref, dequantize_row_q8_0, GgmlType::Q8_0, dot_q8_0_q8_0_scalar,
+             quantize_row_q8_0_act_ref};
+    LevelKernels& avx2 = k.level[int(SimdLevel::avx2)];
+    avx2.dot = dot_q8_0_q8_0_avx2;
+    avx2.quantize = quantize_row_q8_0_avx2;
+    avx2.quantize_activation = quantize_row_q8_0_act_avx2;
+    k.level[int(SimdLevel::avx512)].dot = dot_q8_0_q8_0_avx512bw;
+    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q8_0_q8_0_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -12,12 +12,12 @@
 // ggml's reference quantizer (quantize_row_q8_1_ref): d = amax / 127, qs[j] = roundf(x[j] * (1/d)) (half
 // away from zero), s = fp16(float(sum of qs) * d) with the float d (before d itself is rounded to fp16).
 #include "cpu/q8_1.h"
+#include "cpu/kernels.h"
 
 #include <cmath>
 
-#include "cpu/cpu_features.h"
 #include "cpu/q8_block.h"
-#include "cpu/simd_legacy.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -39,7 +39,7 @@ void quantize_scalar(const float* x, void* vy, int64_t n) {
 
 template <Q8Rounding R>
 SLM_TARGET_AVX2 void quantize_avx2(const float* x, void* vy, int64_t n) {
-    using namespace legacy_simd;
+    using namespace simd;
     block_q8_1* y = static_cast<block_q8_1*>(vy);
     for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
         __m256 r[4];
@@ -54,19 +54,11 @@ SLM_TARGET_AVX2 void quantize_avx2(const float* x, void* vy, int64_t n) {
 
 }  // namespace
 
-void quantize_row_q8_1_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::weight>(x, y, n); }
-void quantize_row_q8_1_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::weight>(x, y, n); }
-void quantize_row_q8_1(const float* x, void* y, int64_t n) {
-    if (simd_level() >= SimdLevel::avx2) quantize_row_q8_1_avx2(x, y, n);
-    else quantize_row_q8_1_ref(x, y, n);
-}
+static void quantize_row_q8_1_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::weight>(x, y, n); }
+static void quantize_row_q8_1_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::weight>(x, y, n); }
 
-void quantize_row_q8_1_act_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::activation>(x, y, n); }
-void quantize_row_q8_1_act_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::activation>(x, y, n); }
-void quantize_row_q8_1_act(const float* x, void* y, int64_t n) {
-    if (simd_level() >= SimdLevel::avx2) quantize_row_q8_1_act_avx2(x, y, n);
-    else quantize_row_q8_1_act_ref(x, y, n);
-}
+static void quantize_row_q8_1_act_ref(const float* x, void* y, int64_t n) { quantize_scalar<Q8Rounding::activation>(x, y, n); }
+static void quantize_row_q8_1_act_avx2(const float* x, void* y, int64_t n) { quantize_avx2<Q8Rounding::activation>(x, y, n); }
 
 namespace {
 
@@ -93,10 +85,14 @@ float dot_q8_1_q8_1_scalar(int64_t n, const void* vx, const void* vy) {
 
 }  // namespace
 
-const TypeOps& ops_q8_1() {
-    static const TypeOps ops{GgmlType::Q8_1, quantize_row_q8_1, dequantize_row_q8_1, GgmlType::Q8_1,
-                             dot_q8_1_q8_1_scalar, nullptr, nullptr, quantize_row_q8_1_act};
-    return ops;
+TypeKernels kernels_q8_1() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q8_1, quantize_row_q8_1_ref, dequantize_row_q8_1, GgmlType::Q8_1, dot_q8_1_q8_1_scalar,
+             quantize_row_q8_1_act_ref};
+    LevelKernels& avx2 = k.level[int(SimdLevel::avx2)];
+    avx2.quantize = quantize_row_q8_1_avx2;
+    avx2.quantize_activation = quantize_row_q8_1_act_avx2;
+    return k;
 }
 
 }  // namespace slm::kernels

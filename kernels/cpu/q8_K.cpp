@@ -65,10 +65,11 @@ static float dot_q8_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
     return sum;
 }
 
-const TypeOps& ops_q8_K() {
-    static const TypeOps ops{GgmlType::Q8_K, quantize_row_q8_K, dequantize_row_q8_K, GgmlType::Q8_K,
-                             dot_q8_K_q8_K_scalar, nullptr, nullptr};
-    return ops;
+// Q8_K is only an activation type: no SIMD variants (its quantizer runs once per activation row).
+TypeKernels kernels_q8_K() {
+    TypeKernels k;
+    k.ref = {GgmlType::Q8_K, quantize_row_q8_K, dequantize_row_q8_K, GgmlType::Q8_K, dot_q8_K_q8_K_scalar};
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cpu/simd_legacy.h"
+#include "cpu/simd.h"
 
 namespace slm::kernels {
 
@@ -36,7 +36,7 @@ inline float q8_block_scalar(const float* x, int8_t* q) {
 // in order); returns d.
 template <Q8Rounding R>
 SLM_TARGET_AVX2 inline float q8_block_avx2(const float* x, __m256 r[4]) {
-    using namespace legacy_simd;
+    using namespace simd;
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 v[4] = {_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8), _mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24)};
     const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),

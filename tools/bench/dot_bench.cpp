@@ -1,4 +1,4 @@
-// dot_bench: single-thread throughput of every dot-product variant in the CPU kernel table, as GB/s of
+// dot_bench: single-thread throughput of every dot-product variant of the CPU kernel sets (one per SIMD level), as GB/s of
 // weight bytes read (the figure that matters for batch-1 decoding, which streams every weight once per token).
 //
 // Build (after `make`, which produces build/libslm.a) and run from the repository root:
@@ -10,7 +10,7 @@
 // each variant computes the dot of every row with it, repeatedly for SECONDS, and the best pass counts.
 // Every variant's results are compared with the scalar reference on the way (max difference relative to the
 // rms of the results), so a wrong kernel shows up here too.
-// Types without kernels are skipped; new types in the kernel table show up here without an edit.
+// Types without kernels are skipped; new types in the kernel sets show up here without an edit.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -118,23 +118,24 @@ void bench_type(GgmlType t, const Options& o) {
     }
     for (auto& v : x) v = nd(rng);
     std::vector<uint8_t> y(size_t(row_bytes(ops.vec_dot_type, o.n)));
-    activation_quantizer(type_ops(ops.vec_dot_type))(x.data(), y.data(), o.n);  // as the forward pass does
+    active().activation_quantizer(ops.vec_dot_type)(x.data(), y.data(), o.n);  // as the forward pass does
 
+    // Every level up to simd_level(), through its kernel set; a level that has no variant of its own for this
+    // type (its set repeats the one below) is left out.
     struct V {
         const char* name;
         vec_dot_fn fn;
-        bool ok;
     };
-    const SimdLevel l = simd_level();
-    std::vector<V> vs = {{"scalar", ops.dot_scalar, ops.dot_scalar != nullptr},
-                         {"avx2", ops.dot_avx2, ops.dot_avx2 && l >= SimdLevel::avx2},
-                         {"avx512", ops.dot_avx512, ops.dot_avx512 && l >= SimdLevel::avx512}};
+    std::vector<V> vs = {{"scalar", ops.dot_ref}};
+    for (int i = 1; i <= int(simd_level()); i++) {
+        const KernelSet& ks = for_level(SimdLevel(i));
+        if (ks.dot(t) != vs.back().fn) vs.push_back({ks.name(), ks.dot(t)});
+    }
     std::vector<float> ref(static_cast<size_t>(rows)), out(static_cast<size_t>(rows));
     std::printf("%-6s  %6.1f MiB, %lld rows x %lld:", type_name(t), double(rows * rb) / (1024 * 1024),
                 (long long)rows, (long long)o.n);
     double scalar_gbs = 0;
     for (const V& v : vs) {
-        if (!v.ok) continue;
         double best = 1e30;
         const double start = now_s();
         do {
@@ -142,7 +143,7 @@ void bench_type(GgmlType t, const Options& o) {
             for (int64_t r = 0; r < rows; r++) out[size_t(r)] = v.fn(o.n, w.data() + r * rb, y.data());
             best = std::min(best, now_s() - t0);
         } while (now_s() - start < o.seconds);
-        if (v.fn == ops.dot_scalar) ref = out;
+        if (v.fn == ops.dot_ref) ref = out;
         // Differences relative to the typical size of a result (single results can cancel to ~0).
         double max_diff = 0, sum_sq = 0;
         for (int64_t r = 0; r < rows; r++) {
@@ -151,9 +152,9 @@ void bench_type(GgmlType t, const Options& o) {
         }
         const double max_rel = max_diff / (std::sqrt(sum_sq / double(rows)) + 1e-30);
         const double gbs = double(rows * rb) / best / 1e9;
-        if (v.fn == ops.dot_scalar) scalar_gbs = gbs;
+        if (v.fn == ops.dot_ref) scalar_gbs = gbs;
         std::printf("  %s %.2f GB/s", v.name, gbs);
-        if (v.fn != ops.dot_scalar) std::printf(" (x%.1f, max diff %.0e of rms)", gbs / scalar_gbs, max_rel);
+        if (v.fn != ops.dot_ref) std::printf(" (x%.1f, max diff %.0e of rms)", gbs / scalar_gbs, max_rel);
         std::fflush(stdout);
     }
     std::printf("\n");
@@ -164,8 +165,7 @@ void bench_type(GgmlType t, const Options& o) {
 int main(int argc, char** argv) {
     try {
         Options o = parse(argc, argv);
-        std::printf("dot_bench: single thread, CPU level %s%s, n = %lld\n", simd_level_name(simd_level()),
-                    cpu_features().avx512vnni ? " (+VNNI)" : "", (long long)o.n);
+        std::printf("dot_bench: single thread, SIMD levels up to %s, n = %lld\n", simd_level_name(simd_level()), (long long)o.n);
         for (GgmlType t : o.types) bench_type(t, o);
     } catch (const Error& e) {
         std::fprintf(stderr, "dot_bench: %s\n", e.what());

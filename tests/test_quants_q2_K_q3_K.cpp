@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
 #include "cpu/q2_K.h"
 #include "cpu/q3_K.h"
 #include "cpu/q8_K.h"
+#include "test_levels.h"
 #include "test_util.h"
 
 using namespace slm;
@@ -25,24 +25,10 @@ struct Variant {
     vec_dot_fn fn;
 };
 
-// The dot variants this CPU can run (respecting SLM_SIMD); the others are named in a MESSAGE.
+// The scalar reference and the dot of every SIMD level this run checks (test_levels.h names the ones skipped).
 std::vector<Variant> runnable_variants(GgmlType t) {
-    const TypeOps& o = type_ops(t);
-    std::vector<Variant> v{{"scalar", o.dot_scalar}};
-    std::string skipped;
-    const SimdLevel level = simd_level();
-    if (level >= SimdLevel::avx2) v.push_back({"avx2", o.dot_avx2});
-    else skipped += " avx2";
-    if (level >= SimdLevel::avx512) {
-        v.push_back({cpu_features().avx512vnni ? "avx512-vnni" : "avx512", o.dot_avx512});
-        // the table's avx512 entry takes the VNNI path where it exists: run the plain one as well
-        if (cpu_features().avx512vnni && t == GgmlType::Q3_K) v.push_back({"avx512", q3_K_dot_avx512_novnni()});
-        if (cpu_features().avx512vnni && t == GgmlType::Q2_K) v.push_back({"avx512", q2_K_dot_avx512_novnni()});
-        if (!cpu_features().avx512vnni) skipped += " avx512-vnni";
-    } else {
-        skipped += " avx512 avx512-vnni";
-    }
-    if (!skipped.empty()) MESSAGE(std::string(type_name(t)) << ": dot variants skipped (CPU or SLM_SIMD):" << skipped);
+    std::vector<Variant> v{{"scalar", type_ops(t).dot_ref}};
+    for (auto& d : test::simd_dots(t)) v.push_back({d.name, d.fn});
     return v;
 }
 
@@ -179,7 +165,7 @@ void check_dot_variants_random(GgmlType t) {
         for (int rep = 0; rep < 20; rep++) {
             auto x = random_blocks(rng, t, n);
             auto y = random_q8_K(rng, n);
-            const double ref = type_ops(t).dot_scalar(n, x.data(), y.data());
+            const double ref = type_ops(t).dot_ref(n, x.data(), y.data());
             const double tol = 1e-5 * abs_dot(t, x.data(), y.data(), n);
             for (const Variant& v : variants) {
                 if (v.name == "scalar") continue;
@@ -210,7 +196,7 @@ void check_scalar_dot_vs_dequantized(GgmlType t) {
             exact += double(xf[i]) * double(yf[i]);
             mag += std::fabs(double(xf[i]) * double(yf[i]));
         }
-        const double got = type_ops(t).dot_scalar(n, x.data(), y.data());
+        const double got = type_ops(t).dot_ref(n, x.data(), y.data());
         INFO(std::string(type_name(t)) << " n=" << n << " rep " << rep << ": " << got << " vs " << exact);
         CHECK(std::fabs(got - exact) <= 1e-5 * mag);
     }

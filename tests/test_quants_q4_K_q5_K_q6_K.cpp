@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "common.h"
-#include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
 #include "cpu/q4_K.h"
 #include "cpu/q5_K.h"
 #include "cpu/q6_K.h"
 #include "cpu/q8_K.h"
+#include "test_levels.h"
 #include "test_util.h"
 
 namespace {
@@ -24,40 +24,28 @@ using slm::GgmlType;
 constexpr int kRows = 48, kCols = 1024;  // the fixture's shape
 
 struct Variant {
-    const char* name;
+    std::string name;
     vec_dot_fn fn;
-    bool runs_here;  // the CPU (and SLM_SIMD) allow it
+    bool runs_here;  // always true: simd_variants() returns only what runs here
 };
 
 struct KQuant {
     GgmlType type;
     std::string name;  // fixture file stem
     size_t block_bytes;
-    std::vector<Variant> variants;  // SIMD variants (the scalar reference is type_ops(type).dot_scalar)
+    std::vector<Variant> variants;  // SIMD variants (the scalar reference is type_ops(type).dot_ref)
 };
 
-std::vector<Variant> simd_variants(vec_dot_fn avx2, vec_dot_fn avx512_plain, vec_dot_fn avx512_vnni) {
-    const bool avx2_ok = slm::simd_level() >= slm::SimdLevel::avx2;
-    const bool avx512_ok = slm::simd_level() >= slm::SimdLevel::avx512;
-    return {{"avx2", avx2, avx2_ok},
-            {"avx512", avx512_plain, avx512_ok},
-            {"avx512-vnni", avx512_vnni, avx512_ok && slm::cpu_features().avx512vnni}};
+// The SIMD variants this run checks (test_levels.h names the levels it skips).
+std::vector<Variant> simd_variants(GgmlType t) {
+    std::vector<Variant> v;
+    for (auto& d : slm::test::simd_dots(t)) v.push_back({d.name, d.fn, true});
+    return v;
 }
 
-KQuant q4_K() {
-    return {GgmlType::Q4_K, "q4_K", sizeof(block_q4_K),
-            simd_variants(dot_q4_K_q8_K_avx2, dot_q4_K_q8_K_avx512_plain, dot_q4_K_q8_K_avx512_vnni)};
-}
-
-KQuant q5_K() {
-    return {GgmlType::Q5_K, "q5_K", sizeof(block_q5_K),
-            simd_variants(dot_q5_K_q8_K_avx2, dot_q5_K_q8_K_avx512_plain, dot_q5_K_q8_K_avx512_vnni)};
-}
-
-KQuant q6_K() {
-    return {GgmlType::Q6_K, "q6_K", sizeof(block_q6_K),
-            simd_variants(dot_q6_K_q8_K_avx2, dot_q6_K_q8_K_avx512_plain, dot_q6_K_q8_K_avx512_vnni)};
-}
+KQuant q4_K() { return {GgmlType::Q4_K, "q4_K", sizeof(block_q4_K), simd_variants(GgmlType::Q4_K)}; }
+KQuant q5_K() { return {GgmlType::Q5_K, "q5_K", sizeof(block_q5_K), simd_variants(GgmlType::Q5_K)}; }
+KQuant q6_K() { return {GgmlType::Q6_K, "q6_K", sizeof(block_q6_K), simd_variants(GgmlType::Q6_K)}; }
 
 // ---- helpers ----
 
@@ -86,12 +74,6 @@ double abs_dot(const std::vector<float>& x, const std::vector<float>& y) {
     return s;
 }
 
-std::string skipped_variants(const KQuant& k) {
-    std::string s;
-    for (const Variant& v : k.variants)
-        if (!v.runs_here) s += std::string(s.empty() ? "" : ", ") + v.name;
-    return s.empty() ? "none" : s;
-}
 
 // ---- the checks, shared by the three types ----
 
@@ -147,7 +129,7 @@ void check_dot_matches_ggml(const KQuant& k) {
     auto ydeq = dequantize(GgmlType::Q8_K, y8.data(), kCols);
     const size_t row_bytes = size_t(kCols / QK_K) * k.block_bytes;
 
-    std::vector<Variant> all = {{"scalar", type_ops(k.type).dot_scalar, true}};
+    std::vector<Variant> all = {{"scalar", type_ops(k.type).dot_ref, true}};
     all.insert(all.end(), k.variants.begin(), k.variants.end());
     for (const Variant& v : all) {
         if (!v.runs_here) continue;
@@ -160,7 +142,6 @@ void check_dot_matches_ggml(const KQuant& k) {
                           k.name << " " << v.name << " row " << r << ": " << got << " vs ggml " << ref[r]);
         }
     }
-    MESSAGE(k.name << " dot vs ggml: variants skipped on this CPU: " << skipped_variants(k));
 }
 
 // Random Q8_K activations: quants in [-127, 127] with consistent block sums, scales over many magnitudes.
@@ -213,7 +194,7 @@ std::vector<float> random_floats(std::mt19937& rng, int64_t n, int kind) {
 
 void check_simd_agree_with_scalar(const KQuant& k, const std::vector<size_t>& fp16_offsets) {
     std::mt19937 rng(1234 + int(k.type));
-    const vec_dot_fn scalar = type_ops(k.type).dot_scalar;
+    const vec_dot_fn scalar = type_ops(k.type).dot_ref;
     int checked = 0;
     for (int64_t n : {256, 512, 768, 1792, 4096}) {
         for (int trial = 0; trial < 8; trial++) {
@@ -239,8 +220,7 @@ void check_simd_agree_with_scalar(const KQuant& k, const std::vector<size_t>& fp
             }
         }
     }
-    MESSAGE(k.name << ": " << checked << " SIMD dots compared with the scalar reference; skipped on this CPU: "
-                   << skipped_variants(k));
+    MESSAGE(k.name << ": " << checked << " SIMD dots compared with the scalar reference");
 }
 
 // Quantize -> dequantize must stay close to the input, and rows that are all zero must come back as exact
