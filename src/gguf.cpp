@@ -775,7 +775,31 @@ void Writer::add_tensor(const std::string& name, GgmlType type, const std::vecto
     t.view = nullptr;  // the bytes are in t.owned (a moved vector keeps its buffer, but say so explicitly)
 }
 
+void Writer::add_tensor_generated(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                                  std::function<std::vector<uint8_t>()> make) {
+    for (const Tensor& t : tensors_)
+        if (t.name == name) fail("GGUF writer: duplicate tensor name '%s'", name.c_str());
+    Tensor t;
+    t.name = name;
+    t.type = type;
+    t.ne = ne;
+    t.nbytes = check_new_tensor(name, type, ne);
+    t.make = std::move(make);
+    tensors_.push_back(std::move(t));
+}
+
 size_t Writer::n_tensors() const { return tensors_.size(); }
+
+namespace {
+// A generated tensor's bytes (checked against its size), or nothing for a stored one.
+std::vector<uint8_t> generate(const std::string& name, uint64_t nbytes, const std::function<std::vector<uint8_t>()>& make) {
+    if (!make) return {};
+    std::vector<uint8_t> b = make();
+    if (b.size() != nbytes)
+        fail("GGUF writer: tensor '%s': generated %zu bytes, expected %llu", name.c_str(), b.size(), (unsigned long long)nbytes);
+    return b;
+}
+}  // namespace
 
 namespace {
 // Everything before the data section. Shared by write() and to_bytes().
@@ -799,7 +823,8 @@ std::vector<uint8_t> Writer::to_bytes() const {
     Layout L = make_layout(kv_, descs);
     std::vector<uint8_t> out = std::move(L.header);
     for (const Tensor& t : tensors_) {
-        const uint8_t* p = t.view ? static_cast<const uint8_t*>(t.view) : t.owned.data();
+        const std::vector<uint8_t> gen = generate(t.name, t.nbytes, t.make);
+        const uint8_t* p = t.make ? gen.data() : t.view ? static_cast<const uint8_t*>(t.view) : t.owned.data();
         put_bytes(out, p, size_t(t.nbytes));
         out.resize(size_t(align_up(out.size(), L.alignment)), 0);
     }
@@ -818,7 +843,15 @@ void Writer::write(const std::string& path) const {
     static const uint8_t zeros[256] = {};
     for (const Tensor& t : tensors_) {
         if (!ok) break;
-        const uint8_t* p = t.view ? static_cast<const uint8_t*>(t.view) : t.owned.data();
+        std::vector<uint8_t> gen;
+        try {
+            gen = generate(t.name, t.nbytes, t.make);
+        } catch (...) {
+            std::fclose(f);
+            std::remove(tmp.c_str());
+            throw;
+        }
+        const uint8_t* p = t.make ? gen.data() : t.view ? static_cast<const uint8_t*>(t.view) : t.owned.data();
         ok = std::fwrite(p, 1, size_t(t.nbytes), f) == size_t(t.nbytes);
         pos += t.nbytes;
         uint64_t pad = align_up(pos, L.alignment) - pos;

@@ -11,6 +11,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -144,6 +145,10 @@ public:
     // Tensor whose bytes the writer owns.
     void add_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
                     std::vector<uint8_t> data);
+    // Tensor whose bytes `make` produces when write() reaches it (one such tensor in memory at a time: for
+    // writing models too large to hold, e.g. slm synth). make() must return exactly the tensor's byte count.
+    void add_tensor_generated(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                              std::function<std::vector<uint8_t>()> make);
     size_t n_tensors() const;
 
     // Writes to path (via a temporary file renamed into place). Throws slm::Error on I/O failure.
@@ -159,6 +164,7 @@ private:
         const void* view = nullptr;
         uint64_t nbytes = 0;
         std::vector<uint8_t> owned;
+        std::function<std::vector<uint8_t>()> make;  // generated tensors (view and owned empty)
     };
     std::vector<KV> kv_;
     std::vector<Tensor> tensors_;

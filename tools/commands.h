@@ -14,6 +14,7 @@ int cmd_quantize(int argc, char** argv);    // tools/quantize.cpp
 int cmd_audit(int argc, char** argv);       // tools/audit.cpp
 int cmd_gen_data(int argc, char** argv);    // tools/gen_data.cpp
 int cmd_eval(int argc, char** argv);        // tools/eval.cpp
+int cmd_synth(int argc, char** argv);       // tools/synth.cpp
 
 struct Command {
     const char* name;

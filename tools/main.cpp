@@ -18,6 +18,7 @@ const Command kCommands[] = {
     {"audit", cmd_audit, "measure what quantization did: per-tensor errors, KL divergence, perplexity"},
     {"gen-data", cmd_gen_data, "generate the multilingual e-commerce intent dataset"},
     {"eval", cmd_eval, "evaluate a model on the intent task"},
+    {"synth", cmd_synth, "write a random-weight model with the exact layout of a known one"},
 };
 const int kNumCommands = int(sizeof(kCommands) / sizeof(kCommands[0]));
 }  // namespace slm::cli

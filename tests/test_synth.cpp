@@ -1,0 +1,155 @@
+// slm synth: the layout of the presets against what llama.cpp's tools wrote for the real shapes, the rope
+// divisors against the llama3-tiny fixture's, determinism (seed -> bytes, any thread count), and that the
+// engine loads and runs what it writes.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "common.h"
+#include "forward.h"
+#include "gguf.h"
+#include "model.h"
+#include "sha256.h"
+#include "synth.h"
+#include "test_util.h"
+#include "threadpool.h"
+
+using namespace slm;
+
+namespace {
+
+std::string file_sha(const std::string& path) {
+    const std::vector<uint8_t> b = test::read_bytes(path);
+    return sha256_hex(b.data(), b.size());
+}
+
+}  // namespace
+
+TEST_CASE("synth: llama3.2-1b has the tensors (names, shapes) of the real Llama-3.2-1B") {
+    SLM_REQUIRE_FIXTURE("quantize/llama32-1b-shape-Q8_0.types.tsv");
+    auto s = synth::preset("llama3.2-1b");
+    REQUIRE(s);
+    std::set<std::string> want, got;
+    std::istringstream in(test::read_text(test::fixture("quantize/llama32-1b-shape-Q8_0.types.tsv")));
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty()) continue;
+        const size_t a = line.find('\t'), b = line.rfind('\t');
+        want.insert(line.substr(0, a) + " " + line.substr(b + 1));
+    }
+    for (const synth::TensorSpec& t : synth::layout(*s, GgmlType::F16)) {
+        std::string shape;
+        for (int64_t d : t.ne) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+        got.insert(t.name + " " + shape);
+    }
+    CHECK(got.size() == 147);
+    CHECK(got == want);
+    // 1.24 B parameters, tied embeddings counted once
+    CHECK(s->n_params() == 1235814432);
+}
+
+TEST_CASE("synth: Llama 3 rope divisors equal the llama3-tiny fixture's rope_freqs") {
+    SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
+    gguf::File f = gguf::File::open(test::fixture("models/llama3-tiny-f16.gguf"));
+    const gguf::TensorInfo* t = f.find_tensor("rope_freqs.weight");
+    REQUIRE(t);
+    synth::Shape s = *synth::preset("llama3.2-1b");  // head_dim 64, base 500000: the same as llama3-tiny's
+    const std::vector<float> got = synth::llama3_rope_freqs(s);
+    REQUIRE(int64_t(got.size()) == t->ne[0]);
+    const float* want = reinterpret_cast<const float*>(f.tensor_data(*t));
+    int exact = 0;
+    for (size_t i = 0; i < got.size(); i++) {
+        CAPTURE(i);
+        CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-6));
+        exact += got[i] == want[i];
+    }
+    MESSAGE(exact << " of " << got.size() << " divisors bit-identical to the fixture's");
+}
+
+TEST_CASE("synth: a seed gives the same file at any thread count; the engine loads and runs it") {
+    const std::string dir = test::scratch_dir("synth");
+    synth::Options o;
+    o.shape = *synth::preset("tiny");
+    o.seed = 7;
+    o.progress = false;
+    ThreadPool p1(1), p2(2);
+    synth::write_model(o, dir + "/a.gguf", p1);
+    synth::write_model(o, dir + "/b.gguf", p2);
+    CHECK(file_sha(dir + "/a.gguf") == file_sha(dir + "/b.gguf"));
+    o.seed = 8;
+    synth::write_model(o, dir + "/c.gguf", p2);
+    CHECK(file_sha(dir + "/a.gguf") != file_sha(dir + "/c.gguf"));
+
+    auto m = Model::load(dir + "/a.gguf");
+    CHECK(m->config().n_layer == 2);
+    CHECK(m->config().n_head_kv == 2);
+    CHECK(m->config().tied_embeddings);
+    CHECK(m->config().has_rope_freqs);
+    ContextOptions co;
+    co.n_ctx = 64;
+    Context ctx(*m, co, p2);
+    const float* logits = ctx.eval(std::vector<int32_t>{1, 300, 301, 302});
+    double sum = 0;
+    bool finite = true;
+    for (int i = 0; i < m->config().n_vocab; i++) {
+        finite = finite && std::isfinite(logits[i]);
+        sum += std::fabs(logits[i]);
+    }
+    CHECK(finite);
+    CHECK(sum > 0);
+
+    // The separate-output, MHA preset and the other matrix types.
+    o.shape = *synth::preset("tiny-mha");
+    for (GgmlType t : {GgmlType::F32, GgmlType::BF16}) {
+        o.type = t;
+        synth::write_model(o, dir + "/d.gguf", p2);
+        auto md = Model::load(dir + "/d.gguf");
+        CHECK(!md->config().tied_embeddings);
+        gguf::File f = gguf::File::open(dir + "/d.gguf");
+        CHECK(f.find_tensor("output.weight")->type == t);
+        CHECK(f.find_tensor("blk.1.ffn_norm.weight")->type == GgmlType::F32);
+        CHECK(f.get_uint("general.file_type") == (t == GgmlType::F32 ? 0u : 32u));
+    }
+}
+
+TEST_CASE("synth: the tokenizer of another GGUF is copied and sets the vocabulary") {
+    SLM_REQUIRE_FIXTURE("models/stories260K.gguf");
+    const std::string dir = test::scratch_dir("synth-tok");
+    synth::Options o;
+    o.shape = *synth::preset("tiny-mha");
+    o.tokenizer = test::fixture("models/stories260K.gguf");
+    o.progress = false;
+    ThreadPool pool(2);
+    synth::write_model(o, dir + "/t.gguf", pool);
+    gguf::File src = gguf::File::open(o.tokenizer), out = gguf::File::open(dir + "/t.gguf");
+    CHECK(out.get_uint("llama.vocab_size") == 512);
+    CHECK(out.find_tensor("token_embd.weight")->ne[1] == 512);
+    int copied = 0;
+    for (const gguf::KV& kv : src.metadata())
+        if (kv.key.rfind("tokenizer.", 0) == 0) {
+            const gguf::Value* v = out.find(kv.key);
+            REQUIRE(v);
+            CHECK(v->to_display(1000) == kv.value.to_display(1000));
+            copied++;
+        }
+    CHECK(copied > 3);
+}
+
+TEST_CASE("synth: bad shapes and options are errors naming the field") {
+    synth::Shape s = *synth::preset("tiny");
+    s.n_head_kv = 3;
+    CHECK_THROWS_WITH_AS(s.validate(), doctest::Contains("kv-heads"), Error);
+    s = *synth::preset("tiny");
+    s.n_layer = 0;
+    CHECK_THROWS_WITH_AS(s.validate(), doctest::Contains("layers"), Error);
+    synth::Options o;
+    o.shape = *synth::preset("tiny");
+    o.type = GgmlType::Q4_K;
+    ThreadPool pool(1);
+    CHECK_THROWS_WITH_AS(synth::write_model(o, test::scratch_dir("synth-bad") + "/x.gguf", pool), doctest::Contains("--type"), Error);
+    CHECK(!synth::preset("llama9"));
+}
