@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "common.h"
+#include "progress.h"
 #include "forward.h"
 #include "gguf.h"
 #include "model.h"
@@ -85,7 +86,7 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
     std::vector<GroupAudit> kinds;
     uint64_t total_bytes = 0, done_bytes = 0;
     for (const gguf::TensorInfo& qt : quant.tensors()) total_bytes += qt.nbytes;
-    const auto t0 = std::chrono::steady_clock::now();
+    Progress bar("audit: weights", "tensors", "MB/s", 1e6, progress);
     for (const gguf::TensorInfo& qt : quant.tensors()) {
         const gguf::TensorInfo* rt = ref.find_tensor(qt.name);
         if (!rt) fail("%s has tensor %s, %s does not", quant.path().c_str(), qt.name.c_str(), ref.path().c_str());
@@ -138,14 +139,9 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
         if (ta.q_type != ta.ref_type) rep.total_quantized.add(ta.err);
         rep.tensors.push_back(std::move(ta));
         done_bytes += qt.nbytes;
-        if (progress) {
-            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            double rate = done_bytes / 1e6 / std::max(el, 1e-9);
-            std::fprintf(stderr, "\raudit: weights %zu/%zu tensors, %.1f MB/s, ETA %.0fs   ", rep.tensors.size(),
-                         quant.tensors().size(), rate, (total_bytes - done_bytes) / 1e6 / std::max(rate, 1e-9));
-        }
+        bar.update(double(rep.tensors.size()), double(quant.tensors().size()), double(done_bytes), double(total_bytes));
     }
-    if (progress) std::fprintf(stderr, "\n");
+    bar.finish();
     for (auto& [layer, g] : layers)
         if (layer >= 0) rep.by_layer.push_back(g);
     if (layers.count(-1)) rep.by_layer.push_back(layers[-1]);
@@ -230,8 +226,8 @@ void check_compatible(const Model& ref, const Model& quant) {
                  tb.token_text(i).c_str());
 }
 
-TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int32_t>& ids_in, ThreadPool& pool,
-                     int n_ctx) {
+TextAudit audit_text(Session& cr, Session& cq, const std::vector<int32_t>& ids_in, int n_ctx) {
+    const Model &ref = cr.model(), &quant = cq.model();
     check_compatible(ref, quant);
     if (n_ctx < 2) fail("audit: --ctx %d: need at least 2 tokens", n_ctx);
     std::vector<int32_t> ids = ids_in;
@@ -239,12 +235,12 @@ TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int
     if (ids.size() < 2) fail("audit: the text has %zu token(s); need at least 2", ids.size());
     const int n = int(ids.size());
     const int n_vocab = ref.config().n_vocab;
-    ContextOptions opt;
-    opt.n_ctx = n;
-    Context cr(ref, opt, pool), cq(quant, opt, pool);
+    if (cr.n_ctx() < n || cq.n_ctx() < n) fail("audit: the sessions hold %d / %d positions; %d are needed", cr.n_ctx(), cq.n_ctx(), n);
+    cr.clear();
+    cq.clear();
     TextAccumulator acc;
     const int chunk = 64;  // bounded memory: two chunks of logits at a time
-    auto t0 = std::chrono::steady_clock::now();
+    Progress bar("audit", "tokens", "tok/s (both models)");
     for (int p0 = 0; p0 < n; p0 += chunk) {
         int m = std::min(chunk, n - p0);
         const float* lr = cr.eval(ids.data() + p0, m, true);
@@ -253,12 +249,9 @@ TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int
             int pos = p0 + j;
             acc.add(lr + int64_t(j) * n_vocab, lq + int64_t(j) * n_vocab, n_vocab, pos + 1 < n ? ids[size_t(pos + 1)] : -1);
         }
-        double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        double rate = (p0 + m) / std::max(el, 1e-9);
-        std::fprintf(stderr, "\raudit: %d/%d tokens, %.1f tok/s (both models), ETA %.0fs   ", p0 + m, n, rate,
-                     (n - p0 - m) / std::max(rate, 1e-9));
+        bar.update(double(p0 + m), double(n));
     }
-    std::fprintf(stderr, "\n");
+    bar.finish();
     TextAudit t = acc.finish();
     t.n_tokens = n;
     return t;

@@ -16,6 +16,7 @@
 #include "types.h"
 
 namespace slm {
+class Session;
 class ThreadPool;
 class Model;
 namespace gguf { class File; }
@@ -102,9 +103,9 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
 // what differs.
 void check_compatible(const Model& ref, const Model& quant);
 
-// Runs both models over ids (at most n_ctx tokens, in chunks) and compares their next-token distributions.
-TextAudit audit_text(const Model& ref, const Model& quant, const std::vector<int32_t>& ids, ThreadPool& pool,
-                     int n_ctx);
+// Runs both sessions' models over ids (at most n_ctx tokens, in chunks; each session is cleared first and must
+// hold that many positions) and compares their next-token distributions.
+TextAudit audit_text(Session& ref, Session& quant, const std::vector<int32_t>& ids, int n_ctx);
 
 // The built-in multilingual sample text (a few hundred tokens in several languages and scripts).
 const char* default_text();

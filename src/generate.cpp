@@ -53,7 +53,7 @@ size_t held_for_stop(const std::string& text, size_t from, const std::vector<std
 }
 }  // namespace
 
-GenerateResult generate(Context& ctx, Sampler& sampler, const std::vector<int32_t>& prompt, const GenerateOptions& opt,
+GenerateResult generate(Session& ctx, Sampler& sampler, const std::vector<int32_t>& prompt, const GenerateOptions& opt,
                         const std::function<void(const std::string&)>& on_text, std::vector<int32_t> history) {
     using clock = std::chrono::steady_clock;
     const Model& model = ctx.model();
@@ -92,10 +92,10 @@ GenerateResult generate(Context& ctx, Sampler& sampler, const std::vector<int32_
     auto tg = clock::now();
     res.stop_reason = "length";
     for (int i = 0; opt.n_predict < 0 || i < opt.n_predict; i++) {
-        const int32_t id = sampler.sample(logits, n_vocab, history);
+        const int32_t id = opt.pick ? opt.pick(logits) : sampler.sample(logits, n_vocab, history);
         res.tokens.push_back(id);
         history.push_back(id);
-        if (opt.stop_at_eog && (id == tok.eos_id() || id == tok.eot_id())) {
+        if ((opt.stop_at_eog && (id == tok.eos_id() || id == tok.eot_id())) || (opt.stop_at_control && tok.is_control(id))) {
             res.stop_reason = "eog";
             break;
         }
@@ -118,6 +118,10 @@ GenerateResult generate(Context& ctx, Sampler& sampler, const std::vector<int32_
         }
         const size_t safe = text.size() - held_for_stop(text, emitted, opt.stop);
         emit_upto(std::min(safe, utf8_complete_prefix(text.substr(0, safe))));
+        if (opt.done && opt.done(id, text)) {
+            res.stop_reason = "done";
+            break;
+        }
         if (ctx.n_past() >= ctx.n_ctx()) {
             res.stop_reason = "context";
             break;

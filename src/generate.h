@@ -1,6 +1,7 @@
-// The generation loop shared by `slm run` and `slm chat`: feed the prompt in batches, then sample one token at
-// a time, stream the text out (never half a UTF-8 character, never the start of a stop string that may still
-// complete), and stop at EOS/EOT, a stop string, the token budget or the end of the context.
+// The one decode loop, shared by `slm run`, `slm chat` and `slm eval`: feed the prompt in batches, then choose
+// one token at a time (the sampler, or the caller's pick: constrained decoding), stream the text out (never
+// half a UTF-8 character, never the start of a stop string that may still complete), and stop at EOS/EOT (or
+// any control token), a stop string, the caller's condition, the token budget or the end of the context.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -20,12 +21,18 @@ struct GenerateOptions {
     // Called after each chunk of a long prompt (tokens done, total, seconds so far), for a progress line.
     std::function<void(int, int, double)> on_prompt_progress;
     int prompt_chunk = 256;              // tokens per progress step
+    bool stop_at_control = false;        // any control token ends the turn, not only EOS/EOT
+    // Chooses the next token instead of the sampler (e.g. greedy under a grammar); nullptr: the sampler.
+    std::function<int32_t(const float* logits)> pick;
+    // Called with each kept token once its text is added; returning true ends generation there, without
+    // another forward pass (e.g. the answer is complete).
+    std::function<bool(int32_t id, const std::string& text)> done;
 };
 
 struct GenerateResult {
     std::vector<int32_t> tokens;   // generated ids (the stop token included if one ended it)
     std::string text;              // the generated text, stop string cut off
-    std::string stop_reason;       // "eog", "stop-token", "stop-string", "length", "context"
+    std::string stop_reason;       // "eog", "stop-token", "stop-string", "done", "length", "context"
     int n_prompt = 0;              // prompt tokens evaluated in this call
     double prompt_seconds = 0, gen_seconds = 0;
     int n_gen_evals = 0;           // single-token evaluations during generation
@@ -33,7 +40,7 @@ struct GenerateResult {
 
 // Evaluates `prompt` (appended after what ctx already holds) and generates. on_text receives text pieces as
 // they become safe to show. history: the tokens before the prompt for the repetition penalty (may be empty).
-GenerateResult generate(Context& ctx, Sampler& sampler, const std::vector<int32_t>& prompt,
+GenerateResult generate(Session& ctx, Sampler& sampler, const std::vector<int32_t>& prompt,
                         const GenerateOptions& opt, const std::function<void(const std::string&)>& on_text,
                         std::vector<int32_t> history = {});
 

@@ -22,6 +22,7 @@
 #include <unordered_set>
 
 #include "common.h"
+#include "tensor.h"
 
 static_assert(std::endian::native == std::endian::little, "the GGUF reader assumes a little-endian host");
 
@@ -248,11 +249,6 @@ uint64_t tensor_nbytes(const TypeInfo& ti, const std::array<int64_t, 4>& ne, Err
     return uint64_t(*bytes);
 }
 
-std::string shape_string(const std::array<int64_t, 4>& ne, uint32_t n_dims) {
-    std::string s = "[";
-    for (uint32_t d = 0; d < n_dims; d++) s += strfmt("%s%lld", d ? ", " : "", (long long)ne[d]);
-    return s + "]";
-}
 
 }  // namespace
 
@@ -459,7 +455,7 @@ void File::Impl::parse() {
         ti.type = info->type;
         ti.offset = c.read<uint64_t>("data offset");
         ti.nbytes = tensor_nbytes(*info, ti.ne, [&](const std::string& m) {
-            c.error(strfmt("%s (type %s, shape %s)", m.c_str(), info->name, shape_string(ti.ne, ti.n_dims).c_str()));
+            c.error(strfmt("%s (type %s, shape %s)", m.c_str(), info->name, shape_str(ti.ne.data(), int(ti.n_dims)).c_str()));
         });
         if (ti.offset % alignment != 0)
             c.error(strfmt("data offset %llu is not a multiple of the alignment %llu",

@@ -80,9 +80,6 @@ private:
         Value obj = Value::object();
         skip_ws();
         if (pos_ < s_.size() && s_[pos_] == '}') { pos_++; return obj; }
-        // Duplicate keys: the last one wins (as in most parsers). Found through a hash map, so objects with
-        // 100k+ members (a tokenizer.json vocabulary) parse in linear time.
-        std::unordered_map<std::string, size_t> index;
         for (;;) {
             skip_ws();
             if (pos_ >= s_.size() || s_[pos_] != '"') error("a string key");
@@ -92,14 +89,38 @@ private:
             pos_++;
             skip_ws();
             Value v = parse_value(depth + 1);
-            auto [it, fresh] = index.emplace(key, obj.size());
-            if (fresh) obj.push_member(std::move(key), std::move(v));
-            else *obj.find(it->first) = std::move(v);
+            obj.push_member(std::move(key), std::move(v));
             skip_ws();
             if (pos_ < s_.size() && s_[pos_] == ',') { pos_++; continue; }
-            if (pos_ < s_.size() && s_[pos_] == '}') { pos_++; return obj; }
+            if (pos_ < s_.size() && s_[pos_] == '}') { pos_++; break; }
             error("',' or '}'");
         }
+        resolve_duplicates(obj);
+        return obj;
+    }
+    // Duplicate keys: the last one wins (as in most parsers), at the place of the first. Checked once the
+    // object is complete (its keys no longer move), through a hash map, so objects with 100k+ members (a
+    // tokenizer.json vocabulary) parse in linear time.
+    static void resolve_duplicates(Value& obj) {
+        auto& m = obj.members();
+        if (m.size() < 2) return;
+        std::unordered_map<std::string_view, size_t> first;
+        first.reserve(m.size());
+        std::vector<bool> drop;
+        for (size_t i = 0; i < m.size(); i++) {
+            auto [it, fresh] = first.emplace(m[i].first, i);
+            if (!fresh) {
+                if (drop.empty()) drop.assign(m.size(), false);
+                drop[i] = true;
+                m[it->second].second = std::move(m[i].second);
+            }
+        }
+        if (drop.empty()) return;
+        first.clear();  // its views point into the keys about to move
+        std::vector<std::pair<std::string, Value>> kept;
+        for (size_t i = 0; i < m.size(); i++)
+            if (!drop[i]) kept.push_back(std::move(m[i]));
+        m = std::move(kept);
     }
     Value parse_array(int depth) {
         pos_++;  // [
@@ -167,6 +188,17 @@ private:
                     }
                     default: pos_--; error("a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
                 }
+                continue;
+            }
+            if (c < 0x80) {  // a run of plain ASCII, appended at once
+                size_t e = pos_ + 1;
+                while (e < s_.size()) {
+                    const unsigned char d = static_cast<unsigned char>(s_[e]);
+                    if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
+                    e++;
+                }
+                out.append(s_.substr(pos_, e - pos_));
+                pos_ = e;
                 continue;
             }
             size_t n = utf8_len(s_, pos_);
@@ -372,6 +404,28 @@ bool try_parse(std::string_view text, Value* out, std::string* error, int max_de
         if (error) *error = e.what();
         return false;
     }
+}
+
+size_t value_end(std::string_view text) {
+    int depth = 0;
+    bool in_string = false, escape = false, started = false;
+    for (size_t i = 0; i < text.size(); i++) {
+        char c = text[i];
+        if (in_string) {
+            if (escape) escape = false;
+            else if (c == '\\') escape = true;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        else if (c == '{' || c == '[') { depth++; started = true; }
+        else if (c == '}' || c == ']') {
+            depth--;
+            if (started && depth == 0) return i + 1;
+            if (depth < 0) return i + 1;  // stray closer: nothing valid can follow
+        }
+    }
+    return std::string::npos;
 }
 
 }  // namespace slm::json

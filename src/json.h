@@ -44,6 +44,7 @@ public:
     const std::vector<Value>& as_array() const;
     std::vector<Value>& as_array();
     const std::vector<std::pair<std::string, Value>>& as_object() const;
+    std::vector<std::pair<std::string, Value>>& members() { return obj_; }  // an object's members, in order
 
     // Arrays
     size_t size() const;  // elements of an array or members of an object
@@ -83,5 +84,10 @@ bool try_parse(std::string_view text, Value* out, std::string* error = nullptr, 
 
 // Appends s as a JSON string literal (quotes and escapes) to out. Invalid UTF-8 bytes become U+FFFD.
 void write_string(std::string& out, std::string_view s);
+
+// Where the first object or array in text closes: the index just past its closing bracket, or npos while it
+// has not closed (strings and escapes are respected, so a '}' inside a string does not count). A structural scan,
+// not a parse: it cuts a model's reply where its answer ends, valid JSON or not.
+size_t value_end(std::string_view text);
 
 }  // namespace slm::json

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gguf.h"
-#include "cpu/matmul.h"
+#include "tensor.h"
 
 namespace slm {
 

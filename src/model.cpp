@@ -2,8 +2,8 @@
 
 #include <cstring>
 
+#include "backend.h"
 #include "common.h"
-#include "cpu/kernels.h"
 #include "lora.h"
 #include "tokenizer.h"
 
@@ -20,17 +20,12 @@ std::string ModelConfig::describe() const {
 Model::Model(gguf::File f) : file_(std::move(f)) {}
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::string& path, const ModelLoadOptions& opt) {
-    return from_file(gguf::File::open(path, opt.mode));
+std::unique_ptr<Model> Model::load(const std::string& path, const Backend& backend, const ModelLoadOptions& opt) {
+    return from_file(gguf::File::open(path, opt.mode), backend);
 }
 
 namespace {
 
-std::string shape_str(const gguf::TensorInfo& t) {
-    std::string s = "[";
-    for (uint32_t i = 0; i < t.n_dims; i++) s += strfmt("%s%lld", i ? ", " : "", (long long)t.ne[i]);
-    return s + "]";
-}
 
 // A tensor with exactly the expected shape (ggml order) and a type slm can compute with.
 const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name, std::vector<int64_t> ne,
@@ -46,11 +41,8 @@ const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name,
         std::string want = "[";
         for (size_t i = 0; i < ne.size(); i++) want += strfmt("%s%lld", i ? ", " : "", (long long)ne[i]);
         fail("%s: tensor %s has shape %s, but the model configuration expects %s]", f.path().c_str(), name.c_str(),
-             shape_str(*t).c_str(), want.c_str());
+             shape_str(t->ne.data(), int(t->n_dims)).c_str(), want.c_str());
     }
-    if (!kernels::has_ops(t->type))
-        fail("%s: tensor %s has type %s, which slm's CPU kernels do not support", f.path().c_str(), name.c_str(),
-             type_name(t->type));
     return t;
 }
 
@@ -62,7 +54,8 @@ WeightView view_of(const gguf::File& f, const gguf::TensorInfo& t) {
 std::vector<float> to_f32(const gguf::File& f, const gguf::TensorInfo& t) {
     std::vector<float> v(size_t(t.n_elements()));
     if (t.type == GgmlType::F32) std::memcpy(v.data(), f.tensor_data(t), v.size() * sizeof(float));
-    else kernels::type_ops(t.type).dequantize(f.tensor_data(t), v.data(), t.n_elements());
+    else if (codec::can_dequantize(t.type)) codec::dequantize_row(t.type, f.tensor_data(t), v.data(), t.n_elements());
+    else fail("%s: tensor %s has type %s, which slm cannot read", f.path().c_str(), t.name.c_str(), type_name(t.type));
     return v;
 }
 
@@ -74,9 +67,18 @@ int positive_key(const gguf::File& f, const std::string& key, int64_t def = -1) 
     return int(v);
 }
 
+// A weight matrix the backend must compute with: refused here, at load, if it cannot.
+WeightView checked_view(const gguf::File& f, const gguf::TensorInfo& t, const Backend& backend) {
+    WeightView w = view_of(f, t);
+    if (!backend.supports(w))
+        fail("%s: tensor %s has type %s, which the %s backend does not support", f.path().c_str(), t.name.c_str(),
+             type_name(t.type), backend.name().c_str());
+    return w;
+}
+
 }  // namespace
 
-std::unique_ptr<Model> Model::from_file(gguf::File file) {
+std::unique_ptr<Model> Model::from_file(gguf::File file, const Backend& backend) {
     std::unique_ptr<Model> m(new Model(std::move(file)));
     const gguf::File& f = m->file_;
     const std::string& path = f.path();
@@ -120,10 +122,10 @@ std::unique_ptr<Model> Model::from_file(gguf::File file) {
 
     const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, V = c.n_vocab;
     te = get_tensor(f, "token_embd.weight", {E, V});
-    m->tok_embd_ = view_of(f, *te);
+    m->tok_embd_ = checked_view(f, *te, backend);
     m->output_norm_ = to_f32(f, *get_tensor(f, "output_norm.weight", {E}));
     if (const gguf::TensorInfo* out = get_tensor(f, "output.weight", {E, V}, false)) {
-        m->output_ = Weight{"output.weight", view_of(f, *out), {}};
+        m->output_ = Weight{"output.weight", checked_view(f, *out, backend), {}};
     } else {
         c.tied_embeddings = true;  // Llama 3.2 1B/3B: the output projection reuses the embedding matrix
         m->output_ = Weight{"token_embd.weight", m->tok_embd_, {}};
@@ -136,7 +138,7 @@ std::unique_ptr<Model> Model::from_file(gguf::File file) {
     }
 
     auto weight = [&](const std::string& name, int64_t n_in, int64_t n_out) {
-        return Weight{name, view_of(f, *get_tensor(f, name, {n_in, n_out})), {}};
+        return Weight{name, checked_view(f, *get_tensor(f, name, {n_in, n_out}), backend), {}};
     };
     m->layers_.resize(size_t(c.n_layer));
     for (int il = 0; il < c.n_layer; il++) {
@@ -171,11 +173,11 @@ Weight* Model::find_weight(const std::string& name) {
     return nullptr;
 }
 
-void Model::load_lora(const std::string& adapter_path, float scale) {
-    add_lora(gguf::File::open(adapter_path, gguf::LoadMode::mmap), scale);
+void Model::load_lora(const std::string& adapter_path, const Backend& backend, float scale) {
+    add_lora(gguf::File::open(adapter_path, gguf::LoadMode::mmap), backend, scale);
 }
 
-void Model::add_lora(gguf::File adapter, float scale) {
+void Model::add_lora(gguf::File adapter, const Backend& backend, float scale) {
     const LoraAdapter ad = parse_lora_adapter(adapter);
     const std::string& path = adapter.path();
     const std::string arch = adapter.get_string("general.architecture", cfg_.arch);
@@ -191,7 +193,7 @@ void Model::add_lora(gguf::File adapter, float scale) {
             fail("%s: %s: adapter maps %lld -> %lld, the weight maps %lld -> %lld", path.c_str(), p.base_name.c_str(),
                  (long long)p.a.n_in, (long long)p.b.n_out, (long long)w->w.n_in, (long long)w->w.n_out);
         for (const WeightView* v : {&p.a, &p.b})
-            if (!kernels::has_ops(v->type))
+            if (!backend.supports(*v))
                 fail("%s: %s: LoRA tensor type %s is not supported", path.c_str(), p.base_name.c_str(), type_name(v->type));
         todo.push_back({w, LoraPair{p.a, p.b, ad.effective_scale(scale, p.rank())}});
     }

@@ -1,8 +1,9 @@
 // A Llama-architecture model: its configuration (from GGUF metadata) and views of its weights (into the GGUF
 // file's mapping: never copied, except the small norm vectors, which are kept as f32).
 //
-// This is the backend-neutral half of inference: it says WHAT the model is. How it is computed lives in
-// forward.h (the CPU backend); a GPU backend can take the same Model and upload the views.
+// This is the backend-neutral half of inference: it says WHAT the model is (plain data, no kernel header). How
+// it is computed is a Backend's business (backend.h); the one the model is loaded for is asked, tensor by
+// tensor, whether it supports each weight, so an unsupported file is refused at load.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,12 +11,12 @@
 #include <vector>
 
 #include "gguf.h"
-#include "cpu/matmul.h"
 #include "tensor.h"
 #include "types.h"
 
 namespace slm {
 
+class Backend;    // backend.h
 class Tokenizer;  // tokenizer.h
 
 struct ModelConfig {
@@ -54,11 +55,12 @@ struct ModelLoadOptions {
 
 class Model {
 public:
-    // Opens the GGUF file, reads the configuration, checks every tensor's presence, type and shape. Throws
-    // slm::Error naming the file and what is wrong (unknown architecture, missing tensor, shape mismatch, ...).
-    static std::unique_ptr<Model> load(const std::string& path, const ModelLoadOptions& opt = {});
+    // Opens the GGUF file, reads the configuration, checks every tensor's presence, type and shape, and that
+    // `backend` supports every weight matrix. Throws slm::Error naming the file and what is wrong (unknown
+    // architecture, missing tensor, shape mismatch, a type the backend cannot compute with, ...).
+    static std::unique_ptr<Model> load(const std::string& path, const Backend& backend, const ModelLoadOptions& opt = {});
     // Same from an already opened file (tests build files in memory).
-    static std::unique_ptr<Model> from_file(gguf::File file);
+    static std::unique_ptr<Model> from_file(gguf::File file, const Backend& backend);
     ~Model();
 
     const ModelConfig& config() const { return cfg_; }
@@ -74,9 +76,9 @@ public:
     // Loads a llama.cpp LoRA adapter (GGUF, general.type = "adapter", adapter.type = "lora") and applies it to
     // every weight it names: y += scale * alpha / r * B (A x). Several adapters may be stacked. The adapter
     // file stays open (mmapped) for the Model's lifetime.
-    void load_lora(const std::string& adapter_path, float scale = 1.0f);
+    void load_lora(const std::string& adapter_path, const Backend& backend, float scale = 1.0f);
     // Same from an opened file (tests).
-    void add_lora(gguf::File adapter, float scale = 1.0f);
+    void add_lora(gguf::File adapter, const Backend& backend, float scale = 1.0f);
     int n_lora() const { return int(adapters_.size()); }
 
     // Looks a weight up by its GGUF tensor name (nullptr if the model has none of that name).

@@ -10,6 +10,8 @@
 
 #include "backend.h"
 #include "common.h"
+#include "progress.h"
+#include "tensor.h"
 #include "gguf.h"
 #include "threadpool.h"
 
@@ -273,11 +275,6 @@ Plan make_plan(const Mix& mix, const ModelShape& shape, const std::vector<Tensor
 }
 
 namespace {
-std::string shape_str(const TensorDesc& t) {
-    std::string s = std::to_string(t.ne[0]);
-    for (uint32_t d = 1; d < std::max<uint32_t>(t.n_dims, 1); ++d) s += "x" + std::to_string(t.ne[d]);
-    return s;
-}
 }  // namespace
 
 std::string format_plan(const Plan& plan) {
@@ -288,7 +285,7 @@ std::string format_plan(const Plan& plan) {
                   "bytes after");
     for (const PlanEntry& e : plan.entries) {
         out += strfmt("%-*s  %-16s  %-6s -> %-6s  %12" PRIu64 "  %12" PRIu64 "%s%s\n", int(w), e.tensor.name.c_str(),
-                      shape_str(e.tensor).c_str(), type_name(e.tensor.type), type_name(e.to), e.bytes_from, e.bytes_to,
+                      shape_str(e.tensor.ne.data(), int(e.tensor.n_dims), true).c_str(), type_name(e.tensor.type), type_name(e.to), e.bytes_from, e.bytes_to,
                       e.convert ? "" : "  (copied)", e.fallback ? "  (fallback: row length)" : "");
     }
     out += strfmt("total: %zu tensors, %" PRId64 " weights, %.2f MB -> %.2f MB, %.3f -> %.3f bits per weight (%s)\n",
@@ -360,7 +357,7 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
     uint64_t total_in = 0, done_in = 0;
     for (const PlanEntry& e : res.plan.entries) total_in += e.convert ? e.bytes_from : 0;
     const auto t0 = std::chrono::steady_clock::now();
-    auto last_print = t0;
+    Progress progress("quantize", "tensors", "MB/s", 1e6, opts.progress);
     const size_t n = res.plan.entries.size();
     for (size_t i = 0; i < n; ++i) {
         const PlanEntry& e = res.plan.entries[i];
@@ -373,19 +370,12 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
         std::vector<uint8_t> bytes = convert_tensor(e.tensor, in.tensor_data(ti), e.to, pool);
         w.add_tensor(ti.name, e.to, ne, std::move(bytes));
         done_in += e.bytes_from;
-        auto now = std::chrono::steady_clock::now();
-        double el = std::chrono::duration<double>(now - t0).count();
-        if (opts.progress && (std::chrono::duration<double>(now - last_print).count() > 0.5 || i + 1 == n)) {
-            last_print = now;
-            double rate = el > 0 ? done_in / 1e6 / el : 0;
-            double eta = rate > 0 ? (total_in - done_in) / 1e6 / rate : 0;
-            std::fprintf(stderr, "\rquantize: %zu/%zu tensors, %.1f MB/s, ETA %.0fs   ", i + 1, n, rate, eta);
-            std::fflush(stderr);
-        }
+        progress.update(double(i + 1), double(n), double(done_in), double(total_in));
     }
+    progress.update(double(n), double(n), double(done_in), double(total_in));
+    progress.finish();
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.mb_per_s = res.seconds > 0 ? total_in / 1e6 / res.seconds : 0;
-    if (opts.progress) std::fprintf(stderr, "\n");
     w.write(out_path);
     return res;
 }

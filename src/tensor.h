@@ -27,11 +27,11 @@ struct WeightPart {
 // A view of a weight matrix (no ownership; the bytes live in a gguf::File mapping or a buffer its owner keeps).
 // As ggml stores it: ne = [n_in, n_out], so W x is "one dot product per row".
 struct WeightView {
-    WeightFormat format = WeightFormat::ggml;
     GgmlType type = GgmlType::F32;  // the row encoding (ggml format)
     const void* data = nullptr;
     int64_t n_in = 0;   // ne[0]: elements per row (the input dimension)
     int64_t n_out = 0;  // ne[1]: rows (the output dimension)
+    WeightFormat format = WeightFormat::ggml;
     // Multi-part formats only (n_parts = 0 for ggml types).
     std::array<WeightPart, 4> parts{};
     int n_parts = 0;
@@ -79,7 +79,8 @@ struct AttentionShape {
     int n_head = 0, n_head_kv = 0, head_dim = 0;  // GQA: query head h reads KV head h / (n_head / n_head_kv)
 };
 
-// "[2048, 8192]" (ggml order, as `slm inspect` prints shapes). The one shape formatter.
-std::string shape_str(const int64_t* ne, int n_dims);
+// The one shape formatter, ggml order: "[2048, 8192]" (as `slm inspect` prints shapes), or with compact
+// "2048x8192" (plan tables, manifests). n_dims < 1 prints one dimension.
+std::string shape_str(const int64_t* ne, int n_dims, bool compact = false);
 
 }  // namespace slm

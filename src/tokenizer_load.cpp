@@ -128,141 +128,11 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
 // ---------------------------------------------------------------------------------------------------------
 // tokenizer.json
 
-namespace {
-
-// slm's JSON parser checks every new object key against the keys before it (duplicate keys), which is
-// quadratic for model.vocab's 128k keys. So the loader finds the vocab object with a small scanner, reads its
-// "token": id pairs directly, and hands json::parse the rest of the file with the vocab replaced by {}.
-struct JsonScan {
-    std::string_view s;
-    size_t i = 0;
-    void ws() {
-        while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) i++;
-    }
-    bool string() {  // at '"': moves past the closing quote
-        if (i >= s.size() || s[i] != '"') return false;
-        for (i++; i < s.size(); i++) {
-            if (s[i] == '\\') i++;
-            else if (s[i] == '"') { i++; return true; }
-        }
-        return false;
-    }
-    bool value() {
-        ws();
-        if (i >= s.size()) return false;
-        if (s[i] == '"') return string();
-        if (s[i] == '{' || s[i] == '[') {
-            int depth = 0;
-            while (i < s.size()) {
-                char c = s[i];
-                if (c == '"') {
-                    if (!string()) return false;
-                    continue;
-                }
-                if (c == '{' || c == '[') depth++;
-                else if (c == '}' || c == ']') depth--;
-                i++;
-                if (depth == 0) return true;
-            }
-            return false;
-        }
-        while (i < s.size() && !std::strchr(",}] \t\r\n", s[i])) i++;
-        return true;
-    }
-    // At an object's '{': finds member `key`, returns the span of its value; false if absent or malformed.
-    bool member(std::string_view key, size_t* begin, size_t* end) {
-        ws();
-        if (i >= s.size() || s[i] != '{') return false;
-        i++;
-        for (;;) {
-            ws();
-            if (i >= s.size() || s[i] == '}') return false;
-            size_t kb = i;
-            if (!string()) return false;
-            std::string_view k = s.substr(kb + 1, i - kb - 2);
-            ws();
-            if (i >= s.size() || s[i] != ':') return false;
-            i++;
-            ws();
-            size_t vb = i;
-            if (!value()) return false;
-            if (k == key) {
-                *begin = vb;
-                *end = i;
-                return true;
-            }
-            ws();
-            if (i < s.size() && s[i] == ',') i++;
-        }
-    }
-};
-
-// Reads {"token": id, ...}. Throws slm::Error naming the source on anything else.
-std::vector<std::pair<std::string, int64_t>> read_vocab_object(std::string_view obj, const char* src) {
-    std::vector<std::pair<std::string, int64_t>> out;
-    JsonScan sc{obj};
-    auto bad = [&]() { fail("%s: model.vocab: expected {\"token\": id, ...} (at byte %zu of the object)", src, sc.i); };
-    sc.ws();
-    if (sc.i >= obj.size() || obj[sc.i] != '{') bad();
-    sc.i++;
-    for (;;) {
-        sc.ws();
-        if (sc.i < obj.size() && obj[sc.i] == '}' && out.empty()) break;
-        size_t kb = sc.i;
-        if (!sc.string()) bad();
-        std::string_view lit = obj.substr(kb, sc.i - kb);
-        std::string key;
-        if (lit.find('\\') == std::string_view::npos) {
-            key = std::string(lit.substr(1, lit.size() - 2));
-        } else {
-            json::Value kv;
-            if (!json::try_parse(lit, &kv) || !kv.is_string()) bad();
-            key = kv.as_string();
-        }
-        sc.ws();
-        if (sc.i >= obj.size() || obj[sc.i] != ':') bad();
-        sc.i++;
-        sc.ws();
-        int64_t id = 0;
-        size_t db = sc.i;
-        while (sc.i < obj.size() && obj[sc.i] >= '0' && obj[sc.i] <= '9' && sc.i - db < 10) id = id * 10 + (obj[sc.i++] - '0');
-        if (sc.i == db) fail("%s: model.vocab[\"%s\"]: expected a non-negative integer token id", src, key.c_str());
-        out.emplace_back(std::move(key), id);
-        sc.ws();
-        if (sc.i < obj.size() && obj[sc.i] == ',') {
-            sc.i++;
-            continue;
-        }
-        if (sc.i < obj.size() && obj[sc.i] == '}') break;
-        bad();
-    }
-    return out;
-}
-
-}  // namespace
-
 Tokenizer Tokenizer::from_tokenizer_json(std::string_view json_text, const std::string& name) {
     const char* src = name.c_str();
-    // model.vocab is read directly (see JsonScan); everything else through json::parse.
-    std::vector<std::pair<std::string, int64_t>> vocab_entries;
-    bool have_vocab = false;
-    std::string rest;
-    {
-        JsonScan sc{json_text};
-        size_t mb, me, vb, ve;
-        if (sc.member("model", &mb, &me)) {
-            JsonScan in{json_text.substr(0, me), mb};
-            if (in.member("vocab", &vb, &ve) && json_text[vb] == '{') {
-                vocab_entries = read_vocab_object(json_text.substr(vb, ve - vb), src);
-                have_vocab = true;
-                rest.reserve(json_text.size() - (ve - vb) + 2);
-                rest.append(json_text.substr(0, vb)).append("{}").append(json_text.substr(ve));
-            }
-        }
-    }
     json::Value root;
     std::string err;
-    if (!json::try_parse(have_vocab ? std::string_view(rest) : json_text, &root, &err)) fail("%s: %s", src, err.c_str());
+    if (!json::try_parse(json_text, &root, &err)) fail("%s: %s", src, err.c_str());
     if (!root.is_object()) fail("%s: expected a JSON object at the top level", src);
     const json::Value* model = root.find("model");
     if (!model || !model->is_object()) fail("%s: \"model\": missing or not an object", src);
@@ -281,15 +151,11 @@ Tokenizer Tokenizer::from_tokenizer_json(std::string_view json_text, const std::
     // Collect (id, text, type) from model.vocab and added_tokens, then lay them out by id.
     struct Entry { int64_t id; const std::string* text; TokenType type; };
     std::vector<Entry> entries;
-    entries.reserve(vocab_entries.size() + 512);
+    entries.reserve(vocab->size() + 512);
     constexpr int64_t kMaxId = int64_t(1) << 24;
-    if (!have_vocab) {  // small or unusual files: the parsed object
-        for (const auto& [tok, idv] : vocab->as_object()) {
-            if (!idv.is_integer()) fail("%s: model.vocab[\"%s\"]: expected an integer token id", src, tok.c_str());
-            vocab_entries.emplace_back(tok, idv.as_int());
-        }
-    }
-    for (const auto& [tok, id] : vocab_entries) {
+    for (const auto& [tok, idv] : vocab->as_object()) {
+        if (!idv.is_integer()) fail("%s: model.vocab[\"%s\"]: expected an integer token id", src, tok.c_str());
+        const int64_t id = idv.as_int();
         if (id < 0 || id >= kMaxId) fail("%s: model.vocab[\"%s\"]: expected a token id 0..%lld", src, tok.c_str(), (long long)kMaxId - 1);
         entries.push_back({id, &tok, TokenType::normal});
     }

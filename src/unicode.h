@@ -31,12 +31,6 @@ constexpr uint32_t kReplacement = 0xFFFD;
 // Overlong forms, surrogates, values above U+10FFFF, stray continuation bytes and truncated sequences are
 // invalid: they give kReplacement with *len = 1.
 uint32_t decode_utf8(std::string_view s, size_t pos, int* len);
-// Byte length of the character at s[pos] as decode_utf8 would consume it.
-inline int utf8_len_at(std::string_view s, size_t pos) {
-    int n;
-    decode_utf8(s, pos, &n);
-    return n;
-}
 // Appends the UTF-8 encoding of cp (cp must be <= 0x10FFFF; surrogates are encoded as-is).
 void append_utf8(std::string& out, uint32_t cp);
 // True if s is entirely valid UTF-8.

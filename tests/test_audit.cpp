@@ -35,6 +35,7 @@ std::string tiny_quantized(const std::string& type) {
     std::string dir = test::scratch_dir("audit-" + type);
     std::string out = dir + "/tiny-" + type + ".gguf";
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     quant::QuantizeOptions o;
     o.progress = false;
     quant::quantize_file(test::fixture(kTiny), out, *quant::mix_from_name(type), pool, o);
@@ -254,6 +255,7 @@ TEST_CASE("audit: KL, agreement and perplexity on known distributions") {
 TEST_CASE("audit: a file against itself, JSON fields and well-formed SVG") {
     SLM_REQUIRE_FIXTURE(kTiny);
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     gguf::File f = gguf::File::open(test::fixture(kTiny));
     audit::Report r = audit::audit_weights(f, f, pool);
     REQUIRE(r.tensors.size() == f.tensors().size());
@@ -297,10 +299,14 @@ TEST_CASE("audit: a file against itself, JSON fields and well-formed SVG") {
 TEST_CASE("audit: text against itself gives KL 0 and 100% agreement") {
     SLM_REQUIRE_FIXTURE(kTiny);
     ThreadPool pool(2);
-    auto m = Model::load(test::fixture(kTiny));
+    auto be_pool = make_cpu_backend(pool);
+    auto m = Model::load(test::fixture(kTiny), test::cpu());
     std::vector<int32_t> ids = m->tokenizer().encode(audit::default_text(), true);
     CHECK(ids.size() > 200);  // "a few hundred tokens"
-    audit::TextAudit t = audit::audit_text(*m, *m, ids, pool, 48);
+    ContextOptions co;
+    co.n_ctx = 48;
+    Context c1(*m, *be_pool, co), c2(*m, *be_pool, co);
+    audit::TextAudit t = audit::audit_text(c1, c2, ids, 48);
     CHECK(t.n_tokens == 48);
     CHECK(t.n_positions == 48);
     CHECK(t.kl_max == doctest::Approx(0.0).epsilon(1e-9));
@@ -313,9 +319,10 @@ TEST_CASE("audit: text against itself gives KL 0 and 100% agreement") {
 TEST_CASE("audit: llama3-tiny F16 vs slm's Q8_0 and Q4_K_M") {
     SLM_REQUIRE_FIXTURE(kTiny);
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     gguf::File ref = gguf::File::open(test::fixture(kTiny));
     std::map<std::string, audit::Report> reports;
-    auto rm = Model::load(test::fixture(kTiny));
+    auto rm = Model::load(test::fixture(kTiny), test::cpu());
     std::vector<int32_t> ids = rm->tokenizer().encode(audit::default_text(), true);
     for (const char* type : {"Q8_0", "Q4_K_M"}) {
         CAPTURE(type);
@@ -334,8 +341,11 @@ TEST_CASE("audit: llama3-tiny F16 vs slm's Q8_0 and Q4_K_M") {
             }
         }
         CHECK(r.total_quantized.n > 0);
-        auto qm = Model::load(tiny_quantized(type));
-        r.text = audit::audit_text(*rm, *qm, ids, pool, 32);
+        auto qm = Model::load(tiny_quantized(type), test::cpu());
+        ContextOptions co;
+        co.n_ctx = 32;
+        Context cr(*rm, *be_pool, co), cq(*qm, *be_pool, co);
+        r.text = audit::audit_text(cr, cq, ids, 32);
         CHECK(std::isfinite(r.text->kl_mean));
         CHECK(r.text->kl_mean > 0);
         CHECK(std::isfinite(r.text->ppl_quant));

@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "forward.h"
+#include "ops.h"
 #include "generate.h"
 #include "gguf.h"
 #include "cpu/kernels.h"
@@ -38,17 +39,18 @@ Diff compare_with(const Model& m, const std::string& ref_txt, const std::string&
                   int n_batch = 256) {
     test::RefLogits ref = test::read_ref(ref_txt);
     ThreadPool pool(threads);
+    auto be_pool = make_cpu_backend(pool);
     ContextOptions co;
     co.kv_type = kv;
     co.n_batch = n_batch;
-    Context ctx(m, co, pool);
+    Context ctx(m, *be_pool, co);
     const int n = int(ref.tokens.size()), V = m.config().n_vocab;
     const float* lg = ctx.eval(ref.tokens, true);
     Diff d;
     for (int p = 0; p < n; p++) {
         const float* row = lg + size_t(p) * size_t(V);
         for (auto& [id, v] : ref.pos[size_t(p)].top) d.max_top = std::max(d.max_top, std::fabs(double(row[id]) - v));
-        d.max_lse = std::max(d.max_lse, std::fabs(log_sum_exp(row, V) - ref.pos[size_t(p)].lse));
+        d.max_lse = std::max(d.max_lse, std::fabs(ops::log_sum_exp(row, V) - ref.pos[size_t(p)].lse));
         if (argmax(row, V) != ref.pos[size_t(p)].top[0].first) d.top1_mismatch++;
     }
     std::vector<float> last = test::read_f32(ref_last);
@@ -66,10 +68,11 @@ Diff compare_with(const Model& m, const std::string& ref_txt, const std::string&
 std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& ids, int threads, int n_batch,
                               GgmlType kv = GgmlType::F32, bool one_by_one = false) {
     ThreadPool pool(threads);
+    auto be_pool = make_cpu_backend(pool);
     ContextOptions co;
     co.kv_type = kv;
     co.n_batch = n_batch;
-    Context ctx(m, co, pool);
+    Context ctx(m, *be_pool, co);
     const size_t V = size_t(m.config().n_vocab);
     if (!one_by_one) {
         const float* lg = ctx.eval(ids, true);
@@ -141,7 +144,7 @@ TEST_CASE("forward: rmsnorm, swiglu, softmax, log_sum_exp") {
     auto x = test::random_vec(37, 1, 3.0f);
     auto w = test::random_vec(37, 2);
     std::vector<float> out(37);
-    rmsnorm(x.data(), w.data(), out.data(), 37, 1e-5f);
+    ops::rmsnorm(x.data(), w.data(), out.data(), 37, 1e-5f);
     double ss = 0;
     for (float v : x) ss += double(v) * v;
     const double inv = 1.0 / std::sqrt(ss / 37 + 1e-5);
@@ -149,37 +152,37 @@ TEST_CASE("forward: rmsnorm, swiglu, softmax, log_sum_exp") {
 
     auto g = test::random_vec(19, 3, 6.0f), u = test::random_vec(19, 4);
     std::vector<float> s(19);
-    swiglu(g.data(), u.data(), s.data(), 19);
+    ops::swiglu(g.data(), u.data(), s.data(), 19);
     for (int i = 0; i < 19; i++) {
         double gi = g[size_t(i)];
         CHECK(s[size_t(i)] == doctest::Approx(gi / (1 + std::exp(-gi)) * u[size_t(i)]).epsilon(1e-6));
     }
 
     std::vector<float> z{1000.0f, 999.0f, -5.0f};
-    const double lse = log_sum_exp(z.data(), 3);
+    const double lse = ops::log_sum_exp(z.data(), 3);
     CHECK(lse == doctest::Approx(1000.0 + std::log(1 + std::exp(-1.0) + std::exp(-1005.0))));
-    softmax(z.data(), 3);
+    ops::softmax(z.data(), 3);
     CHECK(z[0] + z[1] + z[2] == doctest::Approx(1.0));
     CHECK(z[0] == doctest::Approx(1.0 / (1.0 + std::exp(-1.0))));
 }
 
 TEST_CASE("forward: rope rotates adjacent pairs by pos * inv_freq, divided by rope_freqs") {
     const int hd = 8, n_rot = 6, heads = 2;
-    auto f = rope_inv_freq(n_rot, 10000.0f, {});
+    auto f = ops::rope_inv_freq(n_rot, 10000.0f, {});
     REQUIRE(f.size() == 3);
     CHECK(f[0] == 1.0);
     CHECK(f[1] == doctest::Approx(std::pow(10000.0, -2.0 / 6)));
-    auto fs = rope_inv_freq(n_rot, 10000.0f, {1.0f, 2.0f, 8.0f});
+    auto fs = ops::rope_inv_freq(n_rot, 10000.0f, {1.0f, 2.0f, 8.0f});
     CHECK(fs[1] == doctest::Approx(f[1] / 2));
     CHECK(fs[2] == doctest::Approx(f[2] / 8));
-    CHECK_THROWS_AS(rope_inv_freq(n_rot, 10000.0f, {1.0f}), Error);
+    CHECK_THROWS_AS(ops::rope_inv_freq(n_rot, 10000.0f, {1.0f}), Error);
 
     auto x = test::random_vec(size_t(hd * heads), 5);
     auto y = x;
-    rope(y.data(), heads, hd, n_rot, 0, f.data());
+    ops::rope(y.data(), heads, hd, n_rot, 0, f.data());
     CHECK(y == x);  // position 0: identity
     const int pos = 7;
-    rope(y.data(), heads, hd, n_rot, pos, f.data());
+    ops::rope(y.data(), heads, hd, n_rot, pos, f.data());
     for (int h = 0; h < heads; h++) {
         for (int i = 0; i < n_rot / 2; i++) {
             const double th = pos * f[size_t(i)];
@@ -225,6 +228,7 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
         std::vector<float> ref(size_t(n_tok * n_out)), y1(ref.size()), y2(ref.size());
         matmul_reference(W, xr.data(), n_tok, ref.data());
         ThreadPool p1(1), p2(2);
+        auto be_p1 = make_cpu_backend(p1), be_p2 = make_cpu_backend(p2);
         MatmulScratch s;
         matmul(W, x.data(), n_tok, y1.data(), p1, s);
         matmul(W, x.data(), n_tok, y2.data(), p2, s);
@@ -244,6 +248,7 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
     CHECK(tested >= 3);  // at least the float types
     // Bad shapes are errors, not crashes.
     ThreadPool p(1);
+    auto be_p = make_cpu_backend(p);
     MatmulScratch s;
     std::vector<float> y(10);
     std::vector<uint8_t> buf(1024);
@@ -258,7 +263,7 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
 TEST_CASE("forward: stories260K logits match the float64 reference (1e-3) and llama.cpp, kv f32 and f16") {
     SLM_REQUIRE_FIXTURE(kStories);
     SLM_REQUIRE_FIXTURE("logits/stories260K.ref64.txt");
-    auto m = Model::load(test::fixture(kStories));
+    auto m = Model::load(test::fixture(kStories), test::cpu());
     CHECK(m->config().n_layer == 5);
     CHECK(m->config().n_head_kv == 4);
     CHECK(!m->config().tied_embeddings);
@@ -288,7 +293,7 @@ TEST_CASE("forward: stories260K logits match the float64 reference (1e-3) and ll
 TEST_CASE("forward: llama3-tiny-f16 logits match the float64 reference (2e-2) and llama.cpp, kv f32 and f16") {
     SLM_REQUIRE_FIXTURE(kTiny);
     SLM_REQUIRE_FIXTURE("logits/llama3-tiny-f16.ref64.txt");
-    auto m = Model::load(test::fixture(kTiny));
+    auto m = Model::load(test::fixture(kTiny), test::cpu());
     CHECK(m->config().tied_embeddings);
     CHECK(m->config().has_rope_freqs);
     CHECK(m->config().n_vocab == 128256);
@@ -315,12 +320,13 @@ TEST_CASE("forward: llama3-tiny-f16 logits match the float64 reference (2e-2) an
 TEST_CASE("forward: greedy stories260K from BOS reproduces the reference story") {
     SLM_REQUIRE_FIXTURE(kStories);
     SLM_REQUIRE_FIXTURE("models/stories260K.greedy.txt");
-    auto m = Model::load(test::fixture(kStories));
+    auto m = Model::load(test::fixture(kStories), test::cpu());
     const Tokenizer& tok = m->tokenizer();
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     ContextOptions co;
     co.kv_type = GgmlType::F32;
-    Context ctx(*m, co, pool);
+    Context ctx(*m, *be_pool, co);
     SamplerParams sp;
     sp.temp = 0;
     Sampler s(sp);
@@ -342,7 +348,7 @@ TEST_CASE("forward: greedy stories260K from BOS reproduces the reference story")
 TEST_CASE("forward: batched prompt = token by token, threads 1 = 2, n_batch does not matter") {
     SLM_REQUIRE_FIXTURE(kTiny);
     SLM_REQUIRE_FIXTURE("logits/llama3-tiny-f16.ref64.txt");
-    auto m = Model::load(test::fixture(kTiny));
+    auto m = Model::load(test::fixture(kTiny), test::cpu());
     std::vector<int32_t> ids = test::read_ref(test::fixture("logits/llama3-tiny-f16.ref64.txt")).tokens;
     ids.resize(9);
     for (GgmlType kv : {GgmlType::F32, GgmlType::F16}) {
@@ -361,11 +367,12 @@ TEST_CASE("forward: batched prompt = token by token, threads 1 = 2, n_batch does
 
 TEST_CASE("forward: context limits, truncate and bad token ids") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto m = Model::load(test::fixture(kStories));
+    auto m = Model::load(test::fixture(kStories), test::cpu());
     ThreadPool pool(1);
+    auto be_pool = make_cpu_backend(pool);
     ContextOptions co;
     co.n_ctx = 8;
-    Context ctx(*m, co, pool);
+    Context ctx(*m, *be_pool, co);
     CHECK(ctx.n_ctx() == 8);
     std::vector<int32_t> ids{1, 403, 407, 261, 378};
     const float* lg = ctx.eval(ids);
@@ -383,10 +390,10 @@ TEST_CASE("forward: context limits, truncate and bad token ids") {
     e = error_of([&] { ctx.eval(&bad, 1); });
     CHECK(e.find("out of range") != std::string::npos);
     co.kv_type = GgmlType::Q8_0;
-    CHECK_THROWS_AS(Context(*m, co, pool), Error);
+    CHECK_THROWS_AS(Context(*m, *be_pool, co), Error);
     // n_ctx 0: the model's context length.
     co = ContextOptions{};
-    CHECK(Context(*m, co, pool).n_ctx() == m->config().n_ctx_train);
+    CHECK(Context(*m, *be_pool, co).n_ctx() == m->config().n_ctx_train);
 }
 
 TEST_CASE("forward: model loading errors name what is wrong") {
@@ -394,10 +401,10 @@ TEST_CASE("forward: model loading errors name what is wrong") {
     gguf::File f = gguf::File::open(test::fixture(kStories));
     std::string e;
 
-    e = error_of([&] { Model::from_file(edited(f, {{{"general.architecture", gguf::Value::make_string("gpt9")}}, {}, {}})); });
+    e = error_of([&] { Model::from_file(edited(f, {{{"general.architecture", gguf::Value::make_string("gpt9")}}, {}, {}}), test::cpu()); });
     CHECK(e.find("unsupported architecture \"gpt9\"") != std::string::npos);
 
-    e = error_of([&] { Model::from_file(edited(f, {{}, {"blk.2.ffn_up.weight"}, {}})); });
+    e = error_of([&] { Model::from_file(edited(f, {{}, {"blk.2.ffn_up.weight"}, {}}), test::cpu()); });
     CHECK(e.find("missing tensor blk.2.ffn_up.weight") != std::string::npos);
 
     // A shape that disagrees with the configuration: attn_q with one output row too few.
@@ -405,24 +412,24 @@ TEST_CASE("forward: model loading errors name what is wrong") {
     REQUIRE(q != nullptr);
     std::vector<float> wrong(size_t(q->ne[0] * (q->ne[1] - 1)), 0.0f);
     e = error_of([&] {
-        Model::from_file(edited(f, {{}, {}, {{"blk.1.attn_q.weight", GgmlType::F32, {q->ne[0], q->ne[1] - 1}, f32_bytes(wrong)}}}));
+        Model::from_file(edited(f, {{}, {}, {{"blk.1.attn_q.weight", GgmlType::F32, {q->ne[0], q->ne[1] - 1}, f32_bytes(wrong)}}}), test::cpu());
     });
     CHECK(e.find("blk.1.attn_q.weight") != std::string::npos);
     CHECK(e.find("shape") != std::string::npos);
 
     // Configuration contradicting itself.
-    e = error_of([&] { Model::from_file(edited(f, {{{"llama.attention.head_count_kv", gguf::Value::make_u32(3)}}, {}, {}})); });
+    e = error_of([&] { Model::from_file(edited(f, {{{"llama.attention.head_count_kv", gguf::Value::make_u32(3)}}, {}, {}}), test::cpu()); });
     CHECK(e.find("head_count_kv") != std::string::npos);
-    e = error_of([&] { Model::from_file(edited(f, {{{"llama.block_count", gguf::Value::make_u32(6)}}, {}, {}})); });
+    e = error_of([&] { Model::from_file(edited(f, {{{"llama.block_count", gguf::Value::make_u32(6)}}, {}, {}}), test::cpu()); });
     CHECK(e.find("missing tensor blk.5.") != std::string::npos);
-    e = error_of([&] { Model::load("no/such/model.gguf"); });
+    e = error_of([&] { Model::load("no/such/model.gguf", test::cpu()); });
     CHECK(e.find("no/such/model.gguf") != std::string::npos);
 }
 
 TEST_CASE("forward: --no-mmap (read) and mmap give the same logits") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto a = Model::load(test::fixture(kStories), {gguf::LoadMode::mmap});
-    auto b = Model::load(test::fixture(kStories), {gguf::LoadMode::read});
+    auto a = Model::load(test::fixture(kStories), test::cpu(), {gguf::LoadMode::mmap});
+    auto b = Model::load(test::fixture(kStories), test::cpu(), {gguf::LoadMode::read});
     CHECK(b->file().mode() == gguf::LoadMode::read);
     std::vector<int32_t> ids{1, 403, 407};
     CHECK(all_logits(*a, ids, 1, 256) == all_logits(*b, ids, 1, 256));
@@ -465,22 +472,22 @@ TEST_CASE("forward: LoRA with B = 0 changes nothing; a LoRA equals its merged we
     SLM_REQUIRE_FIXTURE(kStories);
     gguf::File f = gguf::File::open(test::fixture(kStories));
     std::vector<int32_t> ids{1, 403, 407, 261, 378, 432};
-    auto base = Model::load(test::fixture(kStories));
+    auto base = Model::load(test::fixture(kStories), test::cpu());
     const auto base_logits = all_logits(*base, ids, 2, 256);
 
     {
-        auto m = Model::load(test::fixture(kStories));
+        auto m = Model::load(test::fixture(kStories), test::cpu());
         TestAdapter ad;
-        m->add_lora(make_adapter(f, ad, 4, 8.0f, /*zero_b=*/true));
+        m->add_lora(make_adapter(f, ad, 4, 8.0f, /*zero_b=*/true), test::cpu());
         CHECK(m->n_lora() == 1);
         CHECK(all_logits(*m, ids, 2, 256) == base_logits);
     }
 
     const int64_t r = 4;
     const float alpha = 8.0f, user_scale = 0.75f;
-    auto m = Model::load(test::fixture(kStories));
+    auto m = Model::load(test::fixture(kStories), test::cpu());
     TestAdapter ad;
-    m->add_lora(make_adapter(f, ad, r, alpha, false), user_scale);
+    m->add_lora(make_adapter(f, ad, r, alpha, false), test::cpu(), user_scale);
     const auto lora_logits = all_logits(*m, ids, 2, 256);
 
     // Merge W' = W + scale * B A in double, write an F32 model with W', compare.
@@ -500,7 +507,7 @@ TEST_CASE("forward: LoRA with B = 0 changes nothing; a LoRA equals its merged we
             }
         e.replace.push_back({ad.names[k], GgmlType::F32, {ni, no}, f32_bytes(merged)});
     }
-    auto merged = Model::from_file(edited(f, e));
+    auto merged = Model::from_file(edited(f, e), test::cpu());
     const auto merged_logits = all_logits(*merged, ids, 2, 256);
     double maxd = 0, moved = 0;
     for (size_t i = 0; i < base_logits.size(); i++) {
@@ -515,7 +522,7 @@ TEST_CASE("forward: LoRA with B = 0 changes nothing; a LoRA equals its merged we
 TEST_CASE("forward: bad LoRA adapters are refused with a clear error") {
     SLM_REQUIRE_FIXTURE(kStories);
     gguf::File f = gguf::File::open(test::fixture(kStories));
-    auto m = Model::load(test::fixture(kStories));
+    auto m = Model::load(test::fixture(kStories), test::cpu());
     auto adapter = [&](const std::string& type, const std::string& name, std::vector<int64_t> a_ne,
                        std::vector<int64_t> b_ne, bool with_b = true) {
         gguf::Writer w;
@@ -529,18 +536,18 @@ TEST_CASE("forward: bad LoRA adapters are refused with a clear error") {
     };
     const int E = m->config().n_embd;
     std::string e;
-    e = error_of([&] { m->add_lora(adapter("model", "blk.0.attn_q.weight", {E, 2}, {2, E})); });
+    e = error_of([&] { m->add_lora(adapter("model", "blk.0.attn_q.weight", {E, 2}, {2, E}), test::cpu()); });
     CHECK(e.find("general.type") != std::string::npos);
-    e = error_of([&] { m->add_lora(adapter("adapter", "blk.0.attn_q.weight", {E, 2}, {2, E}, false)); });
+    e = error_of([&] { m->add_lora(adapter("adapter", "blk.0.attn_q.weight", {E, 2}, {2, E}, false), test::cpu()); });
     CHECK(e.find("no matching") != std::string::npos);
-    e = error_of([&] { m->add_lora(adapter("adapter", "blk.0.attn_q.weight", {E, 2}, {3, E})); });
+    e = error_of([&] { m->add_lora(adapter("adapter", "blk.0.attn_q.weight", {E, 2}, {3, E}), test::cpu()); });
     CHECK(e.find("rank mismatch") != std::string::npos);
-    e = error_of([&] { m->add_lora(adapter("adapter", "blk.9.attn_q.weight", {E, 2}, {2, E})); });
+    e = error_of([&] { m->add_lora(adapter("adapter", "blk.9.attn_q.weight", {E, 2}, {2, E}), test::cpu()); });
     CHECK(e.find("no weight matrix blk.9.attn_q.weight") != std::string::npos);
-    e = error_of([&] { m->add_lora(adapter("adapter", "blk.0.attn_q.weight", {E + 1, 2}, {2, E})); });
+    e = error_of([&] { m->add_lora(adapter("adapter", "blk.0.attn_q.weight", {E + 1, 2}, {2, E}), test::cpu()); });
     CHECK(e.find("blk.0.attn_q.weight") != std::string::npos);
     CHECK(m->n_lora() == 0);
-    e = error_of([&] { m->load_lora("no/such/adapter.gguf"); });
+    e = error_of([&] { m->load_lora("no/such/adapter.gguf", test::cpu()); });
     CHECK(e.find("no/such/adapter.gguf") != std::string::npos);
 }
 
@@ -561,12 +568,13 @@ TEST_CASE("forward: utf8_complete_prefix holds back only an incomplete trailing 
 
 TEST_CASE("forward: generation stops at a stop string, which is not printed; streaming is UTF-8 safe") {
     SLM_REQUIRE_FIXTURE(kStories);
-    auto m = Model::load(test::fixture(kStories));
+    auto m = Model::load(test::fixture(kStories), test::cpu());
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     SamplerParams sp;
     sp.temp = 0;
     auto run = [&](const std::vector<std::string>& stop, std::vector<std::string>* chunks) {
-        Context ctx(*m, {}, pool);
+        Context ctx(*m, *be_pool, {});
         Sampler s(sp);
         GenerateOptions go;
         go.n_predict = 120;
@@ -593,11 +601,12 @@ TEST_CASE("forward: generation stops at a stop string, which is not printed; str
 
 TEST_CASE("forward: streamed pieces of llama3-tiny never split a UTF-8 character") {
     SLM_REQUIRE_FIXTURE(kTiny);
-    auto m = Model::load(test::fixture(kTiny));
+    auto m = Model::load(test::fixture(kTiny), test::cpu());
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     ContextOptions co;
     co.n_ctx = 128;
-    Context ctx(*m, co, pool);
+    Context ctx(*m, *be_pool, co);
     SamplerParams sp;
     sp.temp = 1.0f;
     sp.seed = 7;

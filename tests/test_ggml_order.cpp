@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "cpu/cpu_features.h"
-#include "forward.h"
 #include "cpu/f16.h"
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
 #include "cpu/q4_K.h"
+#include "ops.h"
 #include "test_levels.h"
 #include "test_util.h"
 #include "threadpool.h"
@@ -129,15 +129,17 @@ TEST_CASE("ggml order: activation quantizers round as ggml's SIMD code (127/amax
 }
 
 TEST_CASE("ggml order: llama.cpp's rope and f16 attention dot stay within rounding of slm's") {
-    // rope_ggml accumulates the angle in float; at small positions it rotates by nearly the same angles.
+    // rope_angles_ggml accumulates the angle in float; at small positions it rotates by nearly the same angles.
     const int n_heads = 3, hd = 64, n_rot = 64;
     std::vector<float> freqs(size_t(n_rot / 2));
     for (int i = 0; i < n_rot / 2; i++) freqs[size_t(i)] = i < 8 ? 1.0f : (i < 20 ? 1.0f + float(i - 8) : 32.0f);
-    const std::vector<double> inv = rope_inv_freq(n_rot, 500000.0f, freqs);
+    const std::vector<double> inv = ops::rope_inv_freq(n_rot, 500000.0f, freqs);
     for (int pos : {0, 1, 7, 63, 200}) {
         std::vector<float> a = test::random_vec(size_t(n_heads * hd), uint32_t(100 + pos), 1.0f), b = a, orig = a;
-        rope(a.data(), n_heads, hd, n_rot, pos, inv.data());
-        rope_ggml(b.data(), n_heads, hd, n_rot, pos, 500000.0f, freqs.data());
+        ops::rope(a.data(), n_heads, hd, n_rot, pos, inv.data());
+        std::vector<float> cs(static_cast<size_t>(n_rot));
+        ops::rope_angles_ggml(n_rot, pos, 500000.0f, freqs.data(), cs.data());
+        ops::rope_rotate(b.data(), n_heads, hd, n_rot, cs.data());
         double md = 0;
         for (size_t i = 0; i < a.size(); i++) md = std::max(md, std::fabs(double(a[i]) - b[i]));
         CAPTURE(pos);
@@ -198,6 +200,7 @@ TEST_CASE("ggml order: Q4_K in llama.cpp's repacked GEMM/GEMV orders, and matmul
 
     // matmul in llamacpp order: tokens 0..3 through the GEMM order, 4..6 through the GEMV order.
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     MatmulScratch scratch;
     WeightView W{.type = GgmlType::Q4_K, .data = w.data(), .n_in = n_in, .n_out = n_out};
     std::vector<float> y(size_t(n_tok * n_out));

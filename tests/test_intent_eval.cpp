@@ -8,6 +8,7 @@
 #include "json.h"
 #include "intent/json_constraint.h"
 #include "model.h"
+#include "forward.h"
 #include "test_util.h"
 #include "threadpool.h"
 #include "tokenizer.h"
@@ -59,16 +60,6 @@ TEST_CASE("intent: eval data errors name the file and line") {
     CHECK_THROWS_WITH_AS(read_eval_file("/nonexistent/x.jsonl"), doctest::Contains("cannot open"), Error);
 }
 
-TEST_CASE("intent: where an unconstrained reply's object closes") {
-    CHECK(json_object_end(R"({"a": 1})") == 8);
-    CHECK(json_object_end(R"({"a": "}"} tail)") == 10);
-    CHECK(json_object_end(R"({"a": "\"}"}x)") == 12);
-    CHECK(json_object_end(R"({"a": {"b": [1]}})") == 17);
-    CHECK(json_object_end(R"({"a": 1)") == std::string::npos);
-    CHECK(json_object_end("no json here") == std::string::npos);
-    CHECK(json_object_end("} x") == 1);
-}
-
 TEST_CASE("intent: constrained picks on the Llama 3 vocabulary with random logits are always valid") {
     SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
     Tokenizer tok = Tokenizer::load(test::fixture("models/llama3-tiny-f16.gguf"));
@@ -102,15 +93,19 @@ TEST_CASE("intent: eval end to end on llama3-tiny") {
     g.seed = 9;
     write_dataset(dir, 20, 12, g);
     auto items = read_eval_file(dir + "/test.jsonl");
-    auto model = Model::load(test::fixture("models/llama3-tiny-f16.gguf"));
+    auto model = Model::load(test::fixture("models/llama3-tiny-f16.gguf"), test::cpu());
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
 
     EvalOptions opt;
     opt.constrained = true;
     opt.few_shot = 2;
     opt.limit = 5;
     opt.progress = false;
-    EvalResult r = evaluate(*model, pool, items, opt);
+    ContextOptions co;
+    co.n_ctx = eval_context_size(*model, opt);
+    Context ctx(*model, *be_pool, co);
+    EvalResult r = evaluate(ctx, items, opt);
     REQUIRE(r.results.size() == 5);
     for (const auto& x : r.results) {
         CHECK_MESSAGE(x.grade.valid_json, x.reply);
@@ -139,7 +134,7 @@ TEST_CASE("intent: eval end to end on llama3-tiny") {
     opt.few_shot = 0;
     opt.limit = 2;
     opt.max_tokens = 6;
-    EvalResult u = evaluate(*model, pool, items, opt);
+    EvalResult u = evaluate(ctx, items, opt);  // the same session: the new prefix replaces the old one
     REQUIRE(u.results.size() == 2);
     for (const auto& x : u.results) CHECK(x.n_gen <= 6);
     CHECK(u.exact() >= 0.0);

@@ -56,3 +56,13 @@ TEST_CASE("json: large objects parse in linear time, duplicate keys keep the las
     CHECK(v.at("k199999").as_int() == 199999);
     CHECK(v.at("k7").as_int() == -1);
 }
+
+TEST_CASE("json: value_end finds where the first object closes (strings and escapes respected)") {
+    CHECK(slm::json::value_end(R"({"a": 1})") == 8);
+    CHECK(slm::json::value_end(R"({"a": "}"} tail)") == 10);
+    CHECK(slm::json::value_end(R"({"a": "\"}"}x)") == 12);
+    CHECK(slm::json::value_end(R"({"a": {"b": [1]}})") == 17);
+    CHECK(slm::json::value_end(R"({"a": 1)") == std::string::npos);
+    CHECK(slm::json::value_end("no json here") == std::string::npos);
+    CHECK(slm::json::value_end("} x") == 1);
+}

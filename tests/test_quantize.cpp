@@ -16,6 +16,7 @@
 #include "model.h"
 #include "backend.h"
 #include "common.h"
+#include "tensor.h"
 #include "gguf.h"
 #include "quantize.h"
 #include "sha256.h"
@@ -74,11 +75,7 @@ TensorDesc desc_from_row(const Row& r) {
     return d;
 }
 
-std::string shape_of(const gguf::TensorInfo& t) {
-    std::string s = std::to_string(t.ne[0]);
-    for (uint32_t i = 1; i < t.n_dims; ++i) s += "x" + std::to_string(t.ne[i]);
-    return s;
-}
+std::string shape_of(const gguf::TensorInfo& t) { return shape_str(t.ne.data(), int(t.n_dims), true); }
 
 const quant::PlanEntry& entry(const quant::Plan& p, const std::string& name) {
     for (const auto& e : p.entries)
@@ -299,6 +296,7 @@ std::string quantized_tiny(const std::string& type) {
     if (auto it = made.find(type); it != made.end()) return it->second;
     std::string out = test::scratch_dir("quantize-" + type) + "/out.gguf";
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     quant::QuantizeOptions opts;
     opts.progress = false;
     auto res = quant::quantize_file(test::fixture("models/llama3-tiny-f16.gguf"), out, *quant::mix_from_name(type),
@@ -375,6 +373,7 @@ TEST_CASE("quantize: the source F16 manifest matches the input file (sha256 of t
 TEST_CASE("quantize: bad input") {
     std::string dir = test::scratch_dir("quantize-bad");
     ThreadPool pool(1);
+    auto be_pool = make_cpu_backend(pool);
     quant::QuantizeOptions opts;
     opts.progress = false;
     const quant::Mix q4 = *quant::mix_from_name("Q4_K_M");
@@ -470,13 +469,14 @@ void check_logits(const char* type) {
     const test::RefLogits want = test::read_ref(test::fixture(txt));
     const std::vector<int32_t>& ids = want.tokens;
 
-    auto model = Model::load(quantized_tiny(type));
+    auto model = Model::load(quantized_tiny(type), test::cpu());
     ThreadPool pool(2);
+    auto be_pool = make_cpu_backend(pool);
     ContextOptions opt;
     opt.n_ctx = int(ids.size());
     opt.kv_type = GgmlType::F16;
     opt.ggml_numerics = true;  // llama.cpp's roundings in rope and attention: compare like with like
-    Context ctx(*model, opt, pool);
+    Context ctx(*model, *be_pool, opt);
     const int V = model->config().n_vocab;
     const float* logits = ctx.eval(ids, true);
     double max_diff = 0;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "backend.h"
 #include "common.h"
 #include "forward.h"
 #include "gguf.h"
@@ -84,14 +85,15 @@ TEST_CASE("synth: a seed gives the same file at any thread count; the engine loa
     synth::write_model(o, dir + "/c.gguf", p2);
     CHECK(file_sha(dir + "/a.gguf") != file_sha(dir + "/c.gguf"));
 
-    auto m = Model::load(dir + "/a.gguf");
+    auto backend = make_cpu_backend(p2);
+    auto m = Model::load(dir + "/a.gguf", *backend);
     CHECK(m->config().n_layer == 2);
     CHECK(m->config().n_head_kv == 2);
     CHECK(m->config().tied_embeddings);
     CHECK(m->config().has_rope_freqs);
     ContextOptions co;
     co.n_ctx = 64;
-    Context ctx(*m, co, p2);
+    Context ctx(*m, *backend, co);
     const float* logits = ctx.eval(std::vector<int32_t>{1, 300, 301, 302});
     double sum = 0;
     bool finite = true;
@@ -107,7 +109,7 @@ TEST_CASE("synth: a seed gives the same file at any thread count; the engine loa
     for (GgmlType t : {GgmlType::F32, GgmlType::BF16}) {
         o.type = t;
         synth::write_model(o, dir + "/d.gguf", p2);
-        auto md = Model::load(dir + "/d.gguf");
+        auto md = Model::load(dir + "/d.gguf", *backend);
         CHECK(!md->config().tied_embeddings);
         gguf::File f = gguf::File::open(dir + "/d.gguf");
         CHECK(f.find_tensor("output.weight")->type == t);

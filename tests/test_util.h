@@ -8,11 +8,23 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sys/wait.h>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "backend.h"
+#include "threadpool.h"
+
 namespace slm::test {
+
+// A CPU backend on a 2-thread pool, for loading models (Model::load asks a backend what it supports) and for
+// tests that do not care about the thread count.
+inline Backend& cpu() {
+    static ThreadPool pool(2);
+    static std::unique_ptr<Backend> be = make_cpu_backend(pool);
+    return *be;
+}
 
 // ../shared/fixtures relative to the project root (tests run from there), or $SLM_FIXTURES.
 inline std::string fixtures_dir() {
@@ -121,6 +133,28 @@ inline RefLogits read_ref(const std::string& path) {
     }
     REQUIRE(!r.tokens.empty());
     REQUIRE(r.pos.size() == r.tokens.size());
+    return r;
+}
+
+// Runs the built binary ($SLM_BIN) with `args` (a shell fragment; quote paths with q()), optional environment
+// assignments in front (`env`, e.g. "SLM_SIMD=avx2"), stdin from /dev/null; stdout and stderr are captured in
+// files of a scratch directory named `name`.
+struct CmdResult {
+    int rc = -1;
+    std::string out, err;
+};
+inline std::string q(const std::string& s) { return "'" + s + "'"; }
+inline CmdResult run_slm(const std::string& args, const std::string& name, const std::string& env = "") {
+    const char* bin = std::getenv("SLM_BIN");
+    REQUIRE_MESSAGE(bin != nullptr, "SLM_BIN is not set (run through make test)");
+    const std::string dir = scratch_dir("cmd-" + name);
+    const std::string cmd = env + (env.empty() ? "" : " ") + q(bin) + " " + args + " >" + dir + "/out 2>" + dir +
+                            "/err </dev/null";
+    CmdResult r;
+    const int st = std::system(cmd.c_str());
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.out = read_text(dir + "/out");
+    r.err = read_text(dir + "/err");
     return r;
 }
 

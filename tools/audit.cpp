@@ -10,6 +10,7 @@
 #include "common.h"
 #include "gguf.h"
 #include "model.h"
+#include "forward.h"
 #include "threadpool.h"
 #include "tokenizer.h"
 
@@ -75,12 +76,16 @@ int cmd_audit(int argc, char** argv) {
         rep = audit::audit_weights(ref, q, pool, /*progress=*/true);
     }
     if (!args.has("--no-text")) {
-        auto ref = Model::load(pos[0]);
-        auto q = Model::load(pos[1]);
+        std::unique_ptr<Backend> backend = make_cpu_backend(pool);
+        auto ref = Model::load(pos[0], *backend);
+        auto q = Model::load(pos[1], *backend);
         audit::check_compatible(*ref, *q);
         const Tokenizer& tok = ref->tokenizer();
         std::vector<int32_t> ids = tok.encode(text, tok.add_bos_default());
-        rep.text = audit::audit_text(*ref, *q, ids, pool, int(n_ctx));
+        ContextOptions co;
+        co.n_ctx = int(std::max<size_t>(2, std::min(ids.size(), size_t(n_ctx))));
+        Context cr(*ref, *backend, co), cq(*q, *backend, co);
+        rep.text = audit::audit_text(cr, cq, ids, int(n_ctx));
     }
     std::fputs(audit::format_report(rep).c_str(), stdout);
     if (args.given({"--json"})) write_file(args.get({"--json"}), audit::to_json(rep).dump(2) + "\n");

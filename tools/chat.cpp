@@ -45,10 +45,9 @@ int cmd_chat(int argc, char** argv) {
     if (a.given({"--system"})) base.push_back({"system", a.get({"--system"})});
     chat::tokenize_llama3(tok, base, false);  // fails early, clearly, for a vocabulary without Llama 3 specials
 
-    Context ctx(m, l.ctx_opt, *l.pool);
+    Context ctx(m, *l.backend, l.ctx_opt);
     Sampler sampler(sp);
     std::vector<chat::Message> msgs = base;
-    std::vector<int32_t> cached;  // exactly the tokens held in ctx's KV cache
     const bool interactive = isatty(0);
     GenerateOptions go;
     go.n_predict = int(n_predict);
@@ -79,11 +78,7 @@ int cmd_chat(int argc, char** argv) {
         }
         // Reuse the cached prefix (system prompt and earlier turns); re-evaluate from the first difference
         // (a reply re-tokenized from its text may split differently from the tokens that were generated).
-        size_t keep = 0;
-        while (keep < cached.size() && keep < ids.size() && cached[keep] == ids[keep]) keep++;
-        if (keep == ids.size()) keep--;  // at least one token must be evaluated to get logits
-        ctx.truncate(int(keep));
-        cached.resize(keep);
+        const int keep = ctx.reuse_prefix(ids);
         std::vector<int32_t> prompt(ids.begin() + long(keep), ids.end());
         std::vector<int32_t> history(ids.begin(), ids.begin() + long(keep));
         GenerateResult r = generate(ctx, sampler, prompt, go, [&](const std::string& piece) {
@@ -92,8 +87,6 @@ int cmd_chat(int argc, char** argv) {
         }, history);
         std::printf("\n");
         std::fflush(stdout);
-        cached = ids;
-        cached.insert(cached.end(), r.tokens.begin(), r.tokens.begin() + r.n_gen_evals);
         msgs.push_back({"assistant", r.text});
         if (l.verbose)
             std::fprintf(stderr, "(prompt %d tokens, %.1f tok/s; reply %zu tokens, %.1f tok/s; stop: %s; context %d/%d)\n",

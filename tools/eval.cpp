@@ -8,6 +8,7 @@
 #include "common.h"
 #include "intent/eval.h"
 #include "model.h"
+#include "forward.h"
 #include "threadpool.h"
 
 namespace slm::cli {
@@ -60,12 +61,17 @@ int cmd_eval(int argc, char** argv) {
 
     // read the data first: a bad data file should fail before a slow model load
     std::vector<intent::EvalItem> items = intent::read_eval_file(data_path);
-    std::unique_ptr<Model> model = Model::load(model_path);
-    std::string lora = args.get({"--lora"});
-    if (!lora.empty()) model->load_lora(lora, float(lora_scale));
     ThreadPool pool{int(threads)};
+    std::unique_ptr<Backend> backend = make_cpu_backend(pool);
+    std::unique_ptr<Model> model = Model::load(model_path, *backend);
+    std::string lora = args.get({"--lora"});
+    if (!lora.empty()) model->load_lora(lora, *backend, float(lora_scale));
+    ContextOptions co;
+    co.n_ctx = intent::eval_context_size(*model, opt);
+    Context ctx(*model, *backend, co);
 
-    intent::EvalResult r = intent::evaluate(*model, pool, items, opt);
+    intent::EvalResult r = intent::evaluate(ctx, items, opt);
+    r.threads = pool.size();
     r.model = model_path;
     r.data = data_path;
     r.lora = lora;

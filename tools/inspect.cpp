@@ -9,6 +9,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
+#include "tensor.h"
 #include "gguf.h"
 #include "json.h"
 
@@ -52,11 +53,7 @@ std::string type_label(const gguf::Value& v) {
     return gguf::value_type_name(v.type);
 }
 
-std::string shape_of(const gguf::TensorInfo& t) {
-    std::string s = "[";
-    for (uint32_t d = 0; d < t.n_dims; d++) s += strfmt("%s%lld", d ? ", " : "", (long long)t.ne[d]);
-    return s + "]";
-}
+std::string shape_of(const gguf::TensorInfo& t) { return shape_str(t.ne.data(), int(t.n_dims)); }
 
 json::Value to_json(const gguf::Value& v, bool all) {
     using gguf::ValueType;

@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "ops.h"
 #include "common.h"
 #include "run_common.h"
 #include "tokenizer.h"
@@ -77,7 +78,7 @@ int cmd_logits(int argc, char** argv) {
     const int V = m.config().n_vocab;
     for (int32_t id : ids)
         if (id >= V) fail("token id %d is out of range for this model's vocabulary of %d", id, V);
-    Context ctx(m, l.ctx_opt, *l.pool);
+    Context ctx(m, *l.backend, l.ctx_opt);
     if (int64_t(ids.size()) > ctx.n_ctx())
         fail("%zu tokens do not fit the context size %d (use a larger --ctx)", ids.size(), ctx.n_ctx());
     const float* lg = ctx.eval(ids, /*all_logits=*/true);
@@ -93,7 +94,7 @@ int cmd_logits(int argc, char** argv) {
         std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t x, int32_t y) {
             return row[x] > row[y] || (row[x] == row[y] && x < y);
         });
-        std::printf("pos %zu lse %.6f top", p, log_sum_exp(row, V));
+        std::printf("pos %zu lse %.6f top", p, ops::log_sum_exp(row, V));
         for (int i = 0; i < k; i++) std::printf(" %d:%.6f", order[size_t(i)], double(row[order[size_t(i)]]));
         std::printf("\n");
     }

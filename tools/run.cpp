@@ -6,6 +6,7 @@
 #include "chat_template.h"
 #include "commands.h"
 #include "common.h"
+#include "progress.h"
 #include "generate.h"
 #include "run_common.h"
 #include "tokenizer.h"
@@ -57,7 +58,7 @@ int cmd_run(int argc, char** argv) {
         if (ids.empty() || (prompt.empty() && tok.bos_id() < 0))
             fail("the prompt is empty and the tokenizer has no BOS token to start from");
     }
-    Context ctx(m, l.ctx_opt, *l.pool);
+    Context ctx(m, *l.backend, l.ctx_opt);
     if (int64_t(ids.size()) > ctx.n_ctx())
         fail("the prompt has %zu tokens, more than the context size %d (use a larger --ctx)", ids.size(), ctx.n_ctx());
     if (l.verbose) std::fprintf(stderr, "slm run: prompt %zu tokens, context %d\n", ids.size(), ctx.n_ctx());
@@ -75,13 +76,10 @@ int cmd_run(int argc, char** argv) {
     // SentencePiece: the first piece after a bare BOS carries the word-start space; don't print it.
     bool strip_space = !chat_mode && prompt.empty() && tok.model_name() == "llama";
     // Long prompts (thousands of tokens on a big model) take a while: a progress line once it exceeds a second.
-    bool progress_shown = false;
-    go.on_prompt_progress = [&](int done, int total, double secs) {
-        if (secs < 1.0 && !progress_shown) return;
-        const double rate = done / std::max(secs, 1e-9);
-        std::fprintf(stderr, "\rprompt: %d/%d tokens, %.1f tok/s, ETA %.0f s   ", done, total, rate, (total - done) / rate);
-        if (done == total) std::fprintf(stderr, "\n");
-        progress_shown = true;
+    Progress prompt_progress("prompt", "tokens", "tok/s", 1.0, true, 1.0, 0.0);
+    go.on_prompt_progress = [&](int done, int total, double) {
+        prompt_progress.update(done, total);
+        if (done == total) prompt_progress.finish();
     };
     Sampler sampler(sp);
     GenerateResult r = generate(ctx, sampler, ids, go, [&](const std::string& piece) {

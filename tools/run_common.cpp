@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "common.h"
-#include "cpu/cpu_features.h"
 #include "generate.h"
 
 namespace slm::cli {
@@ -66,19 +65,20 @@ Loaded load_model(const Args& a, const char* cmd) {
     l.ctx_opt.n_batch = int(batch);
     const double lora_scale = a.get_float({"--lora-scale"}, 1.0);
 
-    auto t0 = std::chrono::steady_clock::now();
-    l.model = Model::load(path, {l.mode});
-    if (a.given({"--lora"})) l.model->load_lora(a.get({"--lora"}), float(lora_scale));
-    l.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     l.pool = std::make_unique<ThreadPool>(int(threads));
+    l.backend = make_cpu_backend(*l.pool);
+    auto t0 = std::chrono::steady_clock::now();
+    l.model = Model::load(path, *l.backend, {l.mode});
+    if (a.given({"--lora"})) l.model->load_lora(a.get({"--lora"}), *l.backend, float(lora_scale));
+    l.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (l.verbose) {
         std::fprintf(stderr, "slm %s: model %s\n", cmd, path.c_str());
         std::fprintf(stderr, "slm %s: %s\n", cmd, l.model->config().describe().c_str());
         std::fprintf(stderr, "slm %s: weights: %s, %.1f MiB file, loaded in %.3f s%s\n", cmd, load_mode_name(l.mode),
                      double(l.model->file().file_size()) / 1048576.0, l.load_seconds,
                      l.model->n_lora() ? strfmt(", %d LoRA adapter(s)", l.model->n_lora()).c_str() : "");
-        std::fprintf(stderr, "slm %s: SIMD %s, %d threads, KV cache %s\n", cmd, simd_level_name(simd_level()),
-                     l.pool->size(), type_name(l.ctx_opt.kv_type));
+        std::fprintf(stderr, "slm %s: backend %s, KV cache %s\n", cmd, l.backend->name().c_str(),
+                     type_name(l.ctx_opt.kv_type));
     }
     return l;
 }
@@ -100,7 +100,7 @@ SamplerParams sampler_params(const Args& a) {
     return p;
 }
 
-void print_memory(const Loaded& l, const Context& ctx) {
+void print_memory(const Loaded& l, const Session& ctx) {
     if (!l.verbose) return;
     std::fprintf(stderr, "memory: peak RSS %.1f MiB (VmHWM), KV cache %.1f MiB (%d positions, %s)\n",
                  double(peak_rss_kib()) / 1024.0, double(ctx.kv_bytes()) / 1048576.0, ctx.n_ctx(),

@@ -9,6 +9,7 @@
 #include "forward.h"
 #include "model.h"
 #include "sampler.h"
+#include "threadpool.h"
 
 namespace slm::cli {
 
@@ -20,8 +21,9 @@ extern const char* kModelHelp;    // help text for those options
 extern const char* kSamplerHelp;
 
 struct Loaded {
-    std::unique_ptr<Model> model;
     std::unique_ptr<ThreadPool> pool;
+    std::unique_ptr<Backend> backend;  // computes on the pool (declared after it: destroyed first)
+    std::unique_ptr<Model> model;
     ContextOptions ctx_opt;
     gguf::LoadMode mode = gguf::LoadMode::mmap;
     double load_seconds = 0;
@@ -33,6 +35,6 @@ Loaded load_model(const Args& a, const char* cmd);
 SamplerParams sampler_params(const Args& a);
 const char* load_mode_name(gguf::LoadMode m);
 // A line with peak RSS (VmHWM), for --verbose.
-void print_memory(const Loaded& l, const Context& ctx);
+void print_memory(const Loaded& l, const Session& ctx);
 
 }  // namespace slm::cli

@@ -14,6 +14,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
+#include "progress.h"
 #include "json.h"
 #include "tokenizer.h"
 
@@ -78,24 +79,6 @@ std::string ids_line(const Tokenizer& tok, const std::vector<int32_t>& ids, bool
     }
     return out;
 }
-
-// Reports progress on stderr about once a second for long inputs.
-struct Progress {
-    const char* what;
-    size_t total;
-    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), last = start;
-    void update(size_t done, bool final = false) {
-        auto now = std::chrono::steady_clock::now();
-        if (!final && now - last < std::chrono::seconds(1)) return;
-        last = now;
-        double secs = std::chrono::duration<double>(now - start).count();
-        if (secs < 0.5) return;
-        double rate = done / secs;
-        double eta = rate > 0 && total > done ? (total - done) / rate : 0;
-        std::fprintf(stderr, "\r%s: %zu/%zu lines, %.0f lines/s, ETA %.0f s   %s", what, done, total, rate, eta,
-                     final ? "\n" : "");
-    }
-};
 
 // Lines of a .jsonl text (a last line without '\n' counts).
 std::vector<std::string_view> split_lines(std::string_view data) {
@@ -202,22 +185,16 @@ int run_bench(const std::string& model, const std::string& file, double mb) {
     for (const char* pass : {"cold cache", "warm cache"}) {
         size_t n_tokens = 0, done = 0;
         double cpu0 = thread_cpu_s();
-        auto start = clock::now(), last = start;
+        auto start = clock::now();
+        Progress progress(strfmt("bench (%s)", pass), "MB", "MB/s", 1e6, true, 1.0, 1.0);
         for (std::string_view c : chunks) {
             n_tokens += tok.encode(c, false, true).size();
             done += c.size();
-            auto now = clock::now();
-            if (now - last > std::chrono::seconds(1)) {
-                last = now;
-                double s = std::chrono::duration<double>(now - start).count();
-                double rate = done / s;
-                std::fprintf(stderr, "\rbench (%s): %.1f/%.1f MB, %.2f MB/s, ETA %.0f s   ", pass, done / 1e6,
-                             text.size() / 1e6, rate / 1e6, (text.size() - done) / rate);
-            }
+            progress.update(double(done) / 1e6, double(text.size()) / 1e6, double(done), double(text.size()));
         }
         double s = std::chrono::duration<double>(clock::now() - start).count();
         double cpu = thread_cpu_s() - cpu0;
-        if (last != start) std::fprintf(stderr, "\n");
+        progress.finish();
         std::printf("encode (%s): %zu tokens, %.2f bytes/token; wall %.3f s: %.2f MB/s, %.2f M tokens/s; "
                     "thread CPU %.3f s: %.2f MB/s (1 thread)\n",
                     pass, n_tokens, double(text.size()) / double(n_tokens), s, text.size() / 1e6 / s,
@@ -282,7 +259,7 @@ int cmd_tokenize(int argc, char** argv) {
         std::string path = args.get({"--jsonl"});
         std::string data = read_path(path);
         auto lines = split_lines(data);
-        Progress progress{"tokenize", lines.size()};
+        Progress progress("tokenize", "lines", "lines/s", 1.0, lines.size() > 1000, 0.5, 1.0);
         std::string out;
         for (size_t i = 0; i < lines.size(); i++) {
             json::Value v;
@@ -301,10 +278,10 @@ int cmd_tokenize(int argc, char** argv) {
                 write_out(out);
                 out.clear();
             }
-            if (lines.size() > 1000) progress.update(i + 1);
+            progress.update(double(i + 1), double(lines.size()));
         }
         write_out(out);
-        if (lines.size() > 1000) progress.update(lines.size(), true);
+        progress.finish();
         return 0;
     }
     std::string text = args.given({"-p", "--prompt"}) ? args.get({"-p", "--prompt"}) : read_all(std::cin);

@@ -10,6 +10,7 @@
 
 #include "chat_template.h"
 #include "common.h"
+#include "progress.h"
 #include "forward.h"
 #include "generate.h"
 #include "intent/data.h"
@@ -100,51 +101,43 @@ std::vector<EvalItem> read_eval_file(const std::string& path) {
 
 // ---- decoding ---------------------------------------------------------------------------------------------
 
-size_t json_object_end(const std::string& text) {
-    int depth = 0;
-    bool in_string = false, escape = false, started = false;
-    for (size_t i = 0; i < text.size(); i++) {
-        char c = text[i];
-        if (in_string) {
-            if (escape) escape = false;
-            else if (c == '\\') escape = true;
-            else if (c == '"') in_string = false;
-            continue;
-        }
-        if (c == '"') in_string = true;
-        else if (c == '{' || c == '[') { depth++; started = true; }
-        else if (c == '}' || c == ']') {
-            depth--;
-            if (started && depth == 0) return i + 1;
-            if (depth < 0) return i + 1;  // stray closer: nothing valid can follow
-        }
-    }
-    return std::string::npos;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string fmt_duration(double s) {
-    if (s < 0 || s > 1e7) return "?";
-    int t = int(s + 0.5);
-    if (t >= 3600) return strfmt("%dh%02dm", t / 3600, t / 60 % 60);
-    if (t >= 60) return strfmt("%dm%02ds", t / 60, t % 60);
-    return strfmt("%ds", t);
-}
 
 }  // namespace
 
-EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<EvalItem>& all_items, const EvalOptions& opt) {
-    const Tokenizer& tok = model.tokenizer();
+namespace {
+// The shared prefix of every prompt: system prompt and few-shot turns.
+std::vector<chat::Message> prefix_messages(const EvalOptions& opt) {
+    if (opt.few_shot < 0 || opt.few_shot > 200) fail("few-shot count must be in [0, 200], got %d", opt.few_shot);
+    std::vector<chat::Message> msgs = {{"system", system_prompt()}};
+    for (const Example& e : few_shot_examples(opt.few_shot)) {
+        msgs.push_back({"user", e.text});
+        msgs.push_back({"assistant", canonical_text(e.gold)});
+    }
+    return msgs;
+}
+}  // namespace
+
+int eval_context_size(const Model& model, const EvalOptions& opt) {
+    const size_t n_prefix = chat::tokenize_llama3(model.tokenizer(), prefix_messages(opt), false).size();
+    const int model_ctx = model.config().n_ctx_train > 0 ? model.config().n_ctx_train : ContextOptions::kDefaultMaxCtx;
+    const int n_ctx = int(std::min<size_t>(size_t(model_ctx), n_prefix + 1024));
+    if (int(n_prefix) + 64 > n_ctx)
+        fail("the prompt prefix (%zu tokens with %d few-shot examples) does not fit the model's context (%d)", n_prefix,
+             opt.few_shot, model_ctx);
+    return n_ctx;
+}
+
+EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const EvalOptions& opt) {
+    const Tokenizer& tok = ctx.model().tokenizer();
     EvalResult r;
     r.opt = opt;
-    r.threads = pool.size();
     r.items = all_items;
     if (opt.limit >= 0 && size_t(opt.limit) < r.items.size()) r.items.resize(size_t(opt.limit));
-    if (opt.few_shot < 0 || opt.few_shot > 200) fail("few-shot count must be in [0, 200], got %d", opt.few_shot);
     if (opt.max_tokens < 1) fail("the token budget must be at least 1, got %d", opt.max_tokens);
 
     std::unique_ptr<TokenIndex> index;
@@ -156,32 +149,22 @@ EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<Eval
         r.setup_s = seconds_since(t0);
     }
 
-    // The shared prefix: system prompt and few-shot turns. Evaluated once; each example truncates back to it.
-    std::vector<chat::Message> prefix_msgs = {{"system", system_prompt()}};
-    for (const Example& e : few_shot_examples(opt.few_shot)) {
-        prefix_msgs.push_back({"user", e.text});
-        prefix_msgs.push_back({"assistant", canonical_text(e.gold)});
-    }
+    // The shared prefix: evaluated once; each example keeps it through Session::reuse_prefix.
+    const std::vector<chat::Message> prefix_msgs = prefix_messages(opt);
     const std::vector<int32_t> prefix = chat::tokenize_llama3(tok, prefix_msgs, false);
     r.n_prefix = int(prefix.size());
-
-    const int model_ctx = model.config().n_ctx_train > 0 ? model.config().n_ctx_train : ContextOptions::kDefaultMaxCtx;
-    ContextOptions co;
-    co.n_ctx = std::min(model_ctx, int(prefix.size()) + 1024);
-    if (int(prefix.size()) + 64 > co.n_ctx)
-        fail("the prompt prefix (%zu tokens with %d few-shot examples) does not fit the model's context (%d)",
-             prefix.size(), opt.few_shot, model_ctx);
-    Context ctx(model, co, pool);
+    if (int(prefix.size()) + 64 > ctx.n_ctx())
+        fail("the prompt prefix (%zu tokens with %d few-shot examples) does not fit the context (%d)", prefix.size(),
+             opt.few_shot, ctx.n_ctx());
     {
         auto t0 = Clock::now();
-        ctx.eval(prefix);
+        ctx.reuse_prefix(prefix);
+        if (ctx.n_past() < int(prefix.size())) ctx.eval(prefix.data() + ctx.n_past(), int(prefix.size()) - ctx.n_past());
         r.prefix_s = seconds_since(t0);
     }
-    std::vector<int32_t> cached = prefix;  // what the KV cache holds
 
-    const int n_vocab = model.config().n_vocab;
-    auto t_start = Clock::now();
-    auto t_print = t_start;
+    Sampler greedy(SamplerParams{.temp = 0});
+    Progress bar("eval", "examples", "ex/s", 1.0, opt.progress);
     int n_exact = 0;
     for (size_t i = 0; i < r.items.size(); i++) {
         const EvalItem& item = r.items[i];
@@ -190,49 +173,42 @@ EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<Eval
         std::vector<chat::Message> msgs = prefix_msgs;
         msgs.push_back({"user", item.text});
         const std::vector<int32_t> ids = chat::tokenize_llama3(tok, msgs, true);
-        // reuse the longest cached prefix (at least one token must be evaluated to get logits)
-        size_t keep = 0;
-        while (keep < cached.size() && keep + 1 < ids.size() && cached[keep] == ids[keep]) keep++;
-        ctx.truncate(int(keep));
-        cached.resize(keep);
-        const int n_new = int(ids.size() - keep);
         const int budget = opt.constrained ? 128 : opt.max_tokens;
         if (int(ids.size()) + budget > ctx.n_ctx())
             fail("line %d: the prompt (%zu tokens) and answer budget do not fit the context (%d)", item.line, ids.size(), ctx.n_ctx());
-        const float* logits = ctx.eval(ids.data() + keep, n_new);
-        cached.insert(cached.end(), ids.begin() + long(keep), ids.end());
-        res.n_prompt = n_new;
-        r.prompt_s += seconds_since(t_item);
+        const int keep = ctx.reuse_prefix(ids);
+        res.n_prompt = int(ids.size()) - keep;
 
-        auto t_dec = Clock::now();
-        std::vector<int32_t> gen;
-        std::string reply;
         std::unique_ptr<ConstrainedDecoder> dec;
         if (constraint) dec = std::make_unique<ConstrainedDecoder>(*constraint);
-        for (int step = 0; step < budget; step++) {
-            auto t_sel = Clock::now();
-            int32_t t = dec ? dec->pick_greedy(logits) : argmax(logits, n_vocab);
-            r.select_s += seconds_since(t_sel);
-            if (tok.is_eog(t) || tok.is_control(t)) break;  // end of the turn
-            gen.push_back(t);
-            reply += tok.token_to_piece(t);
-            if (dec) {
+        GenerateOptions go;
+        go.n_predict = budget;
+        go.stop_at_control = true;  // the turn ends at EOT/EOS or any other control token
+        if (dec) {
+            go.pick = [&](const float* logits) {
+                auto t_sel = Clock::now();
+                const int32_t t = dec->pick_greedy(logits);
+                r.select_s += seconds_since(t_sel);
+                return t;
+            };
+            go.done = [&](int32_t t, const std::string&) {
                 auto t_acc = Clock::now();
                 dec->accept(t);
                 r.select_s += seconds_since(t_acc);
-                // complete: only EOT/EOS is allowed now, so the turn ends here without another forward pass
-                if (dec->complete()) break;
-            } else if (size_t end = json_object_end(reply); end != std::string::npos) {
-                reply.resize(end);  // the harness stops reading where the object closes
-                break;
-            }
-            if (step + 1 == budget) break;
-            logits = ctx.eval(&t, 1);
-            cached.push_back(t);
-            r.decode_evals++;
+                return dec->complete();  // only EOT/EOS is allowed now: the turn ends without another forward pass
+            };
+        } else {
+            go.done = [](int32_t, const std::string& text) { return json::value_end(text) != std::string::npos; };
         }
-        r.decode_s += seconds_since(t_dec);
-        res.n_gen = int(gen.size());
+        const std::vector<int32_t> prompt(ids.begin() + keep, ids.end());
+        GenerateResult g = generate(ctx, greedy, prompt, go, nullptr);
+        std::string reply = g.text;
+        if (!dec)
+            if (size_t end = json::value_end(reply); end != std::string::npos) reply.resize(end);  // the harness stops reading where the object closes
+        r.prompt_s += g.prompt_seconds;
+        r.decode_s += g.gen_seconds;
+        r.decode_evals += g.n_gen_evals;
+        res.n_gen = int(g.tokens.size()) - (g.stop_reason == "eog" ? 1 : 0);  // the end-of-turn token not counted
         res.reply = reply;
         res.grade = grade(reply, item.gold);
         res.latency_s = seconds_since(t_item);
@@ -241,15 +217,9 @@ EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<Eval
         n_exact += res.grade.exact;
         r.results.push_back(std::move(res));
 
-        if (opt.progress && (seconds_since(t_print) > 0.5 || i + 1 == r.items.size())) {
-            t_print = Clock::now();
-            double el = seconds_since(t_start), rate = double(i + 1) / std::max(el, 1e-9);
-            std::fprintf(stderr, "\reval %zu/%zu  %.2f ex/s  ETA %s  exact %.1f%%   ", i + 1, r.items.size(), rate,
-                         fmt_duration(double(r.items.size() - i - 1) / rate).c_str(), 100.0 * n_exact / double(i + 1));
-            if (i + 1 == r.items.size()) std::fprintf(stderr, "\n");
-            std::fflush(stderr);
-        }
+        bar.update(double(i + 1), double(r.items.size()), strfmt("exact %.1f%%", 100.0 * n_exact / double(i + 1)));
     }
+    bar.finish();
     r.peak_rss_kib = peak_rss_kib();
     return r;
 }

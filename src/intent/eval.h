@@ -11,7 +11,7 @@
 
 namespace slm {
 class Model;
-class ThreadPool;
+class Session;
 }
 
 namespace slm::intent {
@@ -51,7 +51,7 @@ struct ItemResult {
 struct EvalResult {
     std::string model, data, lora;
     EvalOptions opt;
-    int threads = 0;
+    int threads = 0;               // set by the caller (the backend's pool)
     int n_prefix = 0;              // shared prefix tokens (system prompt + few-shot turns), evaluated once
     double prefix_s = 0, setup_s = 0;  // prefix evaluation; building the constraint (token index)
     double prompt_s = 0, decode_s = 0; // summed over examples
@@ -68,11 +68,11 @@ struct EvalResult {
     std::string summary() const;   // a few lines for stdout
 };
 
-// Evaluates a loaded model (with any LoRA already applied) on items.
-EvalResult evaluate(const Model& model, ThreadPool& pool, const std::vector<EvalItem>& items, const EvalOptions& opt);
-
-// Where an unconstrained reply's first JSON object closes: the index just past its '}', or npos while it has
-// not closed (strings and escapes are respected, so a '}' inside a string does not count).
-size_t json_object_end(const std::string& text);
+// The context size an evaluation needs: the shared prefix (system prompt, few-shot turns) and room for the
+// examples and their answers, within the model's context. Throws if the prefix alone does not fit.
+int eval_context_size(const Model& model, const EvalOptions& opt);
+// Evaluates the session's model (with any LoRA already applied) on items. The session keeps the shared prefix
+// between examples (Session::reuse_prefix); it must hold at least eval_context_size() positions.
+EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& items, const EvalOptions& opt);
 
 }  // namespace slm::intent

@@ -1,0 +1,60 @@
+// The CPU backend: src/backend.h implemented with the kernels of this folder. Matrix products go through
+// matmul.cpp (the kernel set of this CPU's SIMD level), attention through attention.cpp, the small elementwise
+// ops through the scalar references of src/ops.cpp (they are a few percent of a token's time).
+#pragma once
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "backend.h"
+#include "cpu/matmul.h"
+#include "threadpool.h"
+
+namespace slm::kernels {
+
+// The KV cache in host memory. Per layer, K is [n_ctx][Dkv] (one row per position) and V is stored transposed,
+// [Dkv][n_ctx], so the attention-weighted sum over positions is one dot product per output dimension, done by
+// the same f32/f16 dot kernels as the matmuls.
+class CpuKvCache final : public KvCache {
+public:
+    std::vector<std::vector<uint8_t>> k, v;  // [n_layer] byte arrays of `type` elements
+    size_t bytes() const override;
+};
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(ThreadPool& pool);
+    std::string name() const override;
+    bool supports(const WeightView& w) const override;
+
+    Buffer alloc(size_t n_floats) override;
+    std::unique_ptr<KvCache> make_kv_cache(int n_layer, int n_ctx, int n_embd_kv, GgmlType type) override;
+    void to_host(const float* src, float* host, size_t n) override;
+
+    void embed(const WeightView& table, const int32_t* ids, int n, float* x) override;
+    void rmsnorm(const float* x, const WeightView& w, int n, float eps, float* out) override;
+    void matmul(const Weight& W, const float* x, int n, float* y, Numerics num) override;
+    void rope(float* q, int n_head, float* k, int n_head_kv, int n, int pos0, const RopeConfig& rc,
+              Numerics num) override;
+    void store_kv(KvCache& kv, int il, const float* k, const float* v, int n, int pos0) override;
+    void attention(const KvCache& kv, int il, const float* q, int n, int pos0, const AttentionShape& s, float* out,
+                   Numerics num) override;
+    void swiglu(const float* gate, const float* up, int64_t n, float* out) override;
+    void add(float* x, const float* y, int64_t n) override;
+    void logits(const float* x, int n, const WeightView& norm, float eps, const Weight& out, float* scratch,
+                float* logits_host, Numerics num) override;
+
+    // ---- training ops (cpu_backend_train.cpp) ----
+
+    ThreadPool& pool() { return pool_; }
+
+private:
+    const std::vector<double>& inv_freq(const RopeConfig& rc);
+
+    ThreadPool& pool_;
+    MatmulScratch mm_;
+    std::vector<float> lora_tmp_, rope_cs_, scores_;
+    std::map<std::tuple<int, float, const float*>, std::vector<double>> inv_freq_;  // per rope configuration
+};
+
+}  // namespace slm::kernels
