@@ -155,3 +155,29 @@ TEST_CASE("synth: bad shapes and options are errors naming the field") {
     CHECK_THROWS_WITH_AS(synth::write_model(o, test::scratch_dir("synth-bad") + "/x.gguf", pool), doctest::Contains("--type"), Error);
     CHECK(!synth::preset("llama9"));
 }
+
+TEST_CASE("bench: synth then bench a tiny model (table and JSON), bad options are errors") {
+    const std::string dir = test::scratch_dir("bench");
+    const std::string m = dir + "/tiny.gguf";
+    test::CmdResult r = test::run_slm("synth --preset tiny --seed 3 --quiet -o " + test::q(m), "bench-synth");
+    REQUIRE_MESSAGE(r.rc == 0, r.err);
+    r = test::run_slm("bench -m " + test::q(m) + " -p 16 -n 4 -r 2 -t 2 --membw-mib 32", "bench-table");
+    REQUIRE_MESSAGE(r.rc == 0, r.err);
+    CHECK(r.out.find("| test |") != std::string::npos);
+    CHECK(r.out.find("| pp16 |") != std::string::npos);
+    CHECK(r.out.find("| tg4 |") != std::string::npos);
+    CHECK(r.out.find("GB/s read") != std::string::npos);
+    r = test::run_slm("bench -m " + test::q(m) + " -p 8 -n 0 -d 8 -r 1 --json --membw-mib 32", "bench-json", "SLM_SIMD=scalar");
+    REQUIRE_MESSAGE(r.rc == 0, r.err);
+    CHECK(r.out.find("\"test\": \"pp8 @ d8\"") != std::string::npos);
+    CHECK(r.out.find("\"backend\": \"CPU scalar\"") != std::string::npos);
+    r = test::run_slm("bench -m " + test::q(m) + " -p 0 -n 0", "bench-bad");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("nothing to measure") != std::string::npos);
+    r = test::run_slm("bench -m " + test::q(m) + " -r 0", "bench-bad2");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("-r") != std::string::npos);
+    r = test::run_slm("bench -m " + test::q(m), "bench-bad3", "SLM_SIMD=avx9");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("SLM_SIMD=avx9") != std::string::npos);
+}

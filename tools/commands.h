@@ -15,6 +15,7 @@ int cmd_audit(int argc, char** argv);       // tools/audit.cpp
 int cmd_gen_data(int argc, char** argv);    // tools/gen_data.cpp
 int cmd_eval(int argc, char** argv);        // tools/eval.cpp
 int cmd_synth(int argc, char** argv);       // tools/synth.cpp
+int cmd_bench(int argc, char** argv);       // tools/bench.cpp
 
 struct Command {
     const char* name;

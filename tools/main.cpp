@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"gen-data", cmd_gen_data, "generate the multilingual e-commerce intent dataset"},
     {"eval", cmd_eval, "evaluate a model on the intent task"},
     {"synth", cmd_synth, "write a random-weight model with the exact layout of a known one"},
+    {"bench", cmd_bench, "prompt and generation speed (llama-bench's table) against the measured ceilings"},
 };
 const int kNumCommands = int(sizeof(kCommands) / sizeof(kCommands[0]));
 }  // namespace slm::cli
