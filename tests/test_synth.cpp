@@ -15,6 +15,7 @@
 #include "forward.h"
 #include "gguf.h"
 #include "model.h"
+#include "quantize.h"
 #include "sha256.h"
 #include "synth.h"
 #include "test_util.h"
@@ -180,4 +181,48 @@ TEST_CASE("bench: synth then bench a tiny model (table and JSON), bad options ar
     r = test::run_slm("bench -m " + test::q(m), "bench-bad3", "SLM_SIMD=avx9");
     CHECK(r.rc != 0);
     CHECK(r.err.find("SLM_SIMD=avx9") != std::string::npos);
+}
+
+TEST_CASE("quantize: tensors and metadata in llama-quantize's order") {
+    // llama.cpp's weights_map order: outside the blocks first, then block by block numerically, by name within.
+    const std::vector<std::string> names = {"token_embd.weight", "blk.10.ffn_up.weight", "blk.2.attn_q.weight",
+                                            "output_norm.weight", "blk.2.attn_k.weight", "rope_freqs.weight",
+                                            "blk.0.ffn_norm.weight"};
+    std::vector<std::string> got;
+    for (size_t i : quant::tensor_write_order(names)) got.push_back(names[i]);
+    CHECK(got == std::vector<std::string>{"output_norm.weight", "rope_freqs.weight", "token_embd.weight",
+                                          "blk.0.ffn_norm.weight", "blk.2.attn_k.weight", "blk.2.attn_q.weight",
+                                          "blk.10.ffn_up.weight"});
+
+    // A model of 12 layers (so blk.10 and blk.11 sort after blk.9), quantized.
+    const std::string dir = test::scratch_dir("quantize-order");
+    synth::Options o;
+    o.shape = *synth::preset("tiny-mha");
+    o.shape.n_layer = 12;
+    o.shape.n_embd = 256;
+    o.shape.n_ff = 256;
+    o.progress = false;
+    ThreadPool pool(2);
+    synth::write_model(o, dir + "/f16.gguf", pool);
+    quant::QuantizeOptions qo;
+    qo.progress = false;
+    quant::quantize_file(dir + "/f16.gguf", dir + "/q.gguf", *quant::mix_from_name("Q4_K_M"), pool, qo);
+    gguf::File in = gguf::File::open(dir + "/f16.gguf"), out = gguf::File::open(dir + "/q.gguf");
+    std::vector<std::string> in_names, out_names;
+    for (const auto& t : in.tensors()) in_names.push_back(t.name);
+    for (const auto& t : out.tensors()) out_names.push_back(t.name);
+    std::vector<std::string> want;
+    for (size_t i : quant::tensor_write_order(in_names)) want.push_back(in_names[i]);
+    CHECK(out_names == want);
+    CHECK(out_names[0] == "output.weight");
+    CHECK(out_names.back() == "blk.11.ffn_up.weight");
+    // metadata: the input's keys in order, then quantization_version and file_type
+    const auto& md = out.metadata();
+    REQUIRE(md.size() == in.metadata().size() + 1);
+    for (size_t i = 0; i + 2 < md.size(); i++) {
+        size_t j = i + (i >= 14 ? 1 : 0);  // general.file_type (index 14 of the input) moved to the end
+        CHECK(md[i].key == in.metadata()[j].key);
+    }
+    CHECK(md[md.size() - 2].key == "general.quantization_version");
+    CHECK(md.back().key == "general.file_type");
 }
