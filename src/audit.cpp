@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "common.h"
 #include "progress.h"
+#include "unicode.h"
 #include "forward.h"
 #include "gguf.h"
 #include "model.h"
@@ -80,7 +81,7 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
     rep.quant_path = quant.path();
     for (const gguf::TensorInfo& rt : ref.tensors())
         if (!quant.find_tensor(rt.name))
-            fail("%s has tensor %s, %s does not", ref.path().c_str(), rt.name.c_str(), quant.path().c_str());
+            fail("%s has tensor %s, %s does not", ref.path().c_str(), escape_text(rt.name).c_str(), quant.path().c_str());
 
     std::map<int, GroupAudit> layers;
     std::vector<GroupAudit> kinds;
@@ -89,9 +90,9 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
     Progress bar("audit: weights", "tensors", "MB/s", 1e6, progress);
     for (const gguf::TensorInfo& qt : quant.tensors()) {
         const gguf::TensorInfo* rt = ref.find_tensor(qt.name);
-        if (!rt) fail("%s has tensor %s, %s does not", quant.path().c_str(), qt.name.c_str(), ref.path().c_str());
+        if (!rt) fail("%s has tensor %s, %s does not", quant.path().c_str(), escape_text(qt.name).c_str(), ref.path().c_str());
         if (rt->ne != qt.ne)
-            fail("tensor %s: shape differs between %s and %s", qt.name.c_str(), ref.path().c_str(),
+            fail("tensor %s: shape differs between %s and %s", escape_text(qt.name).c_str(), ref.path().c_str(),
                  quant.path().c_str());
         TensorAudit ta;
         ta.name = qt.name;
@@ -219,11 +220,11 @@ void check_compatible(const Model& ref, const Model& quant) {
     const Tokenizer &ta = ref.tokenizer(), &tb = quant.tokenizer();
     same("tokenizer vocabulary size", ta.n_vocab(), tb.n_vocab());
     if (ta.model_name() != tb.model_name())
-        fail("the models use different tokenizers (%s vs %s)", ta.model_name().c_str(), tb.model_name().c_str());
+        fail("the models use different tokenizers (%s vs %s)", escape_text(ta.model_name()).c_str(), escape_text(tb.model_name()).c_str());
     for (int32_t i = 0; i < ta.n_vocab(); ++i)
         if (ta.token_text(i) != tb.token_text(i))
-            fail("the models' tokenizers differ at token %d (\"%s\" vs \"%s\")", i, ta.token_text(i).c_str(),
-                 tb.token_text(i).c_str());
+            fail("the models' tokenizers differ at token %d (\"%s\" vs \"%s\")", i, escape_text(ta.token_text(i)).c_str(),
+                 escape_text(tb.token_text(i)).c_str());
 }
 
 TextAudit audit_text(Session& cr, Session& cq, const std::vector<int32_t>& ids_in, int n_ctx) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "common.h"
 #include "tensor.h"
 #include "types.h"
 
@@ -90,6 +91,28 @@ public:
     // rmsnorm(x, norm) out^T, written to host memory. `scratch` holds at least n * E floats.
     virtual void logits(const float* x, int n, const WeightView& norm, float eps, const Weight& out, float* scratch,
                         float* logits_host, Numerics num) = 0;
+
+    // ---- training (src/train/) ----
+    // What backpropagation needs beyond inference: the two transposed products of a linear layer. A backend
+    // that does not train keeps these defaults, which throw "not supported by this backend".
+    //
+    // dx[n][W.n_in] = dy[n][W.n_out] W (the gradient through a weight of any type supports() accepts; a
+    // quantized frozen base is dequantized tile by tile inside, never stored whole). accumulate: dx += instead.
+    // The LoRA pairs of W are not included (the trainer differentiates those itself).
+    virtual void matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate) {
+        (void)W, (void)dy, (void)n, (void)dx, (void)accumulate;
+        not_supported("matmul_dx");
+    }
+    // dW[n_out][n_in] += scale * dy[n][n_out]^T x[n][n_in], all f32 (LoRA A/B gradients, full training).
+    virtual void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) {
+        (void)dy, (void)x, (void)n, (void)n_out, (void)n_in, (void)scale, (void)dW;
+        not_supported("matmul_dw");
+    }
+
+protected:
+    [[noreturn]] void not_supported(const char* op) const {
+        fail("%s: training is not supported by this backend (%s)", op, name().c_str());
+    }
 };
 
 // The CPU backend (kernels/cpu/backend.cpp): the best kernels this CPU runs (SLM_SIMD caps the level), work
@@ -99,6 +122,17 @@ std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool);
 // ---- host-side format codecs ----
 // Files are made and read on the host whatever backend computes: the quantizers, dequantizers and the
 // F16/BF16 conversions of every ggml type, implemented once in kernels/cpu/ (one file per format).
+// ---- machine probes (slm bench's ceilings), implemented with the CPU kernels (kernels/cpu/probe.cpp) ----
+namespace probe {
+// GB/s (1e9 bytes) of streaming reads by all the pool's threads over a buffer of `bytes` (much larger than the
+// caches), read as decode reads weights (each thread streams its own contiguous part through the active kernel
+// set's f32 dot). Best of `reps` passes.
+double read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(1) << 30, int reps = 5);
+// GFLOP/s of f32 fused multiply-adds held in registers at the active SIMD level, all the pool's threads: the
+// compute ceiling prefill is measured against.
+double peak_gflops(ThreadPool& pool, double seconds = 0.2);
+}  // namespace probe
+
 namespace codec {
 bool can_dequantize(GgmlType t);
 bool can_quantize(GgmlType t);

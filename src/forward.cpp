@@ -1,6 +1,8 @@
 #include "forward.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <new>
 
 #include "common.h"
 
@@ -13,12 +15,29 @@ int Session::reuse_prefix(const std::vector<int32_t>& ids) {
     return int(keep);
 }
 
+int resolve_n_ctx(const ModelConfig& c, const ContextOptions& opt, std::string* warning) {
+    if (warning) warning->clear();
+    if (opt.n_ctx < 0) fail("context: n_ctx must be >= 0 (got %d)", opt.n_ctx);
+    const int train = c.n_ctx_train > 0 ? c.n_ctx_train : ContextOptions::kDefaultMaxCtx;
+    if (opt.n_ctx == 0) return std::min(train, ContextOptions::kDefaultMaxCtx);
+    if (opt.n_ctx <= train) return opt.n_ctx;
+    if (!opt.ctx_beyond_train) {
+        if (warning)
+            *warning = strfmt("context %d is more than the model's trained context %d: using %d (--ctx-beyond-train "
+                              "to go past it)", opt.n_ctx, train, train);
+        return train;
+    }
+    if (warning)
+        *warning = strfmt("context %d is more than the model's trained context %d: positions past %d are outside "
+                          "what the model was trained on", opt.n_ctx, train, train);
+    return opt.n_ctx;
+}
+
 Context::Context(const Model& m, Backend& backend, const ContextOptions& opt) : model_(m), be_(backend) {
     const ModelConfig& c = m.config();
-    if (opt.n_ctx < 0) fail("context: n_ctx must be >= 0 (got %d)", opt.n_ctx);
-    n_ctx_ = opt.n_ctx > 0 ? opt.n_ctx
-                           : (c.n_ctx_train > 0 ? std::min(c.n_ctx_train, ContextOptions::kDefaultMaxCtx)
-                                                : ContextOptions::kDefaultMaxCtx);
+    std::string warning;
+    n_ctx_ = resolve_n_ctx(c, opt, &warning);
+    if (!warning.empty()) std::fprintf(stderr, "warning: %s\n", warning.c_str());
     if (opt.kv_type != GgmlType::F32 && opt.kv_type != GgmlType::F16)
         fail("context: KV cache type must be f32 or f16 (got %s)", type_name(opt.kv_type));
     if (opt.ggml_numerics && opt.kv_type != GgmlType::F16)
@@ -28,7 +47,12 @@ Context::Context(const Model& m, Backend& backend, const ContextOptions& opt) : 
     n_batch_ = std::min(opt.n_batch, n_ctx_);
     rope_ = RopeConfig{c.n_rot, c.head_dim, c.rope_freq_base, m.rope_freqs().empty() ? nullptr : m.rope_freqs().data()};
     attn_ = AttentionShape{c.n_head, c.n_head_kv, c.head_dim};
-    kv_ = be_.make_kv_cache(c.n_layer, n_ctx_, c.n_embd_kv(), opt.kv_type);
+    try {
+        kv_ = be_.make_kv_cache(c.n_layer, n_ctx_, c.n_embd_kv(), opt.kv_type);
+    } catch (const std::bad_alloc&) {
+        fail("context: out of memory for a KV cache of %d positions (%.1f MiB; --ctx)", n_ctx_,
+             2.0 * c.n_layer * double(n_ctx_) * c.n_embd_kv() * (opt.kv_type == GgmlType::F16 ? 2 : 4) / 1048576.0);
+    }
 
     const size_t nb = size_t(n_batch_);
     x_ = be_.alloc(nb * size_t(c.n_embd));

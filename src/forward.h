@@ -15,6 +15,7 @@ namespace slm {
 
 struct ContextOptions {
     int n_ctx = 0;                      // 0: the model's context length, capped at kDefaultMaxCtx
+    bool ctx_beyond_train = false;      // allow n_ctx above the model's trained context (else capped there)
     GgmlType kv_type = GgmlType::F16;   // F16 or F32
     int n_batch = 256;                  // prompt tokens processed together through each matmul
     // Reproduce the roundings of llama.cpp's CPU backend where they differ from slm's more accurate defaults, so
@@ -23,6 +24,12 @@ struct ContextOptions {
     bool ggml_numerics = false;
     static constexpr int kDefaultMaxCtx = 8192;  // Llama 3.2 says 131072: a 4 GiB cache nobody asked for
 };
+
+// The context length a Context gets: n_ctx 0 means the model's trained context (llama.context_length) capped
+// at kDefaultMaxCtx; a request above the trained context is capped at it (with a warning) unless
+// ctx_beyond_train is set (then granted, with a warning that the model was not trained that far). The KV cache
+// is allocated for the result at once, so this is what bounds it. Throws slm::Error for n_ctx < 0.
+int resolve_n_ctx(const ModelConfig& c, const ContextOptions& opt, std::string* warning);
 
 // One sequence being evaluated: the tokens it holds (positions 0..n_past()-1) and their KV cache.
 class Session {

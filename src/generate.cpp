@@ -103,7 +103,7 @@ GenerateResult generate(Session& ctx, Sampler& sampler, const std::vector<int32_
             res.stop_reason = "stop-token";
             break;
         }
-        text += tok.token_to_piece(id);
+        if (opt.render_special || !tok.is_control(id)) text += tok.token_to_piece(id);
         if (max_stop) {
             // A stop string can only have appeared in the part not yet searched (plus its own length back).
             const size_t from = emitted > max_stop ? emitted - max_stop : 0;

@@ -18,6 +18,7 @@ struct GenerateOptions {
     std::vector<std::string> stop;       // stop strings (not printed)
     bool stop_at_eog = true;             // stop at the tokenizer's EOS / EOT
     std::vector<int32_t> stop_tokens;    // extra stop ids (e.g. BOS for llama2.c-style stories)
+    bool render_special = false;         // print control tokens' text (<|eot_id|>, ...); off, as llama.cpp does
     // Called after each chunk of a long prompt (tokens done, total, seconds so far), for a progress line.
     std::function<void(int, int, double)> on_prompt_progress;
     int prompt_chunk = 256;              // tokens per progress step

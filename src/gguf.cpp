@@ -23,6 +23,9 @@
 
 #include "common.h"
 #include "tensor.h"
+#include "input_file.h"
+#include "output_file.h"
+#include "unicode.h"
 
 static_assert(std::endian::native == std::endian::little, "the GGUF reader assumes a little-endian host");
 
@@ -63,31 +66,11 @@ bool is_signed_type(ValueType t) {
     return t == ValueType::INT8 || t == ValueType::INT16 || t == ValueType::INT32 || t == ValueType::INT64;
 }
 
-std::string quote(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c == 0x7f) out += strfmt("\\x%02x", c);
-                else out += char(c);  // UTF-8 passes through
-        }
-    }
-    out += '"';
-    return out;
-}
+// Strings from the file, for display and error messages: the one escaping rule (unicode.h).
+std::string quote(std::string_view s) { return "\"" + escape_text(s, SIZE_MAX) + "\""; }
 
 // A name from the file for an error message: escaped, and cut short if a corrupt length made it huge.
-std::string printable(std::string_view s, size_t max_len = 120) {
-    std::string q = quote(s.substr(0, std::min(s.size(), max_len)));
-    q = q.substr(1, q.size() - 2);
-    if (s.size() > max_len) q += strfmt("... (%zu bytes)", s.size());
-    return q;
-}
+std::string printable(std::string_view s, size_t max_len = 120) { return escape_text(s, max_len); }
 
 // 64-byte aligned heap buffer (LoadMode::read and from_memory): tensor data then starts as aligned as it would
 // in a mapping, so SIMD kernels see the same alignment whichever way the file was loaded.
@@ -376,6 +359,7 @@ struct File::Impl {
     }
 
     void parse();
+    void parse_with(Cursor& c);
     [[noreturn]] void key_error(std::string_view key, const std::string& msg) const {
         fail("%s: metadata key %.*s: %s", path.c_str(), int(key.size()), key.data(), msg.c_str());
     }
@@ -388,6 +372,16 @@ struct File::Impl {
 
 void File::Impl::parse() {
     Cursor c(base, file_size, path);
+    try {
+        parse_with(c);
+    } catch (const std::bad_alloc&) {
+        // Counts are checked against the bytes left before anything is sized, so this takes a file whose real
+        // contents are larger than memory; still an error naming the file and the field, not a crash.
+        c.error("out of memory while reading this field");
+    }
+}
+
+void File::Impl::parse_with(Cursor& c) {
     c.ctx = "header";
     if (file_size < 4) c.error(strfmt("not a GGUF file: only %llu bytes", (unsigned long long)file_size));
     uint32_t magic = c.read<uint32_t>("magic");
@@ -507,16 +501,13 @@ File File::open(const std::string& path, LoadMode mode) {
     Impl& im = *f.impl_;
     im.path = path;
     im.mode = mode;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("%s: cannot open: %s", path.c_str(), std::strerror(errno));
+    int fd = open_input(path, "a GGUF file");
     struct FdCloser {
         int fd;
         ~FdCloser() { ::close(fd); }
     } closer{fd};
     struct stat st;
     if (fstat(fd, &st) != 0) fail("%s: cannot stat: %s", path.c_str(), std::strerror(errno));
-    if (S_ISDIR(st.st_mode)) fail("%s: is a directory, expected a GGUF file", path.c_str());
-    if (!S_ISREG(st.st_mode)) fail("%s: not a regular file", path.c_str());
     im.file_size = uint64_t(st.st_size);
     if (im.file_size == 0) fail("%s: file is empty (0 bytes), expected a GGUF file", path.c_str());
 
@@ -771,8 +762,8 @@ void Writer::add_tensor(const std::string& name, GgmlType type, const std::vecto
     t.view = nullptr;  // the bytes are in t.owned (a moved vector keeps its buffer, but say so explicitly)
 }
 
-void Writer::add_tensor_generated(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
-                                  std::function<std::vector<uint8_t>()> make) {
+void Writer::add_tensor_lazy(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                             std::function<std::vector<uint8_t>()> produce) {
     for (const Tensor& t : tensors_)
         if (t.name == name) fail("GGUF writer: duplicate tensor name '%s'", name.c_str());
     Tensor t;
@@ -780,20 +771,22 @@ void Writer::add_tensor_generated(const std::string& name, GgmlType type, const 
     t.type = type;
     t.ne = ne;
     t.nbytes = check_new_tensor(name, type, ne);
-    t.make = std::move(make);
+    t.produce = std::move(produce);
     tensors_.push_back(std::move(t));
 }
 
 size_t Writer::n_tensors() const { return tensors_.size(); }
 
 namespace {
-// A generated tensor's bytes (checked against its size), or nothing for a stored one.
-std::vector<uint8_t> generate(const std::string& name, uint64_t nbytes, const std::function<std::vector<uint8_t>()>& make) {
-    if (!make) return {};
-    std::vector<uint8_t> b = make();
-    if (b.size() != nbytes)
-        fail("GGUF writer: tensor '%s': generated %zu bytes, expected %llu", name.c_str(), b.size(), (unsigned long long)nbytes);
-    return b;
+// The bytes of one tensor for writing: its view, its owned bytes, or what its producer makes (into `made`).
+const uint8_t* tensor_bytes(const std::string& name, const std::vector<uint8_t>& owned, const void* view,
+                            const std::function<std::vector<uint8_t>()>& produce, uint64_t nbytes,
+                            std::vector<uint8_t>& made) {
+    if (!produce) return view ? static_cast<const uint8_t*>(view) : owned.data();
+    made = produce();
+    if (made.size() != nbytes)
+        fail("GGUF writer: tensor '%s': produced %zu bytes, %llu expected", name.c_str(), made.size(), (unsigned long long)nbytes);
+    return made.data();
 }
 }  // namespace
 
@@ -819,8 +812,8 @@ std::vector<uint8_t> Writer::to_bytes() const {
     Layout L = make_layout(kv_, descs);
     std::vector<uint8_t> out = std::move(L.header);
     for (const Tensor& t : tensors_) {
-        const std::vector<uint8_t> gen = generate(t.name, t.nbytes, t.make);
-        const uint8_t* p = t.make ? gen.data() : t.view ? static_cast<const uint8_t*>(t.view) : t.owned.data();
+        std::vector<uint8_t> made;
+        const uint8_t* p = tensor_bytes(t.name, t.owned, t.view, t.produce, t.nbytes, made);
         put_bytes(out, p, size_t(t.nbytes));
         out.resize(size_t(align_up(out.size(), L.alignment)), 0);
     }
@@ -828,49 +821,30 @@ std::vector<uint8_t> Writer::to_bytes() const {
 }
 
 void Writer::write(const std::string& path) const {
+    OutputFile out(path);
+    write(out);
+    out.commit();
+}
+
+void Writer::write(OutputFile& out) const {
     std::vector<TensorDesc> descs;
     for (const Tensor& t : tensors_) descs.push_back({t.name, &t.ne, t.type, t.nbytes});
     Layout L = make_layout(kv_, descs);
-    std::string tmp = strfmt("%s.tmp%d", path.c_str(), int(getpid()));
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) fail("%s: cannot create: %s", tmp.c_str(), std::strerror(errno));
-    bool ok = std::fwrite(L.header.data(), 1, L.header.size(), f) == L.header.size();
+    out.write(L.header.data(), L.header.size());
     uint64_t pos = L.header.size();
     static const uint8_t zeros[256] = {};
     for (const Tensor& t : tensors_) {
-        if (!ok) break;
-        std::vector<uint8_t> gen;
-        try {
-            gen = generate(t.name, t.nbytes, t.make);
-        } catch (...) {
-            std::fclose(f);
-            std::remove(tmp.c_str());
-            throw;
-        }
-        const uint8_t* p = t.make ? gen.data() : t.view ? static_cast<const uint8_t*>(t.view) : t.owned.data();
-        ok = std::fwrite(p, 1, size_t(t.nbytes), f) == size_t(t.nbytes);
+        std::vector<uint8_t> made;
+        const uint8_t* p = tensor_bytes(t.name, t.owned, t.view, t.produce, t.nbytes, made);
+        out.write(p, size_t(t.nbytes));
         pos += t.nbytes;
         uint64_t pad = align_up(pos, L.alignment) - pos;
-        while (ok && pad > 0) {
+        while (pad > 0) {
             size_t n = size_t(std::min<uint64_t>(pad, sizeof zeros));
-            ok = std::fwrite(zeros, 1, n, f) == n;
+            out.write(zeros, n);
             pad -= n;
             pos += n;
         }
-    }
-    int err = ok ? 0 : errno;
-    if (std::fclose(f) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    if (!ok) {
-        std::remove(tmp.c_str());
-        fail("%s: write failed: %s", tmp.c_str(), std::strerror(err));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        err = errno;
-        std::remove(tmp.c_str());
-        fail("%s: cannot rename %s into place: %s", path.c_str(), tmp.c_str(), std::strerror(err));
     }
 }
 

@@ -20,6 +20,10 @@
 
 #include "types.h"
 
+namespace slm {
+class OutputFile;  // output_file.h
+}
+
 namespace slm::gguf {
 
 enum class ValueType : uint32_t {
@@ -145,14 +149,17 @@ public:
     // Tensor whose bytes the writer owns.
     void add_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
                     std::vector<uint8_t> data);
-    // Tensor whose bytes `make` produces when write() reaches it (one such tensor in memory at a time: for
-    // writing models too large to hold, e.g. slm synth). make() must return exactly the tensor's byte count.
-    void add_tensor_generated(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
-                              std::function<std::vector<uint8_t>()> make);
+    // Tensor whose bytes are made when write() reaches it (and freed after): converters stream a model this
+    // way, one tensor in memory at a time. produce() must return exactly the bytes type and shape need.
+    void add_tensor_lazy(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                         std::function<std::vector<uint8_t>()> produce);
     size_t n_tensors() const;
 
-    // Writes to path (via a temporary file renamed into place). Throws slm::Error on I/O failure.
+    // Writes to path through an OutputFile (output_file.h: refuses a non-regular target, exclusive temporary in
+    // the same folder, fsync, rename). Throws slm::Error on I/O failure.
     void write(const std::string& path) const;
+    // Writes into an OutputFile the caller opened before its work began; the caller commits it.
+    void write(OutputFile& out) const;
     // Serialize to memory (tests).
     std::vector<uint8_t> to_bytes() const;
 
@@ -164,7 +171,7 @@ private:
         const void* view = nullptr;
         uint64_t nbytes = 0;
         std::vector<uint8_t> owned;
-        std::function<std::vector<uint8_t>()> make;  // generated tensors (view and owned empty)
+        std::function<std::vector<uint8_t>()> produce;
     };
     std::vector<KV> kv_;
     std::vector<Tensor> tensors_;

@@ -235,7 +235,14 @@ private:
             long long v = std::strtoll(text.c_str(), &end, 10);
             if (errno == 0 && end && *end == 0) return Value(int64_t(v));
         }
-        return Value(std::strtod(text.c_str(), nullptr));
+        const double d = std::strtod(text.c_str(), nullptr);
+        // Beyond double range (1e999): strtod gives infinity, which JSON cannot write back. Refused rather than
+        // turned into null on output. (Underflow to 0 or a denormal is harmless and accepted.)
+        if (!std::isfinite(d)) {
+            pos_ = start;
+            error("a number within double range (about 1.8e308)");
+        }
+        return Value(d);
     }
 
     std::string_view s_;
@@ -426,6 +433,23 @@ size_t value_end(std::string_view text) {
         }
     }
     return std::string::npos;
+}
+
+std::vector<JsonlLine> jsonl_lines(std::string_view data) {
+    if (data.substr(0, 3) == "\xEF\xBB\xBF") data.remove_prefix(3);
+    std::vector<JsonlLine> out;
+    size_t line_no = 0;
+    for (size_t pos = 0; pos < data.size();) {
+        size_t eol = data.find('\n', pos);
+        if (eol == std::string_view::npos) eol = data.size();
+        std::string_view line = data.substr(pos, eol - pos);
+        pos = eol + 1;
+        line_no++;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+        out.push_back({line_no, line});
+    }
+    return out;
 }
 
 }  // namespace slm::json

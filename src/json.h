@@ -82,6 +82,16 @@ Value parse(std::string_view text, int max_depth = 512);
 // Like parse, but returns false (and sets *error if given) instead of throwing.
 bool try_parse(std::string_view text, Value* out, std::string* error = nullptr, int max_depth = 512);
 
+// One line of a JSONL file: its 1-based number in the file (for error messages) and its text.
+struct JsonlLine {
+    size_t line_no = 0;
+    std::string_view text;
+};
+// THE rule for reading JSONL (every command that takes a .jsonl: tokenize, detokenize, eval, train): a UTF-8
+// byte order mark at the start of the file is skipped, a '\r' before the '\n' is dropped, lines holding only
+// spaces and tabs are skipped, and the last line needs no '\n'. Line numbers still count the skipped lines.
+std::vector<JsonlLine> jsonl_lines(std::string_view data);
+
 // Appends s as a JSON string literal (quotes and escapes) to out. Invalid UTF-8 bytes become U+FFFD.
 void write_string(std::string& out, std::string_view s);
 

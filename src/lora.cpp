@@ -3,6 +3,7 @@
 #include <map>
 
 #include "common.h"
+#include "unicode.h"
 
 namespace slm {
 
@@ -20,10 +21,10 @@ LoraAdapter parse_lora_adapter(const gguf::File& f) {
     const std::string& path = f.path();
     const std::string gtype = f.get_string("general.type", "");
     if (gtype != "adapter")
-        fail("%s: not a LoRA adapter (general.type is \"%s\", expected \"adapter\")", path.c_str(), gtype.c_str());
+        fail("%s: not a LoRA adapter (general.type is \"%s\", expected \"adapter\")", path.c_str(), escape_text(gtype).c_str());
     const std::string atype = f.get_string("adapter.type", "");
     if (atype != "lora")
-        fail("%s: adapter.type is \"%s\", expected \"lora\"", path.c_str(), atype.c_str());
+        fail("%s: adapter.type is \"%s\", expected \"lora\"", path.c_str(), escape_text(atype).c_str());
     LoraAdapter ad;
     ad.alpha = float(f.get_float("adapter.lora.alpha", 0.0));
 
@@ -35,17 +36,17 @@ LoraAdapter parse_lora_adapter(const gguf::File& f) {
     for (const gguf::TensorInfo& t : f.tensors()) {
         if (ends_with(t.name, ".lora_a")) by_base[t.name.substr(0, t.name.size() - 7)].a = &t;
         else if (ends_with(t.name, ".lora_b")) by_base[t.name.substr(0, t.name.size() - 7)].b = &t;
-        else fail("%s: tensor %s is neither a .lora_a nor a .lora_b", path.c_str(), t.name.c_str());
+        else fail("%s: tensor %s is neither a .lora_a nor a .lora_b", path.c_str(), escape_text(t.name).c_str());
     }
     if (by_base.empty()) fail("%s: the adapter has no lora_a/lora_b tensors", path.c_str());
     for (const auto& [base, h] : by_base) {
-        if (!h.a) fail("%s: %s.lora_b has no matching %s.lora_a", path.c_str(), base.c_str(), base.c_str());
-        if (!h.b) fail("%s: %s.lora_a has no matching %s.lora_b", path.c_str(), base.c_str(), base.c_str());
+        if (!h.a) fail("%s: %s.lora_b has no matching %s.lora_a", path.c_str(), escape_text(base).c_str(), escape_text(base).c_str());
+        if (!h.b) fail("%s: %s.lora_a has no matching %s.lora_b", path.c_str(), escape_text(base).c_str(), escape_text(base).c_str());
         if (h.a->n_dims != 2 || h.b->n_dims != 2)
-            fail("%s: %s: lora_a and lora_b must be 2-D", path.c_str(), base.c_str());
+            fail("%s: %s: lora_a and lora_b must be 2-D", path.c_str(), escape_text(base).c_str());
         const int64_t n_in = h.a->ne[0], r = h.a->ne[1], rb = h.b->ne[0], n_out = h.b->ne[1];
         if (r != rb)
-            fail("%s: %s: rank mismatch (lora_a ne[1] = %lld, lora_b ne[0] = %lld)", path.c_str(), base.c_str(),
+            fail("%s: %s: rank mismatch (lora_a ne[1] = %lld, lora_b ne[0] = %lld)", path.c_str(), escape_text(base).c_str(),
                  (long long)r, (long long)rb);
         LoraTensorPair p;
         p.base_name = base;

@@ -1,18 +1,23 @@
 #include "model.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <new>
 
 #include "backend.h"
 #include "common.h"
 #include "lora.h"
 #include "tokenizer.h"
+#include "unicode.h"
 
 namespace slm {
 
 std::string ModelConfig::describe() const {
     return strfmt("%s%s%s: %d layers, dim %d, %d heads / %d kv heads (head dim %d, rope dims %d, base %g%s), "
                   "ffn %d, vocab %d, context %d, rms eps %g%s",
-                  arch.c_str(), name.empty() ? "" : " ", name.c_str(), n_layer, n_embd, n_head, n_head_kv, head_dim,
+                  escape_text(arch).c_str(), name.empty() ? "" : " ", escape_text(name).c_str(), n_layer, n_embd,
+                  n_head, n_head_kv, head_dim,
                   n_rot, double(rope_freq_base), has_rope_freqs ? ", rope_freqs" : "", n_ff, n_vocab, n_ctx_train,
                   double(rms_eps), tied_embeddings ? ", tied embeddings" : "");
 }
@@ -21,13 +26,18 @@ Model::Model(gguf::File f) : file_(std::move(f)) {}
 Model::~Model() = default;
 
 std::unique_ptr<Model> Model::load(const std::string& path, const Backend& backend, const ModelLoadOptions& opt) {
-    return from_file(gguf::File::open(path, opt.mode), backend);
+    try {
+        return from_file(gguf::File::open(path, opt.mode), backend);
+    } catch (const std::bad_alloc&) {
+        fail("%s: out of memory while loading the model", path.c_str());
+    }
 }
 
 namespace {
 
 
-// A tensor with exactly the expected shape (ggml order) and a type slm can compute with.
+// The tensor `name` with exactly the shape ne (ggml order), or nullptr when absent and not required. No type
+// check here (which types can be computed is the backend's business: checked_view).
 const gguf::TensorInfo* get_tensor(const gguf::File& f, const std::string& name, std::vector<int64_t> ne,
                                    bool required = true) {
     const gguf::TensorInfo* t = f.find_tensor(name);
@@ -59,11 +69,13 @@ std::vector<float> to_f32(const gguf::File& f, const gguf::TensorInfo& t) {
     return v;
 }
 
+// A count from the metadata: positive and at most 2^24 (no real model has a count above that; the tensor
+// shapes then show whether the count is real).
 int positive_key(const gguf::File& f, const std::string& key, int64_t def = -1) {
     int64_t v = def < 0 ? f.get_int(key) : f.get_int(key, def);
-    if (v <= 0 || v > (int64_t(1) << 30))
-        fail("%s: metadata key %s = %lld is out of range (expected a positive count)", f.path().c_str(), key.c_str(),
-             (long long)v);
+    if (v <= 0 || v > (int64_t(1) << 24))
+        fail("%s: metadata key %s = %lld is out of range (expected a positive count up to 16777216)",
+             f.path().c_str(), key.c_str(), (long long)v);
     return int(v);
 }
 
@@ -78,16 +90,15 @@ WeightView checked_view(const gguf::File& f, const gguf::TensorInfo& t, const Ba
 
 }  // namespace
 
-std::unique_ptr<Model> Model::from_file(gguf::File file, const Backend& backend) {
-    std::unique_ptr<Model> m(new Model(std::move(file)));
-    const gguf::File& f = m->file_;
+ModelConfig read_model_config(const gguf::File& f) {
     const std::string& path = f.path();
-    ModelConfig& c = m->cfg_;
-
+    ModelConfig c;
+    if (!f.has("general.architecture"))
+        fail("%s: metadata key general.architecture: missing (not a model file?)", path.c_str());
     c.arch = f.get_string("general.architecture");
     if (c.arch != "llama")
         fail("%s: unsupported architecture \"%s\" (general.architecture; slm runs \"llama\")", path.c_str(),
-             c.arch.c_str());
+             escape_text(c.arch).c_str());
     c.name = f.get_string("general.name", "");
     const std::string p = c.arch + ".";
     c.n_layer = positive_key(f, p + "block_count");
@@ -108,31 +119,77 @@ std::unique_ptr<Model> Model::from_file(gguf::File file, const Backend& backend)
     c.rms_eps = float(f.get_float(p + "attention.layer_norm_rms_epsilon", 1e-5));
     if (!(c.rms_eps >= 0)) fail("%s: attention.layer_norm_rms_epsilon must be >= 0", path.c_str());
     c.rope_freq_base = float(f.get_float(p + "rope.freq_base", 10000.0));
-    if (!(c.rope_freq_base > 0)) fail("%s: rope.freq_base must be > 0", path.c_str());
+    if (!(c.rope_freq_base > 0) || !std::isfinite(c.rope_freq_base))
+        fail("%s: rope.freq_base must be a finite number > 0", path.c_str());
     c.n_rot = positive_key(f, p + "rope.dimension_count", c.head_dim);
     if (c.n_rot > c.head_dim || c.n_rot % 2)
         fail("%s: rope.dimension_count %d must be even and at most the head dimension %d", path.c_str(), c.n_rot,
              c.head_dim);
 
+    const int64_t n_expert = f.get_int(p + "expert_count", 0);
+    if (n_expert < 0 || n_expert > 4096)
+        fail("%s: metadata key %sexpert_count = %lld is out of range (expected 0..4096)", path.c_str(), p.c_str(),
+             (long long)n_expert);
+    c.n_expert = int(n_expert);
+
     // Vocabulary size: the key if present, else the embedding's rows.
     const gguf::TensorInfo* te = f.find_tensor("token_embd.weight");
     if (!te) fail("%s: missing tensor token_embd.weight", path.c_str());
-    c.n_vocab = f.has(p + "vocab_size") ? positive_key(f, p + "vocab_size") : int(te->ne[1]);
+    c.n_vocab = f.has(p + "vocab_size") ? positive_key(f, p + "vocab_size") : int(std::min<int64_t>(te->ne[1], 1 << 30));
     if (c.n_vocab <= 0) fail("%s: token_embd.weight has no rows", path.c_str());
 
+
+    // Every tensor the counts imply, with the shape they imply, before anything is sized from them. The layer
+    // scan stops at the first missing tensor, so a huge block_count costs at most one pass over the file's
+    // tensors, never an allocation.
     const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, V = c.n_vocab;
-    te = get_tensor(f, "token_embd.weight", {E, V});
+    get_tensor(f, "token_embd.weight", {E, V});
+    get_tensor(f, "output_norm.weight", {E});
+    c.tied_embeddings = get_tensor(f, "output.weight", {E, V}, false) == nullptr;
+    c.has_rope_freqs = get_tensor(f, "rope_freqs.weight", {c.n_rot / 2}, false) != nullptr;
+    for (int il = 0; il < c.n_layer; il++) {
+        const std::string b = strfmt("blk.%d.", il);
+        get_tensor(f, b + "attn_norm.weight", {E});
+        get_tensor(f, b + "attn_q.weight", {E, Q});
+        get_tensor(f, b + "attn_k.weight", {E, KV});
+        get_tensor(f, b + "attn_v.weight", {E, KV});
+        get_tensor(f, b + "attn_output.weight", {Q, E});
+        get_tensor(f, b + "ffn_norm.weight", {E});
+        if (c.n_expert > 0) {  // mixture of experts (Mixtral): the plan of `slm quantize` knows it, Model does not
+            get_tensor(f, b + "ffn_gate_inp.weight", {E, c.n_expert});
+            get_tensor(f, b + "ffn_gate_exps.weight", {E, F, c.n_expert});
+            get_tensor(f, b + "ffn_up_exps.weight", {E, F, c.n_expert});
+            get_tensor(f, b + "ffn_down_exps.weight", {F, E, c.n_expert});
+        } else {
+            get_tensor(f, b + "ffn_gate.weight", {E, F});
+            get_tensor(f, b + "ffn_up.weight", {E, F});
+            get_tensor(f, b + "ffn_down.weight", {F, E});
+        }
+    }
+    return c;
+}
+
+std::unique_ptr<Model> Model::from_file(gguf::File file, const Backend& backend) {
+    std::unique_ptr<Model> m(new Model(std::move(file)));
+    const gguf::File& f = m->file_;
+    const std::string& path = f.path();
+    m->cfg_ = read_model_config(f);
+    ModelConfig& c = m->cfg_;
+    if (c.n_expert > 0)
+        fail("%s: a mixture-of-experts model (%sexpert_count = %d): slm runs dense llama models only", path.c_str(),
+             (c.arch + ".").c_str(), c.n_expert);
+
+    const int64_t E = c.n_embd, Q = c.n_embd_q(), KV = c.n_embd_kv(), F = c.n_ff, V = c.n_vocab;
+    const gguf::TensorInfo* te = get_tensor(f, "token_embd.weight", {E, V});
     m->tok_embd_ = checked_view(f, *te, backend);
     m->output_norm_ = to_f32(f, *get_tensor(f, "output_norm.weight", {E}));
     if (const gguf::TensorInfo* out = get_tensor(f, "output.weight", {E, V}, false)) {
         m->output_ = Weight{"output.weight", checked_view(f, *out, backend), {}};
-    } else {
-        c.tied_embeddings = true;  // Llama 3.2 1B/3B: the output projection reuses the embedding matrix
+    } else {  // tied (read_model_config set tied_embeddings): Llama 3.2 1B/3B reuse the embedding matrix
         m->output_ = Weight{"token_embd.weight", m->tok_embd_, {}};
     }
     if (const gguf::TensorInfo* rf = get_tensor(f, "rope_freqs.weight", {c.n_rot / 2}, false)) {
         m->rope_freqs_ = to_f32(f, *rf);
-        c.has_rope_freqs = true;
         for (float d : m->rope_freqs_)
             if (!(d > 0)) fail("%s: rope_freqs.weight holds a non-positive divisor", path.c_str());
     }
@@ -140,7 +197,7 @@ std::unique_ptr<Model> Model::from_file(gguf::File file, const Backend& backend)
     auto weight = [&](const std::string& name, int64_t n_in, int64_t n_out) {
         return Weight{name, checked_view(f, *get_tensor(f, name, {n_in, n_out}), backend), {}};
     };
-    m->layers_.resize(size_t(c.n_layer));
+    m->layers_.resize(size_t(c.n_layer));  // safe: read_model_config saw every layer's tensors
     for (int il = 0; il < c.n_layer; il++) {
         LayerWeights& L = m->layers_[size_t(il)];
         const std::string b = strfmt("blk.%d.", il);
@@ -182,19 +239,22 @@ void Model::add_lora(gguf::File adapter, const Backend& backend, float scale) {
     const std::string& path = adapter.path();
     const std::string arch = adapter.get_string("general.architecture", cfg_.arch);
     if (arch != cfg_.arch)
-        fail("%s: adapter is for architecture \"%s\", the model is \"%s\"", path.c_str(), arch.c_str(), cfg_.arch.c_str());
+        fail("%s: adapter is for architecture \"%s\", the model is \"%s\"", path.c_str(), escape_text(arch).c_str(),
+             cfg_.arch.c_str());
     // Check every pair before attaching any, so a bad adapter leaves the model unchanged.
     std::vector<std::pair<Weight*, LoraPair>> todo;
     for (const LoraTensorPair& p : ad.pairs) {
         Weight* w = find_weight(p.base_name);
-        if (!w) fail("%s: adapter tensor %s.lora_a: the model has no weight matrix %s", path.c_str(), p.base_name.c_str(),
-                     p.base_name.c_str());
+        if (!w) fail("%s: adapter tensor %s.lora_a: the model has no weight matrix %s", path.c_str(),
+                     escape_text(p.base_name).c_str(), escape_text(p.base_name).c_str());
         if (p.a.n_in != w->w.n_in || p.b.n_out != w->w.n_out)
-            fail("%s: %s: adapter maps %lld -> %lld, the weight maps %lld -> %lld", path.c_str(), p.base_name.c_str(),
+            fail("%s: %s: adapter maps %lld -> %lld, the weight maps %lld -> %lld", path.c_str(),
+                 escape_text(p.base_name).c_str(),
                  (long long)p.a.n_in, (long long)p.b.n_out, (long long)w->w.n_in, (long long)w->w.n_out);
         for (const WeightView* v : {&p.a, &p.b})
             if (!backend.supports(*v))
-                fail("%s: %s: LoRA tensor type %s is not supported", path.c_str(), p.base_name.c_str(), type_name(v->type));
+                fail("%s: %s: LoRA tensor type %s is not supported", path.c_str(), escape_text(p.base_name).c_str(),
+                     type_name(v->type));
         todo.push_back({w, LoraPair{p.a, p.b, ad.effective_scale(scale, p.rank())}});
     }
     adapters_.push_back(std::move(adapter));  // the views stay valid: a File's data does not move with it

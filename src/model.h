@@ -30,6 +30,7 @@ struct ModelConfig {
     int n_ff = 0;               // llama.feed_forward_length
     int n_vocab = 0;            // llama.vocab_size, else the token_embd rows
     int n_ctx_train = 0;        // llama.context_length
+    int n_expert = 0;           // llama.expert_count (0: dense; Model refuses experts, `slm quantize` plans them)
     float rms_eps = 1e-5f;      // llama.attention.layer_norm_rms_epsilon
     float rope_freq_base = 10000.0f;  // llama.rope.freq_base
     int n_rot = 0;              // llama.rope.dimension_count (rotated dims per head), else head_dim
@@ -41,6 +42,13 @@ struct ModelConfig {
     int n_embd_kv() const { return n_head_kv * head_dim; }
     std::string describe() const;  // one line for --verbose
 };
+
+// Reads and validates the llama configuration of a GGUF file: the one place both Model and `slm quantize` get
+// it from. Every count is bounded, and every tensor the counts imply (token_embd, output_norm, each layer's
+// nine) is checked to exist with the shape they imply before anything is sized from them, so a file of a few
+// bytes claiming 16 million layers fails at once ("missing tensor blk.1.attn_norm.weight"). Tensor types are
+// not checked here (what can be computed is the backend's business). Throws slm::Error naming file and key.
+ModelConfig read_model_config(const gguf::File& f);
 
 struct LayerWeights {
     std::vector<float> attn_norm;  // [n_embd]

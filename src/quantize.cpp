@@ -13,6 +13,9 @@
 #include "progress.h"
 #include "tensor.h"
 #include "gguf.h"
+#include "model.h"
+#include "output_file.h"
+#include "unicode.h"
 #include "threadpool.h"
 
 namespace slm::quant {
@@ -187,24 +190,18 @@ std::string mix_names() {
 }
 
 ModelShape model_shape(const gguf::File& f) {
-    ModelShape s;
-    s.arch = f.get_string("general.architecture", "");
-    if (s.arch != "llama")
+    if (f.get_string("general.architecture", "") != "llama") {
+        const std::string arch = f.get_string("general.architecture", "");
         fail("%s: not a llama model (general.architecture is %s; slm quantize knows the llama rules only)",
-             f.path().c_str(), s.arch.empty() ? "missing" : ("\"" + s.arch + "\"").c_str());
-    auto get_count = [&](const char* key, int64_t def) -> int {
-        int64_t v = def < 0 ? f.get_int(key) : f.get_int(key, def);
-        if (v < 0 || v > 1000000) fail("%s: metadata key %s: %" PRId64 " is out of range", f.path().c_str(), key, v);
-        return int(v);
-    };
-    s.n_layer = get_count("llama.block_count", -1);
-    s.n_head = get_count("llama.attention.head_count", -1);
-    s.n_head_kv = get_count("llama.attention.head_count_kv", s.n_head);
-    s.n_expert = get_count("llama.expert_count", 0);
-    if (s.n_layer == 0) fail("%s: llama.block_count is 0", f.path().c_str());
-    if (s.n_head_kv == 0 || s.n_head % s.n_head_kv != 0)
-        fail("%s: llama.attention.head_count %d is not a multiple of head_count_kv %d", f.path().c_str(), s.n_head,
-             s.n_head_kv);
+             f.path().c_str(), arch.empty() ? "missing" : ("\"" + escape_text(arch) + "\"").c_str());
+    }
+    const ModelConfig c = read_model_config(f);  // the one reader of the configuration (model.h)
+    ModelShape s;
+    s.arch = c.arch;
+    s.n_layer = c.n_layer;
+    s.n_head = c.n_head;
+    s.n_head_kv = c.n_head_kv;
+    s.n_expert = c.n_expert;
     return s;
 }
 
@@ -340,6 +337,7 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
                              ThreadPool& pool, const QuantizeOptions& opts) {
     gguf::File in = gguf::File::open(in_path);
     ModelShape shape = model_shape(in);
+    OutputFile out(out_path);  // created before the work: a bad output path fails now, not after it
 
     std::vector<TensorDesc> descs;
     for (const gguf::TensorInfo& ti : in.tensors()) {
@@ -400,7 +398,8 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
     progress.finish();
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.mb_per_s = res.seconds > 0 ? total_in / 1e6 / res.seconds : 0;
-    w.write(out_path);
+    w.write(out);
+    out.commit();
     return res;
 }
 

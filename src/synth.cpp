@@ -262,7 +262,7 @@ void write_model(const Options& opt, const std::string& path, ThreadPool& pool) 
         if (t.kind == TensorPlan::matrix) ne.push_back(t.n_out);
         // Each tensor draws from its own stream: the key mixes the seed and the tensor's index.
         const uint64_t key = splitmix64(splitmix64(opt.seed) ^ (uint64_t(ti + 1) << 32));
-        w.add_tensor_generated(t.name, t.type, ne, [&, t, key, ti]() {
+        w.add_tensor_lazy(t.name, t.type, ne, [&, t, key, ti]() {
             const int64_t rb = row_bytes(t.type, t.n_in);
             std::vector<uint8_t> bytes(size_t(rb * t.n_out));
             if (t.kind == TensorPlan::rope_freqs) {

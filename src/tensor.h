@@ -43,6 +43,16 @@ struct WeightView {
     const uint8_t* row(int64_t i) const { return static_cast<const uint8_t*>(data) + i * row_size(); }
 };
 
+// A ggml-format view of n_out rows of n_in elements of `type` at data.
+inline WeightView ggml_view(GgmlType type, const void* data, int64_t n_in, int64_t n_out) {
+    WeightView w;
+    w.type = type;
+    w.data = data;
+    w.n_in = n_in;
+    w.n_out = n_out;
+    return w;
+}
+
 // A float32 vector held by the model (norm weights, rope_freqs), as a 1 x n view.
 inline WeightView f32_view(const std::vector<float>& v) {
     WeightView w;

@@ -140,9 +140,9 @@ void Tokenizer::Impl::finalize() {
                 int32_t ia = text_to_id.find(a), ib = text_to_id.find(b), ij = text_to_id.find(joined);
                 if (ia < 0 || ib < 0 || ij < 0) {
                     if (!strict_merges) continue;  // llama.cpp tolerates these; they can never apply here
-                    const char* what = ia < 0 ? a.c_str() : ib < 0 ? b.c_str() : joined.c_str();
+                    const std::string& what = ia < 0 ? a : ib < 0 ? b : joined;
                     fail("%s: merges[%zu] = \"%s %s\": token \"%s\" is not in the vocabulary", source.c_str(), r,
-                         a.c_str(), b.c_str(), what);
+                         escape_text(a).c_str(), escape_text(b).c_str(), escape_text(what).c_str());
                 }
                 merges.insert(ia, ib, int32_t(r), ij);
             }
@@ -432,8 +432,23 @@ float Tokenizer::token_score(int32_t id) const {
 }
 bool Tokenizer::add_bos_default() const { return impl_->add_bos; }
 std::string Tokenizer::model_name() const { return impl_->model_name; }
+const std::string& Tokenizer::load_note() const { return impl_->load_note; }
 std::string Tokenizer::pre_name() const { return impl_->pre_name; }
 size_t Tokenizer::n_merges() const { return impl_->merges.size(); }
+std::vector<std::pair<std::string, std::string>> Tokenizer::merge_rules() const {
+    std::vector<const MergeTable::Slot*> used;
+    for (const MergeTable::Slot& s : impl_->merges.slots())
+        if (s.key != MergeTable::kEmpty) used.push_back(&s);
+    std::sort(used.begin(), used.end(), [](const MergeTable::Slot* a, const MergeTable::Slot* b) {
+        return a->rank != b->rank ? a->rank < b->rank : a->key < b->key;
+    });
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(used.size());
+    for (const MergeTable::Slot* s : used)
+        out.push_back({impl_->text[size_t(s->key >> 32)], impl_->text[size_t(s->key & 0xffffffffu)]});
+    return out;
+}
+bool Tokenizer::add_space_prefix() const { return impl_->kind == TokenizerKind::spm && impl_->add_space_prefix; }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;

@@ -40,13 +40,36 @@ void pre_tokenize(PreTokenizer pre, std::string_view text, std::vector<std::pair
 // Convenience for tests: the pre-tokens as strings.
 std::vector<std::string> pre_tokenize(PreTokenizer pre, std::string_view text);
 
+// A tiktoken tokenizer.model lists only the ranked tokens; the special tokens after them (256 for Llama 3) are
+// named by the model's version, which the file does not say: Llama 3.0 and 3.1/3.2 share the ranks but not the
+// special names (3.0: 128004 <|reserved_special_token_2|>; 3.1: 128004 <|finetune_right_pad_id|>).
+struct TiktokenSpecials {
+    enum class Source {
+        automatic,  // tokenizer_config.json beside the file if there is one (load() only), else llama3_1
+        llama3_0,   // Meta Llama 3.0's names
+        llama3_1,   // Llama 3.1 / 3.2's names (those of the fixture llama3-tiny GGUF): the default
+        list,       // exactly `tokens` (from a tokenizer_config.json's added_tokens_decoder)
+    };
+    Source source = Source::automatic;
+    std::vector<std::pair<int64_t, std::string>> tokens;  // Source::list: (id, text) of each special token
+    // "llama3.0" / "llama3.1" (also "llama3.2") / a path to a tokenizer_config.json. Throws on anything else.
+    static TiktokenSpecials from_choice(const std::string& choice);
+    // The added_tokens_decoder of a Hugging Face tokenizer_config.json. Throws slm::Error naming `name`.
+    static TiktokenSpecials from_tokenizer_config(std::string_view json_text, const std::string& name);
+};
+
 class Tokenizer {
 public:
     static Tokenizer from_gguf(const gguf::File& f);          // tokenizer.ggml.* metadata
-    static Tokenizer load(const std::string& path);           // .gguf, tokenizer.json or tiktoken tokenizer.model
+    // .gguf, tokenizer.json or tiktoken tokenizer.model (by content); `specials` applies to tiktoken files.
+    static Tokenizer load(const std::string& path, const TiktokenSpecials& specials = {});
     // The individual loaders (load() picks one from the file's content). `name` is used in error messages.
     static Tokenizer from_tokenizer_json(std::string_view json_text, const std::string& name = "tokenizer.json");
-    static Tokenizer from_tiktoken(std::string_view model_text, const std::string& name = "tokenizer.model");
+    // Source::automatic here means llama3_1 (no folder to look in).
+    static Tokenizer from_tiktoken(std::string_view model_text, const std::string& name = "tokenizer.model",
+                                   const TiktokenSpecials& specials = {});
+    // What the loader chose that the file did not say (the tiktoken special-token names), or "".
+    const std::string& load_note() const;
 
     std::vector<int32_t> encode(std::string_view text, bool add_bos = false, bool parse_special = true) const;
     std::string decode(const std::vector<int32_t>& ids) const;   // concatenated pieces (SPM: leading space rule)
@@ -66,6 +89,10 @@ public:
     std::string model_name() const;      // "gpt2" / "llama"
     std::string pre_name() const;        // "llama-bpe", "gpt-2", "smollm", ... ("default" for SPM)
     size_t n_merges() const;             // BPE merge rules known (tiktoken: derived from the ranks)
+    // The BPE merge rules that can apply (left, right text in the stored form), in rank order, rebuilt from the
+    // merge table (tiktoken: the merges its ranks imply); empty for SentencePiece vocabularies.
+    std::vector<std::pair<std::string, std::string>> merge_rules() const;
+    bool add_space_prefix() const;       // SPM: one space is put before text at the start / after a special token
 
     Tokenizer(Tokenizer&&) noexcept;
     Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -75,6 +102,7 @@ public:
 
 private:
     explicit Tokenizer(std::unique_ptr<Impl> impl);
+    static Tokenizer load_any(const std::string& path, const TiktokenSpecials& specials);
     std::unique_ptr<Impl> impl_;
 };
 

@@ -109,6 +109,7 @@ public:
         size_ = 0;
     }
     static uint64_t key(int32_t left, int32_t right) { return (uint64_t(uint32_t(left)) << 32) | uint32_t(right); }
+    const std::vector<Slot>& slots() const { return slots_; }  // unused slots have key kEmpty
     const Slot* find(int32_t left, int32_t right) const {
         if (slots_.empty() || left < 0 || right < 0) return nullptr;
         uint64_t k = key(left, right);
@@ -147,6 +148,7 @@ enum class TokenizerKind { bpe, spm };
 struct Tokenizer::Impl {
     // ---- filled by a loader ----
     std::string source;                 // file name, for messages
+    std::string load_note;              // Tokenizer::load_note()
     TokenizerKind kind = TokenizerKind::bpe;
     std::string model_name;             // "gpt2" / "llama"
     std::string pre_name;               // "llama-bpe", "gpt-2", "smollm", "default"

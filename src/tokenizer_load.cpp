@@ -1,14 +1,15 @@
 // Tokenizer loaders: GGUF metadata (tokenizer.ggml.*), Hugging Face tokenizer.json, tiktoken tokenizer.model.
 // Each fills a Tokenizer::Impl the same way (vocabulary strings in the stored form, types, scores, merge rules,
 // special ids) and finalize() derives everything else, so the three agree by construction where the files do.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "common.h"
 #include "gguf.h"
+#include "input_file.h"
 #include "json.h"
 #include "tokenizer_impl.h"
 #include "unicode.h"
@@ -30,13 +31,13 @@ int32_t find_first(const Tokenizer::Impl& m, std::initializer_list<const char*> 
     return -1;
 }
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("%s: cannot open file", path.c_str());
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) fail("%s: read error", path.c_str());
-    return ss.str();
+// Ids (or ranks) read from a file size the vocabulary only once the file has shown entries for them: the id
+// range may have holes (placeholders fill them, as llama.cpp's converter does) but no more holes than entries,
+// plus a little slack, so one entry with id 2^24 cannot make 16 million placeholders.
+void check_dense(int64_t max_id, size_t n_entries, const char* src, const char* field) {
+    if (max_id + 1 > 2 * int64_t(n_entries) + 1024)
+        fail("%s: %s: the largest id is %lld but only %zu entries are given (ids must be dense: at most %lld)", src,
+             field, (long long)max_id, n_entries, (long long)(2 * int64_t(n_entries) + 1023));
 }
 
 // Splits a GGUF / tokenizer.json merge rule "a b" at its separating space. Byte-level tokens never contain a
@@ -62,7 +63,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
     m->model_name = f.get_string("tokenizer.ggml.model");
     if (m->model_name == "gpt2") m->kind = TokenizerKind::bpe;
     else if (m->model_name == "llama") m->kind = TokenizerKind::spm;
-    else fail("%s: tokenizer.ggml.model = '%s' is not supported (slm implements 'gpt2' and 'llama')", src, m->model_name.c_str());
+    else fail("%s: tokenizer.ggml.model = '%s' is not supported (slm implements 'gpt2' and 'llama')", src, escape_text(m->model_name).c_str());
 
     const gguf::Value& toks = f.get_array("tokenizer.ggml.tokens");
     if (toks.elem_type != gguf::ValueType::STRING)
@@ -101,7 +102,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
         m->merge_rules.resize(merges.arr.size());
         for (size_t i = 0; i < merges.arr.size(); i++)
             if (!split_merge(merges.arr[i].str, &m->merge_rules[i]))
-                fail("%s: tokenizer.ggml.merges[%zu] = \"%s\": expected two tokens separated by one space", src, i, merges.arr[i].str.c_str());
+                fail("%s: tokenizer.ggml.merges[%zu] = \"%s\": expected two tokens separated by one space", src, i, escape_text(merges.arr[i].str).c_str());
         m->pre_name = f.get_string("tokenizer.ggml.pre", "");
         m->pre = pre_tokenizer_from_name(m->pre_name, m->source);
         if (m->pre_name.empty()) m->pre_name = "gpt-2";
@@ -154,9 +155,9 @@ Tokenizer Tokenizer::from_tokenizer_json(std::string_view json_text, const std::
     entries.reserve(vocab->size() + 512);
     constexpr int64_t kMaxId = int64_t(1) << 24;
     for (const auto& [tok, idv] : vocab->as_object()) {
-        if (!idv.is_integer()) fail("%s: model.vocab[\"%s\"]: expected an integer token id", src, tok.c_str());
+        if (!idv.is_integer()) fail("%s: model.vocab[\"%s\"]: expected an integer token id", src, escape_text(tok).c_str());
         const int64_t id = idv.as_int();
-        if (id < 0 || id >= kMaxId) fail("%s: model.vocab[\"%s\"]: expected a token id 0..%lld", src, tok.c_str(), (long long)kMaxId - 1);
+        if (id < 0 || id >= kMaxId) fail("%s: model.vocab[\"%s\"]: expected a token id 0..%lld", src, escape_text(tok).c_str(), (long long)kMaxId - 1);
         entries.push_back({id, &tok, TokenType::normal});
     }
     if (const json::Value* added = root.find("added_tokens")) {
@@ -175,13 +176,14 @@ Tokenizer Tokenizer::from_tokenizer_json(std::string_view json_text, const std::
     int64_t max_id = -1;
     for (const auto& e : entries) max_id = std::max(max_id, e.id);
     if (max_id < 0) fail("%s: the vocabulary is empty", src);
+    check_dense(max_id, entries.size(), src, "model.vocab and added_tokens");
     m->text.assign(size_t(max_id + 1), std::string());
     m->type.assign(size_t(max_id + 1), TokenType::undefined);
     for (const auto& e : entries) {
         auto& slot = m->type[size_t(e.id)];
         // An added token may restate a vocabulary entry (same id, same text): it then only marks it special.
         if (slot != TokenType::undefined && m->text[size_t(e.id)] != *e.text)
-            fail("%s: token id %lld is given twice (\"%s\" and \"%s\")", src, (long long)e.id, m->text[size_t(e.id)].c_str(), e.text->c_str());
+            fail("%s: token id %lld is given twice (\"%s\" and \"%s\")", src, (long long)e.id, escape_text(m->text[size_t(e.id)]).c_str(), escape_text(*e.text).c_str());
         m->text[size_t(e.id)] = *e.text;
         slot = e.type;
     }
@@ -243,7 +245,7 @@ Tokenizer Tokenizer::from_tokenizer_json(std::string_view json_text, const std::
         if (t && t->is_string() && t->as_string() == "ByteLevel") has_byte_level = true;
     }
     if (!has_byte_level) fail("%s: no ByteLevel pre-tokenizer or decoder: slm reads byte-level BPE tokenizer.json files", src);
-    if (!other.empty()) fail("%s: pre_tokenizer step '%s' is not supported", src, other.c_str());
+    if (!other.empty()) fail("%s: pre_tokenizer step '%s' is not supported", src, escape_text(other).c_str());
     if (llama3 && !byte_level_regex && !digits_individual) {
         m->pre = PreTokenizer::llama3;
         m->pre_name = "llama-bpe";
@@ -314,25 +316,66 @@ bool base64_decode(std::string_view in, std::string* out) {
     return !out->empty();
 }
 
-// Llama 3.1 / 3.2's special tokens, which tiktoken's file does not list: 256 ids after the last ranked token.
-// Named ones at fixed offsets, the rest "<|reserved_special_token_K|>" numbered in order.
-std::string llama3_special_name(int offset, int* next_reserved) {
+// Llama 3's special tokens, which tiktoken's file does not list: 256 ids after the last ranked token. Named
+// ones at fixed offsets, the rest "<|reserved_special_token_K|>" numbered in order. Llama 3.0 named five of
+// them; 3.1 renamed offsets 4, 8 and 10 and so renumbered the reserved ones after them.
+std::string llama3_special_name(int offset, bool v31, int* next_reserved) {
     switch (offset) {
         case 0: return "<|begin_of_text|>";
         case 1: return "<|end_of_text|>";
-        case 4: return "<|finetune_right_pad_id|>";
         case 6: return "<|start_header_id|>";
         case 7: return "<|end_header_id|>";
-        case 8: return "<|eom_id|>";
         case 9: return "<|eot_id|>";
-        case 10: return "<|python_tag|>";
-        default: return strfmt("<|reserved_special_token_%d|>", (*next_reserved)++);
+        default: break;
     }
+    if (v31) {
+        if (offset == 4) return "<|finetune_right_pad_id|>";
+        if (offset == 8) return "<|eom_id|>";
+        if (offset == 10) return "<|python_tag|>";
+    }
+    return strfmt("<|reserved_special_token_%d|>", (*next_reserved)++);
 }
 
 }  // namespace
 
-Tokenizer Tokenizer::from_tiktoken(std::string_view model_text, const std::string& name) {
+TiktokenSpecials TiktokenSpecials::from_choice(const std::string& choice) {
+    TiktokenSpecials sp;
+    if (choice == "llama3.0") sp.source = Source::llama3_0;
+    else if (choice == "llama3.1" || choice == "llama3.2") sp.source = Source::llama3_1;
+    else if (choice.size() > 5 && choice.compare(choice.size() - 5, 5, ".json") == 0)
+        return from_tokenizer_config(read_input_file(choice, "a tokenizer_config.json"), choice);
+    else fail("special tokens \"%s\": expected llama3.0, llama3.1 (= llama3.2) or a tokenizer_config.json",
+              escape_text(choice).c_str());
+    return sp;
+}
+
+TiktokenSpecials TiktokenSpecials::from_tokenizer_config(std::string_view json_text, const std::string& name) {
+    const char* src = name.c_str();
+    json::Value root;
+    std::string err;
+    if (!json::try_parse(json_text, &root, &err)) fail("%s: %s", src, err.c_str());
+    const json::Value* dec = root.is_object() ? root.find("added_tokens_decoder") : nullptr;
+    if (!dec || !dec->is_object()) fail("%s: added_tokens_decoder: missing or not an object", src);
+    TiktokenSpecials sp;
+    sp.source = Source::list;
+    for (const auto& [key, v] : dec->as_object()) {
+        int64_t id = 0;
+        bool ok = !key.empty() && key.size() <= 8;
+        for (char c : key) {
+            ok = ok && c >= '0' && c <= '9';
+            id = id * 10 + (c - '0');
+        }
+        const json::Value* content = v.is_object() ? v.find("content") : nullptr;
+        if (!ok || !content || !content->is_string() || content->as_string().empty())
+            fail("%s: added_tokens_decoder[\"%s\"]: expected \"ID\": {\"content\": \"TEXT\", ...}", src,
+                 escape_text(key).c_str());
+        sp.tokens.emplace_back(id, content->as_string());
+    }
+    if (sp.tokens.empty()) fail("%s: added_tokens_decoder is empty", src);
+    return sp;
+}
+
+Tokenizer Tokenizer::from_tiktoken(std::string_view model_text, const std::string& name, const TiktokenSpecials& specials) {
     const char* src = name.c_str();
     auto m = std::make_unique<Impl>();
     m->source = name;
@@ -355,14 +398,16 @@ Tokenizer Tokenizer::from_tiktoken(std::string_view model_text, const std::strin
         if (!base64_decode(line.substr(0, sp), &bytes)) fail("%s: line %zu: invalid base64 token", src, line_no);
         int64_t rank = 0;
         for (char c : line.substr(sp + 1)) {
-            if (c < '0' || c > '9' || rank > (int64_t(1) << 24)) fail("%s: line %zu: invalid rank", src, line_no);
+            if (c < '0' || c > '9') fail("%s: line %zu: invalid rank", src, line_no);
             rank = rank * 10 + (c - '0');
+            if (rank >= (int64_t(1) << 24)) fail("%s: line %zu: rank above 16777215", src, line_no);
         }
         ranked.emplace_back(rank, bytes);
     }
     if (ranked.empty()) fail("%s: no tokens", src);
     int64_t max_rank = -1;
     for (const auto& r : ranked) max_rank = std::max(max_rank, r.first);
+    check_dense(max_rank, ranked.size(), src, "ranks");
     const size_t n_ranked = size_t(max_rank + 1);
     m->text.assign(n_ranked, std::string());
     m->type.assign(n_ranked, TokenType::undefined);
@@ -380,17 +425,49 @@ Tokenizer Tokenizer::from_tiktoken(std::string_view model_text, const std::strin
     m->ignore_merges = true;  // tiktoken emits a piece that is itself a token directly
     m->pre = PreTokenizer::llama3;
     m->pre_name = "llama-bpe";
-    // Meta's Llama 3 tokenizer.model has exactly 128000 ranks; its special tokens follow.
-    if (n_ranked == 128000) {
+    using Src = TiktokenSpecials::Source;
+    if (specials.source == Src::list) {
+        // Exactly the given special tokens, after the ranks (holes filled as above, ids dense).
+        int64_t max_id = int64_t(n_ranked) - 1;
+        for (const auto& [id, text] : specials.tokens) {
+            if (id < int64_t(n_ranked))
+                fail("%s: special token %lld (\"%s\") collides with a ranked token (%zu ranks)", src, (long long)id,
+                     escape_text(text).c_str(), n_ranked);
+            max_id = std::max(max_id, id);
+        }
+        check_dense(max_id, ranked.size() + specials.tokens.size(), src, "special token ids");
+        m->text.resize(size_t(max_id + 1));
+        m->type.resize(size_t(max_id + 1), TokenType::undefined);
+        for (const auto& [id, text] : specials.tokens) {
+            if (m->type[size_t(id)] != TokenType::undefined) fail("%s: special token id %lld given twice", src, (long long)id);
+            m->text[size_t(id)] = text;
+            m->type[size_t(id)] = TokenType::control;
+        }
+        for (size_t id = n_ranked; id < m->text.size(); id++)
+            if (m->type[id] == TokenType::undefined) {
+                m->type[id] = TokenType::unused;
+                m->text[id] = strfmt("[PAD%zu]", id);
+            }
+        m->bos = find_first(*m, {"<|begin_of_text|>"});
+        m->eos = find_first(*m, {"<|end_of_text|>"});
+        m->eot = find_first(*m, {"<|eot_id|>", "<|end_of_text|>"});
+        m->add_bos = m->bos >= 0;
+    } else if (n_ranked == 128000) {
+        // Meta's Llama 3 tokenizer.model has exactly 128000 ranks; its special tokens follow.
+        const bool v31 = specials.source != Src::llama3_0;
         int next_reserved = 0;
         for (int k = 0; k < 256; k++) {
-            m->text.push_back(llama3_special_name(k, &next_reserved));
+            m->text.push_back(llama3_special_name(k, v31, &next_reserved));
             m->type.push_back(TokenType::control);
         }
         m->bos = 128000;
         m->eos = 128001;
         m->eot = 128009;
         m->add_bos = true;
+        if (specials.source == Src::automatic)
+            m->load_note = name + ": special tokens named as in Llama 3.1/3.2 (the file does not say which version "
+                                  "it is; for Llama 3.0's names use --special-names llama3.0 or put its "
+                                  "tokenizer_config.json beside the file)";
     }
     m->finalize();
     return Tokenizer(std::move(m));
@@ -399,22 +476,28 @@ Tokenizer Tokenizer::from_tiktoken(std::string_view model_text, const std::strin
 // ---------------------------------------------------------------------------------------------------------
 // Any of the three, by content
 
-Tokenizer Tokenizer::load(const std::string& path) {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) fail("%s: no such file", path.c_str());
-    if (std::filesystem::is_directory(path, ec)) fail("%s: is a directory, expected a tokenizer file", path.c_str());
+Tokenizer Tokenizer::load(const std::string& path, const TiktokenSpecials& specials) {
+    try {
+        return load_any(path, specials);
+    } catch (const std::bad_alloc&) {
+        fail("%s: out of memory while loading the tokenizer", path.c_str());
+    }
+}
+
+Tokenizer Tokenizer::load_any(const std::string& path, const TiktokenSpecials& specials) {
     char head[4] = {0, 0, 0, 0};
     {
-        std::ifstream f(path, std::ios::binary);
-        if (!f) fail("%s: cannot open file", path.c_str());
-        f.read(head, 4);
+        const int fd = open_input(path, "a tokenizer file (.gguf, tokenizer.json or tokenizer.model)");
+        ssize_t got = ::read(fd, head, sizeof head);
+        ::close(fd);
+        if (got < 0) fail("%s: read failed", path.c_str());
     }
     if (std::memcmp(head, "GGUF", 4) == 0) {
         gguf::File f = gguf::File::open(path);
         if (!f.has("tokenizer.ggml.model")) fail("%s: this GGUF file has no tokenizer (tokenizer.ggml.model is missing)", path.c_str());
         return from_gguf(f);
     }
-    std::string data = read_file(path);
+    std::string data = read_input_file(path, "a tokenizer file (.gguf, tokenizer.json or tokenizer.model)");
     size_t i = 0;
     while (i < data.size() && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t')) i++;
     if (i < data.size() && data[i] == '{') return from_tokenizer_json(data, path);
@@ -428,7 +511,22 @@ Tokenizer Tokenizer::load(const std::string& path) {
         if (k < sp) looks_tiktoken = base64_value(c) >= 0 || c == '=';
         else if (k > sp) looks_tiktoken = (c >= '0' && c <= '9') || (c == '\r' && k + 1 == first.size());
     }
-    if (looks_tiktoken) return from_tiktoken(data, path);
+    if (looks_tiktoken) {
+        if (specials.source != TiktokenSpecials::Source::automatic) return from_tiktoken(data, path, specials);
+        // A tokenizer_config.json beside the file says which special tokens the model has.
+        const size_t slash = path.find_last_of('/');
+        const std::string config = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) +
+                                   "tokenizer_config.json";
+        struct stat st;
+        if (::stat(config.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+            Tokenizer t = from_tiktoken(data, path,
+                                        TiktokenSpecials::from_tokenizer_config(
+                                            read_input_file(config, "a tokenizer_config.json"), config));
+            t.impl_->load_note = path + ": special tokens from " + config;
+            return t;
+        }
+        return from_tiktoken(data, path, specials);
+    }
     if (!data.empty() && data[0] == 0x0A)
         fail("%s: looks like a SentencePiece protobuf model, which slm does not read: use a GGUF file with the tokenizer", path.c_str());
     fail("%s: not a tokenizer: expected a GGUF file, a Hugging Face tokenizer.json or a tiktoken tokenizer.model", path.c_str());

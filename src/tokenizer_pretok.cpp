@@ -183,7 +183,7 @@ PreTokenizer pre_tokenizer_from_name(const std::string& name, const std::string&
     if (name == "gpt-2" || name == "gpt2" || name.empty()) return PreTokenizer::gpt2;
     if (name == "smollm") return PreTokenizer::smollm;
     fail("%s: tokenizer.ggml.pre = '%s' is not supported (slm implements llama-bpe, gpt-2, smollm)",
-         source.c_str(), name.c_str());
+         source.c_str(), escape_text(name).c_str());
 }
 
 }  // namespace slm

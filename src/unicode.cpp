@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 
 namespace slm::unicode {
 
@@ -129,3 +130,50 @@ bool printable_to_bytes(std::string_view text, std::string* out) {
 }
 
 }  // namespace slm::unicode
+
+namespace slm {
+
+std::string escape_text(std::string_view s, size_t max_len) {
+    const std::string_view in = s.substr(0, std::min(s.size(), max_len));
+    std::string out;
+    out.reserve(in.size() + 8);
+    char buf[16];
+    for (size_t i = 0; i < in.size();) {
+        const unsigned char c = static_cast<unsigned char>(in[i]);
+        if (c < 0x80) {
+            switch (c) {
+                case '\\': out += "\\\\"; break;
+                case '"': out += "\\\""; break;
+                case '\n': out += "\\n"; break;
+                case '\t': out += "\\t"; break;
+                case '\r': out += "\\r"; break;
+                default:
+                    if (c < 0x20 || c == 0x7f) {
+                        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+                        out += buf;
+                    } else {
+                        out += char(c);
+                    }
+            }
+            i++;
+            continue;
+        }
+        int n;
+        const uint32_t cp = unicode::decode_utf8(in, i, &n);
+        if (cp == unicode::kReplacement && n == 1) {  // not valid UTF-8 (or cut by max_len)
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else if ((cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+                   cp == 0x2028 || cp == 0x2029) {
+            std::snprintf(buf, sizeof buf, "\\u{%04x}", unsigned(cp));
+            out += buf;
+        } else {
+            out.append(in.substr(i, size_t(n)));
+        }
+        i += size_t(n);
+    }
+    if (s.size() > max_len) out += "... (" + std::to_string(s.size()) + " bytes)";
+    return out;
+}
+
+}  // namespace slm

@@ -48,3 +48,16 @@ std::string bytes_to_printable(std::string_view bytes);
 bool printable_to_bytes(std::string_view text, std::string* out);
 
 }  // namespace slm::unicode
+
+namespace slm {
+
+// THE escaping rule for every string that came from a file and is printed (terminal output, --verbose lines,
+// error messages): a file's bytes must never drive the terminal. Backslash and '"' are escaped (\\ \"),
+// newline / tab / carriage return become \n \t \r, every other C0 control and DEL becomes \xNN, the C1
+// controls (U+0080..U+009F, which some terminals obey like ESC) and the bidirectional overrides and isolates
+// (U+202A..U+202E, U+2066..U+2069) and line / paragraph separators (U+2028, U+2029) become \u{XXXX}, and
+// bytes that are not valid UTF-8 become \xNN. Anything else (printable ASCII, valid UTF-8) passes through.
+// Strings longer than max_len bytes are cut there and end in "... (N bytes)".
+std::string escape_text(std::string_view s, size_t max_len = 200);
+
+}  // namespace slm

@@ -717,7 +717,7 @@ TEST_CASE("forward: slm logits writes the fixture format and the last logits") {
 
 TEST_CASE("forward: slm chat converses over piped stdin, with /reset and /exit") {
     SLM_REQUIRE_FIXTURE(kTiny);
-    CmdResult r = slm_cmd("chat -m " + q(test::fixture(kTiny)) + " -n 6 --temp 0 --ctx 256 -t 2 --verbose", "chat",
+    CmdResult r = slm_cmd("chat -m " + q(test::fixture(kTiny)) + " -n 6 --temp 0 --ctx 256 -t 2 --verbose --chat-template llama3", "chat",
                           "Hello there\nAnd again\n/reset\nHello there\n/exit\nnot read\n");
     CHECK(r.rc == 0);
     CHECK(r.err.find("(conversation reset)") != std::string::npos);
@@ -727,8 +727,15 @@ TEST_CASE("forward: slm chat converses over piped stdin, with /reset and /exit")
     for (size_t p = 0; (p = r.err.find("reply ", p)) != std::string::npos; p++) n_replies++;
     CHECK(n_replies == 3);
     SLM_REQUIRE_FIXTURE(kStories);
-    r = slm_cmd("chat -m " + q(test::fixture(kStories)), "chat-spm", "hi\n");
+    r = slm_cmd("chat -m " + q(test::fixture(kStories)) + " --chat-template llama3", "chat-spm", "hi\n");
     CHECK(r.rc != 0);
-    CHECK(r.err.find("special token") != std::string::npos);
+    CHECK(r.err.find("special token <|begin_of_text|>") != std::string::npos);
+    // No template in the model: none, with a note.
+    r = slm_cmd("chat -m " + q(test::fixture(kStories)) + " -n 4 --temp 0", "chat-none", "Tom had a dog.\n");
+    CHECK(r.rc == 0);
+    CHECK(r.err.find("no chat template") != std::string::npos);
+    r = slm_cmd("run -m " + q(test::fixture(kStories)) + " --chat -p hi --chat-template vicuna", "chat-bad");
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("llama3|chatml|llama2|none") != std::string::npos);
 }
 

@@ -102,11 +102,13 @@ TEST_CASE("intent: eval end to end on llama3-tiny") {
     opt.few_shot = 2;
     opt.limit = 5;
     opt.progress = false;
+    opt.chat_template = "llama3";  // llama3-tiny has the vocabulary but no template text of its own
     ContextOptions co;
     co.n_ctx = eval_context_size(*model, opt);
     Context ctx(*model, *be_pool, co);
     EvalResult r = evaluate(ctx, items, opt);
     REQUIRE(r.results.size() == 5);
+    CHECK(r.chat_template == "llama3");
     for (const auto& x : r.results) {
         CHECK_MESSAGE(x.grade.valid_json, x.reply);
         CHECK_MESSAGE(x.grade.valid_schema, x.reply);
@@ -134,7 +136,9 @@ TEST_CASE("intent: eval end to end on llama3-tiny") {
     opt.few_shot = 0;
     opt.limit = 2;
     opt.max_tokens = 6;
+    opt.chat_template = "";  // none: the model has no template
     EvalResult u = evaluate(ctx, items, opt);  // the same session: the new prefix replaces the old one
+    CHECK(u.chat_template == "none");
     REQUIRE(u.results.size() == 2);
     for (const auto& x : u.results) CHECK(x.n_gen <= 6);
     CHECK(u.exact() >= 0.0);
@@ -150,7 +154,7 @@ TEST_CASE("intent: slm eval command line writes its reports") {
     std::string dir = test::scratch_dir("intent_eval_cli"), b = bin, model = test::fixture("models/llama3-tiny-f16.gguf");
     GenOptions g;
     write_dataset(dir, 20, 10, g);
-    std::string cmd = b + " eval -m " + model + " --data " + dir + "/test.jsonl --limit 2 --constrained --threads 2 --quiet --report " +
+    std::string cmd = b + " eval -m " + model + " --data " + dir + "/test.jsonl --chat-template llama3 --limit 2 --constrained --threads 2 --quiet --report " +
                       dir + "/r.md --json " + dir + "/r.json > " + dir + "/out.txt";
     REQUIRE(std::system(cmd.c_str()) == 0);
     CHECK(test::read_text(dir + "/out.txt").find("valid JSON 100.0%") != std::string::npos);
@@ -165,10 +169,12 @@ TEST_CASE("intent: slm eval command line writes its reports") {
     for (std::string args : {std::string(" eval --data x.jsonl"), " eval -m " + model, " eval -m " + model + " --data /nonexistent.jsonl",
                              " eval -m " + model + " --data " + bad_data, " eval -m /nonexistent.gguf --data " + dir + "/test.jsonl",
                              " eval -m " + model + " --data " + dir + "/test.jsonl --few-shot -1",
-                             " eval -m " + model + " --data " + dir + "/test.jsonl --limit 0"}) {
+                             " eval -m " + model + " --data " + dir + "/test.jsonl --limit 0",
+                             " eval -m " + model + " --data " + dir + "/test.jsonl --chat-template vicuna",
+                             " eval -m " + model + " --data " + dir + "/test.jsonl --chat-template chatml"}) {
         std::string c = b + args + " > /dev/null 2> " + dir + "/err.txt";
         CHECK_MESSAGE(std::system(c.c_str()) != 0, args);
         CHECK_MESSAGE(test::read_text(dir + "/err.txt").find("error") != std::string::npos, args);
     }
-    CHECK(test::read_text(dir + "/err.txt").find("--limit") != std::string::npos);
+    CHECK(test::read_text(dir + "/err.txt").find("<|im_start|>") != std::string::npos);
 }

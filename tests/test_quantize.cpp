@@ -405,10 +405,12 @@ TEST_CASE("quantize: bad input") {
     }
     SUBCASE("already quantized input is refused unless --allow-requantize") {
         SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
-        // A small llama model (F32), quantized once to Q8_0, then again.
+        // A small but complete llama model (F32, one layer), quantized once to Q8_0, then again.
         gguf::Writer w;
         w.set("general.architecture", gguf::Value::make_string("llama"));
         w.set("llama.block_count", gguf::Value::make_u32(1));
+        w.set("llama.embedding_length", gguf::Value::make_u32(256));
+        w.set("llama.feed_forward_length", gguf::Value::make_u32(256));
         w.set("llama.attention.head_count", gguf::Value::make_u32(2));
         std::mt19937 rng(1);
         std::normal_distribution<float> nd(0.0f, 0.02f);
@@ -421,8 +423,11 @@ TEST_CASE("quantize: bad input") {
             return b;
         };
         w.add_tensor("token_embd.weight", GgmlType::F32, {256, 8}, tensor(256 * 8));
-        w.add_tensor("blk.0.attn_norm.weight", GgmlType::F32, {256}, tensor(256));
-        w.add_tensor("blk.0.attn_v.weight", GgmlType::F32, {256, 256}, tensor(256 * 256));
+        w.add_tensor("output_norm.weight", GgmlType::F32, {256}, tensor(256));
+        for (const char* n : {"attn_norm", "ffn_norm"})
+            w.add_tensor(std::string("blk.0.") + n + ".weight", GgmlType::F32, {256}, tensor(256));
+        for (const char* n : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"})
+            w.add_tensor(std::string("blk.0.") + n + ".weight", GgmlType::F32, {256, 256}, tensor(256 * 256));
         w.write(dir + "/f32.gguf");
         quant::quantize_file(dir + "/f32.gguf", dir + "/q8.gguf", *quant::mix_from_name("Q8_0"), pool, opts);
         CHECK_THROWS_WITH_AS(quant::quantize_file(dir + "/q8.gguf", dir + "/q4.gguf", q4, pool, opts),

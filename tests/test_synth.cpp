@@ -171,7 +171,7 @@ TEST_CASE("bench: synth then bench a tiny model (table and JSON), bad options ar
     r = test::run_slm("bench -m " + test::q(m) + " -p 8 -n 0 -d 8 -r 1 --json --membw-mib 32", "bench-json", "SLM_SIMD=scalar");
     REQUIRE_MESSAGE(r.rc == 0, r.err);
     CHECK(r.out.find("\"test\": \"pp8 @ d8\"") != std::string::npos);
-    CHECK(r.out.find("\"backend\": \"CPU scalar\"") != std::string::npos);
+    CHECK(r.out.find("\"backend\": \"cpu scalar") != std::string::npos);
     r = test::run_slm("bench -m " + test::q(m) + " -p 0 -n 0", "bench-bad");
     CHECK(r.rc != 0);
     CHECK(r.err.find("nothing to measure") != std::string::npos);

@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 namespace slm::cli {
@@ -77,7 +78,8 @@ double Args::get_float(const std::vector<std::string>& names, double def) const 
     errno = 0;
     char* end = nullptr;
     double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || errno || !end || *end) fail("option %s: expected a number, got \"%s\"", names.back().c_str(), v.c_str());
+    if (v.empty() || errno || !end || *end || !std::isfinite(x))
+        fail("option %s: expected a finite number, got \"%s\"", names.back().c_str(), v.c_str());
     return x;
 }
 

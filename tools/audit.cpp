@@ -1,10 +1,11 @@
 // `slm audit REF.gguf QUANT.gguf`: per-tensor errors, per-layer / per-kind totals, and the two models' next-token
 // distributions compared over a text (src/audit.cpp).
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <optional>
 
 #include "args.h"
+#include "input_file.h"
+#include "output_file.h"
 #include "audit.h"
 #include "commands.h"
 #include "common.h"
@@ -34,15 +35,9 @@ void print_help() {
         "  --no-text     weights only (no forward passes)\n"
         "  --json OUT    write the full report as JSON (per-position KL included)\n"
         "  --svg OUT     write a heatmap of relative error by layer x tensor kind\n"
-        "  --threads N   worker threads (default: all cores)\n");
+        "  --threads N   worker threads (default 0: one per core)\n");
 }
 
-void write_file(const std::string& path, const std::string& data) {
-    std::ofstream f(path, std::ios::binary);
-    if (!f) fail("cannot open %s for writing", path.c_str());
-    f << data;
-    if (!f.good()) fail("error writing %s", path.c_str());
-}
 }  // namespace
 
 int cmd_audit(int argc, char** argv) {
@@ -60,13 +55,13 @@ int cmd_audit(int argc, char** argv) {
     std::string text = audit::default_text();
     if (args.given({"--text"})) {
         std::string path = args.get({"--text"});
-        std::ifstream f(path, std::ios::binary);
-        if (!f) fail("--text %s: cannot open the file", path.c_str());
-        std::stringstream ss;
-        ss << f.rdbuf();
-        text = ss.str();
+        text = read_input_file(path, "a UTF-8 text file (--text)");
         if (text.empty()) fail("--text %s: the file is empty", path.c_str());
     }
+    // Outputs are created before the work, so a bad path fails now rather than after the audit.
+    std::optional<OutputFile> json_out, svg_out;
+    if (args.given({"--json"})) json_out.emplace(args.get({"--json"}));
+    if (args.given({"--svg"})) svg_out.emplace(args.get({"--svg"}));
 
     ThreadPool pool(static_cast<int>(threads));
     audit::Report rep;
@@ -88,8 +83,14 @@ int cmd_audit(int argc, char** argv) {
         rep.text = audit::audit_text(cr, cq, ids, int(n_ctx));
     }
     std::fputs(audit::format_report(rep).c_str(), stdout);
-    if (args.given({"--json"})) write_file(args.get({"--json"}), audit::to_json(rep).dump(2) + "\n");
-    if (args.given({"--svg"})) write_file(args.get({"--svg"}), audit::to_svg(rep));
+    if (json_out) {
+        json_out->write(audit::to_json(rep).dump(2) + "\n");
+        json_out->commit();
+    }
+    if (svg_out) {
+        svg_out->write(audit::to_svg(rep));
+        svg_out->commit();
+    }
     return 0;
 }
 

@@ -12,8 +12,6 @@
 #include "backend.h"
 #include "commands.h"
 #include "common.h"
-#include "cpu/kernels.h"
-#include "cpu/probe.h"
 #include "forward.h"
 #include "model.h"
 #include "threadpool.h"
@@ -97,17 +95,16 @@ int cmd_bench(int argc, char** argv) {
     const int threads = count({"-t", "--threads"}, 0, 0, 1024);
     const bool json = a.has("--json");
     ThreadPool pool(threads);
-    const kernels::KernelSet& ks = kernels::active();
     const int membw_mib = count({"--membw-mib"}, 1024, 16, 1 << 20);
     if (!a.has("--membw") && n_pp == 0 && n_tg == 0) fail("nothing to measure: -p and -n are both 0");
     const std::string path = a.has("--membw") ? "" : a.require({"-m", "--model"});
 
     // The ceilings, measured first (before the model's pages compete for memory).
-    const double membw = kernels::read_bandwidth_gbs(pool, size_t(membw_mib) << 20);
-    const double peak = kernels::peak_gflops(pool, ks.level());
+    const double membw = probe::read_bandwidth_gbs(pool, size_t(membw_mib) << 20);
+    const double peak = probe::peak_gflops(pool);
     if (a.has("--membw")) {
         std::printf("read bandwidth: %.1f GB/s (%d threads, %d MiB streamed, best of 5)\n", membw, pool.size(), membw_mib);
-        std::printf("f32 FMA peak:   %.1f GFLOP/s (%s, %d threads)\n", peak, ks.name(), pool.size());
+        std::printf("f32 FMA peak:   %.1f GFLOP/s (%s)\n", peak, make_cpu_backend(pool)->name().c_str());
         return 0;
     }
     auto backend = make_cpu_backend(pool);
@@ -139,7 +136,7 @@ int cmd_bench(int argc, char** argv) {
     const int kv_el = co.kv_type == GgmlType::F16 ? 2 : 4;
     const double kv_per_pos = 2.0 * double(c.n_layer) * double(c.n_embd_kv()) * kv_el;  // K and V, all layers
     const std::string model_name = strfmt("%s %s", c.arch.c_str(), c.name.empty() ? "?" : c.name.c_str());
-    const std::string backend_name = strfmt("CPU %s", ks.name());
+    const std::string backend_name = backend->name();  // "cpu avx512_vnni, 2 threads": the kernel set that ran
 
     if (!json) {
         std::printf("| model | size | params | backend | threads | test | t/s | ceiling |\n");

@@ -1,4 +1,4 @@
-// `slm chat`: an interactive conversation in the Llama 3 chat format. Reads one user message per line from
+// `slm chat`: an interactive conversation in the model's chat template. Reads one user message per line from
 // stdin (a terminal or a pipe), streams each reply to stdout. /reset forgets the conversation, /exit ends.
 #include <unistd.h>
 
@@ -17,20 +17,20 @@ namespace slm::cli {
 
 static const char* kChatUsage =
     "usage: slm chat -m MODEL [--system TEXT] [options]\n"
-    "Interactive chat (Llama 3 chat format) with history. Type a message and Enter; /reset starts over,\n"
+    "Interactive chat (in the model's chat template) with history. Type a message and Enter; /reset starts over,\n"
     "/exit (or end of input) quits. Works with stdin piped: one user message per line.\n"
     "  --system TEXT         system message\n"
     "  -n, --n-predict N     tokens per reply at most (default 512; -1 = until EOT / the end of the context)\n";
 
 int cmd_chat(int argc, char** argv) {
-    std::set<std::string> vals = {"--system", "-n", "--n-predict"};
+    std::set<std::string> vals = {"--system", "-n", "--n-predict", "--chat-template"};
     std::set<std::string> flags;
     vals.insert(kModelValueOpts.begin(), kModelValueOpts.end());
     vals.insert(kSamplerValueOpts.begin(), kSamplerValueOpts.end());
     flags.insert(kModelFlagOpts.begin(), kModelFlagOpts.end());
     Args a(argc, argv, vals, flags);
     if (a.help()) {
-        std::printf("%s%s%s", kChatUsage, kModelHelp, kSamplerHelp);
+        std::printf("%s%s%s%s", kChatUsage, kChatTemplateHelp, kModelHelp, kSamplerHelp);
         return 0;
     }
     if (!a.positionals().empty()) fail("unexpected argument \"%s\" (see --help)", a.positionals()[0].c_str());
@@ -43,14 +43,17 @@ int cmd_chat(int argc, char** argv) {
 
     std::vector<chat::Message> base;
     if (a.given({"--system"})) base.push_back({"system", a.get({"--system"})});
-    chat::tokenize_llama3(tok, base, false);  // fails early, clearly, for a vocabulary without Llama 3 specials
+    const chat::Template tpl = chat_template(a, m);  // fails early, clearly, for a vocabulary without the family's specials
+    if (l.verbose) std::fprintf(stderr, "slm chat: chat template %s (%s)\n", chat::family_name(tpl.family), tpl.source.c_str());
 
     Context ctx(m, *l.backend, l.ctx_opt);
+    print_context(l, ctx, "chat");
     Sampler sampler(sp);
     std::vector<chat::Message> msgs = base;
     const bool interactive = isatty(0);
     GenerateOptions go;
     go.n_predict = int(n_predict);
+    go.stop_tokens = tpl.end_of_turn;
 
     std::string line;
     for (;;) {
@@ -69,7 +72,7 @@ int cmd_chat(int argc, char** argv) {
             continue;
         }
         msgs.push_back({"user", line});
-        std::vector<int32_t> ids = chat::tokenize_llama3(tok, msgs, true);
+        std::vector<int32_t> ids = chat::render(tok, tpl, msgs, true).ids;
         if (int64_t(ids.size()) >= ctx.n_ctx()) {
             std::fprintf(stderr, "(the conversation no longer fits the context of %d tokens: /reset, or use a larger --ctx)\n",
                          ctx.n_ctx());

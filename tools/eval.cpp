@@ -1,9 +1,11 @@
 // `slm eval`: accuracy, speed and memory of a model (optionally with a LoRA adapter) on the intent task.
+#include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <optional>
 #include <string>
 
 #include "args.h"
+#include "output_file.h"
 #include "commands.h"
 #include "common.h"
 #include "intent/eval.h"
@@ -18,16 +20,19 @@ static const char* kEvalHelp =
     "                [--threads N] [--limit N] [--max-tokens N] [--report OUT.md] [--json OUT.json] [--quiet]\n"
     "\n"
     "Evaluates a model on the e-commerce intent task (../shared/intents/SPEC.md). For each example the model\n"
-    "gets the Llama 3 chat prompt (the fixed system prompt, K solved few-shot turns, the user's message), decodes\n"
+    "gets a chat prompt in the model's template (the fixed system prompt, K solved few-shot turns, the user's\n"
+    "message), decodes\n"
     "greedily, and the reply is graded by exact match of the parsed JSON object (types matter).\n"
     "The system prompt and few-shot turns are evaluated once and kept in the KV cache for every example.\n"
     "\n"
-    "  -m, --model PATH     GGUF model (Llama 3 chat vocabulary)\n"
+    "  -m, --model PATH     GGUF model\n"
+    "  --chat-template NAME llama3|chatml|llama2|none (default: the family of the model's tokenizer.chat_template;\n"
+    "                       none, with a note, for a model without one)\n"
     "  --data PATH          JSONL: gen-data's {\"messages\": [...]} lines or {\"text\": ..., \"gold\": {...}} lines\n"
     "  --lora PATH          LoRA adapter (GGUF) applied on top of the model; --lora-scale S (default 1)\n"
     "  --constrained        mask every token that cannot continue a valid answer; stop when the object is complete\n"
     "  --few-shot K         K solved examples (built-in bank from the train phrasings) before each query (default 0)\n"
-    "  --threads N          worker threads (default: all cores)\n"
+    "  --threads N          worker threads (default 0: one per core)\n"
     "  --limit N            evaluate the first N examples only\n"
     "  --max-tokens N       unconstrained token budget per answer (default 48)\n"
     "  --report PATH        write a Markdown report      --json PATH   write a JSON report (with every reply)\n"
@@ -36,7 +41,7 @@ static const char* kEvalHelp =
 int cmd_eval(int argc, char** argv) {
     Args args(argc, argv,
               {"-m", "--model", "--data", "--lora", "--lora-scale", "--few-shot", "--threads", "-t", "--limit",
-               "--max-tokens", "--report", "--json"},
+               "--max-tokens", "--report", "--json", "--chat-template"},
               {"--constrained", "--quiet"});
     if (args.help()) {
         std::fputs(kEvalHelp, stdout);
@@ -52,14 +57,19 @@ int cmd_eval(int argc, char** argv) {
             threads = args.get_int({"--threads", "-t"}, 0), max_tokens = args.get_int({"--max-tokens"}, 48);
     if (few < 0 || few > 200) fail("--few-shot must be in [0, 200], got %lld", (long long)few);
     if (args.given({"--limit"}) && limit < 1) fail("--limit must be at least 1, got %lld", (long long)limit);
-    if (threads < 0 || threads > 1024) fail("--threads must be in [1, 1024], got %lld", (long long)threads);
+    if (threads < 0 || threads > 1024) fail("--threads must be in [0, 1024] (0 = one per core), got %lld", (long long)threads);
     if (max_tokens < 1 || max_tokens > 4096) fail("--max-tokens must be in [1, 4096], got %lld", (long long)max_tokens);
     opt.few_shot = int(few);
     opt.limit = int(limit);
     opt.max_tokens = int(max_tokens);
+    opt.chat_template = args.get({"--chat-template"});
     double lora_scale = args.get_float({"--lora-scale"}, 1.0);
+    if (std::fabs(lora_scale) > 1000) fail("--lora-scale must be in [-1000, 1000], got %g", lora_scale);
 
-    // read the data first: a bad data file should fail before a slow model load
+    // Outputs created and the data read first: a bad path fails before a slow model load and evaluation.
+    std::optional<OutputFile> report_out, json_out;
+    if (args.given({"--report"})) report_out.emplace(args.get({"--report"}));
+    if (args.given({"--json"})) json_out.emplace(args.get({"--json"}));
     std::vector<intent::EvalItem> items = intent::read_eval_file(data_path);
     ThreadPool pool{int(threads)};
     std::unique_ptr<Backend> backend = make_cpu_backend(pool);
@@ -76,12 +86,14 @@ int cmd_eval(int argc, char** argv) {
     r.data = data_path;
     r.lora = lora;
     std::fputs(r.summary().c_str(), stdout);
-    auto write = [](const std::string& path, const std::string& text) {
-        std::ofstream f(path, std::ios::binary);
-        if (!f || !(f << text)) fail("cannot write %s", path.c_str());
-    };
-    if (args.given({"--report"})) write(args.get({"--report"}), r.to_markdown());
-    if (args.given({"--json"})) write(args.get({"--json"}), r.to_json().dump(2) + "\n");
+    if (report_out) {
+        report_out->write(r.to_markdown());
+        report_out->commit();
+    }
+    if (json_out) {
+        json_out->write(r.to_json().dump(2) + "\n");
+        json_out->commit();
+    }
     return 0;
 }
 

@@ -18,7 +18,7 @@ static const char* kHelp =
     "Each line: {\"messages\": [system, user, assistant], \"lang\": ..., \"noise\": [...]}.\n"
     "\n"
     "  -o, --out DIR    output directory (created if needed)\n"
-    "  --n N            train + val examples (default 3000, at least 10)\n"
+    "  --n N            train + val examples (default 3000, 10..1e8; the free disk space is checked first)\n"
     "  --n-test N       test examples (default 600)\n"
     "  --seed S         PRNG seed (default 1); the same seed gives the same files on every machine\n"
     "  --noise R        share of messages that get noise (typos, slang, emoji, ...), 0..1 (default 0.4)\n"
@@ -40,6 +40,7 @@ int cmd_gen_data(int argc, char** argv) {
     if (!(noise >= 0 && noise <= 1)) fail("--noise must be in [0, 1], got %g", noise);
     if (!(mix >= 0 && mix <= 1)) fail("--mix must be in [0, 1], got %g", mix);
     int64_t seed = args.get_int({"--seed"}, 1);
+    if (seed < 0) fail("--seed must be 0 or more, got %lld", (long long)seed);
 
     intent::GenOptions opt;
     opt.seed = uint64_t(seed);
@@ -57,7 +58,7 @@ int cmd_gen_data(int argc, char** argv) {
             start = c + 1;
         }
     }
-    intent::DatasetCounts c = intent::write_dataset(out, int(n), int(n_test), opt);
+    intent::DatasetCounts c = intent::write_dataset(out, int(n), int(n_test), opt, /*progress=*/true);
     std::printf("wrote %s/train.jsonl (%d), %s/val.jsonl (%d), %s/test.jsonl (%d)\n", out.c_str(), c.train,
                 out.c_str(), c.val, out.c_str(), c.test);
     return 0;

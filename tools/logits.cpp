@@ -4,11 +4,13 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "args.h"
+#include "output_file.h"
 #include "commands.h"
 #include "ops.h"
 #include "common.h"
@@ -64,6 +66,9 @@ int cmd_logits(int argc, char** argv) {
     std::vector<int32_t> ids;
     if (have_tokens) ids = parse_ids(a.get({"--tokens"}));  // validated before the (slower) model load
 
+    std::optional<OutputFile> out;  // created before the model is loaded: a bad --out fails at once
+    if (a.given({"--out"})) out.emplace(a.get({"--out"}));
+
     Loaded l = load_model(a, "logits");
     if (a.has("--llamacpp-numerics")) {
         if (l.ctx_opt.kv_type != GgmlType::F16) fail("option --llamacpp-numerics needs --kv-type f16");
@@ -79,6 +84,7 @@ int cmd_logits(int argc, char** argv) {
     for (int32_t id : ids)
         if (id >= V) fail("token id %d is out of range for this model's vocabulary of %d", id, V);
     Context ctx(m, *l.backend, l.ctx_opt);
+    print_context(l, ctx, "logits");
     if (int64_t(ids.size()) > ctx.n_ctx())
         fail("%zu tokens do not fit the context size %d (use a larger --ctx)", ids.size(), ctx.n_ctx());
     const float* lg = ctx.eval(ids, /*all_logits=*/true);
@@ -98,13 +104,10 @@ int cmd_logits(int argc, char** argv) {
         for (int i = 0; i < k; i++) std::printf(" %d:%.6f", order[size_t(i)], double(row[order[size_t(i)]]));
         std::printf("\n");
     }
-    if (a.given({"--out"})) {
-        const std::string out = a.get({"--out"});
-        FILE* f = std::fopen(out.c_str(), "wb");
-        if (!f) fail("cannot write %s: %s", out.c_str(), std::strerror(errno));
+    if (out) {
         const float* last = lg + (ids.size() - 1) * size_t(V);
-        const bool ok = std::fwrite(last, sizeof(float), size_t(V), f) == size_t(V);
-        if (std::fclose(f) != 0 || !ok) fail("cannot write %s: %s", out.c_str(), std::strerror(errno));
+        out->write(last, sizeof(float) * size_t(V));
+        out->commit();
     }
     if (l.verbose) print_memory(l, ctx);
     return 0;

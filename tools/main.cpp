@@ -16,10 +16,14 @@ const Command kCommands[] = {
     {"logits", cmd_logits, "print per-position logits (log-sum-exp, top-K), write the last as float32"},
     {"quantize", cmd_quantize, "quantize a GGUF model (Q8_0 ... Q2_K, the _M/_S mixes)"},
     {"audit", cmd_audit, "measure what quantization did: per-tensor errors, KL divergence, perplexity"},
+    {"train", cmd_train, "LoRA / QLoRA / full fine-tuning by backpropagation"},
+    {"merge", cmd_merge, "merge a LoRA adapter into its base model"},
     {"gen-data", cmd_gen_data, "generate the multilingual e-commerce intent dataset"},
     {"eval", cmd_eval, "evaluate a model on the intent task"},
     {"synth", cmd_synth, "write a random-weight model with the exact layout of a known one"},
     {"bench", cmd_bench, "prompt and generation speed (llama-bench's table) against the measured ceilings"},
+    {"convert", cmd_convert, "Hugging Face checkpoint directory (safetensors) -> GGUF"},
+    {"export-hf", cmd_export_hf, "GGUF -> Hugging Face checkpoint directory (config, safetensors, tokenizer)"},
 };
 const int kNumCommands = int(sizeof(kCommands) / sizeof(kCommands[0]));
 }  // namespace slm::cli

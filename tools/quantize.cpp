@@ -24,7 +24,7 @@ void print_help() {
         "TYPE: %s\n"
         "\n"
         "options:\n"
-        "  --threads N         worker threads (default: all cores)\n"
+        "  --threads N         worker threads (default 0: one per core)\n"
         "  --dry-run           print the plan (tensor, shape, from -> to, bytes) and bits per weight; write nothing\n"
         "                      (OUT.gguf may then be left out)\n"
         "  --allow-requantize  accept already quantized input (dequantize, then quantize: errors add up)\n",

@@ -18,20 +18,22 @@ static const char* kRunUsage =
     "Generates text after PROMPT and streams it to stdout; ends with prompt and generation speed on stderr.\n"
     "  -p, --prompt TEXT     the prompt (\"\" starts from BOS alone); special tokens written in it are parsed\n"
     "  -n, --n-predict N     tokens to generate at most (default 256; -1 = until EOS / the end of the context)\n"
-    "  --chat                wrap the prompt in the Llama 3 chat format (user turn + assistant header)\n"
+    "  --chat                wrap the prompt in the model's chat template (user turn + assistant header);\n"
+    "                        generation stops at the template's end-of-turn token\n"
     "  --system TEXT         system message for --chat\n"
     "  --stop TEXT           stop when TEXT is generated (not printed)\n"
-    "  --no-echo             do not print the prompt before the continuation\n";
+    "  --no-echo             do not print the prompt before the continuation\n"
+    "  --special             print the text of special tokens the model generates (default: left out)\n";
 
 int cmd_run(int argc, char** argv) {
-    std::set<std::string> vals = {"-p", "--prompt", "-n", "--n-predict", "--system", "--stop"};
-    std::set<std::string> flags = {"--chat", "--no-echo"};
+    std::set<std::string> vals = {"-p", "--prompt", "-n", "--n-predict", "--system", "--stop", "--chat-template"};
+    std::set<std::string> flags = {"--chat", "--no-echo", "--special"};
     vals.insert(kModelValueOpts.begin(), kModelValueOpts.end());
     vals.insert(kSamplerValueOpts.begin(), kSamplerValueOpts.end());
     flags.insert(kModelFlagOpts.begin(), kModelFlagOpts.end());
     Args a(argc, argv, vals, flags);
     if (a.help()) {
-        std::printf("%s%s%s", kRunUsage, kModelHelp, kSamplerHelp);
+        std::printf("%s%s%s%s", kRunUsage, kChatTemplateHelp, kModelHelp, kSamplerHelp);
         return 0;
     }
     if (!a.positionals().empty()) fail("unexpected argument \"%s\" (see --help)", a.positionals()[0].c_str());
@@ -40,18 +42,23 @@ int cmd_run(int argc, char** argv) {
     if (n_predict < -1) fail("option -n: expected -1 or more, got %lld", (long long)n_predict);
     const bool chat_mode = a.has("--chat");
     if (a.given({"--system"}) && !chat_mode) fail("option --system needs --chat");
+    if (a.given({"--chat-template"}) && !chat_mode) fail("option --chat-template needs --chat");
     SamplerParams sp = sampler_params(a);
 
     Loaded l = load_model(a, "run");
     const Model& m = *l.model;
     const Tokenizer& tok = m.tokenizer();
 
-    std::vector<int32_t> ids;
+    std::vector<int32_t> ids, end_of_turn;
     if (chat_mode) {
+        const chat::Template tpl = chat_template(a, m);
         std::vector<chat::Message> msgs;
         if (a.given({"--system"})) msgs.push_back({"system", a.get({"--system"})});
         msgs.push_back({"user", prompt});
-        ids = chat::tokenize_llama3(tok, msgs, true);
+        chat::Rendered rd = chat::render(tok, tpl, msgs, true);
+        ids = std::move(rd.ids);
+        end_of_turn = std::move(rd.end_of_turn);
+        if (l.verbose) std::fprintf(stderr, "slm run: chat template %s (%s)\n", chat::family_name(tpl.family), tpl.source.c_str());
     } else {
         const bool add_bos = tok.add_bos_default() || prompt.empty();
         ids = tok.encode(prompt, add_bos, /*parse_special=*/true);
@@ -59,15 +66,18 @@ int cmd_run(int argc, char** argv) {
             fail("the prompt is empty and the tokenizer has no BOS token to start from");
     }
     Context ctx(m, *l.backend, l.ctx_opt);
+    print_context(l, ctx, "run");
     if (int64_t(ids.size()) > ctx.n_ctx())
         fail("the prompt has %zu tokens, more than the context size %d (use a larger --ctx)", ids.size(), ctx.n_ctx());
     if (l.verbose) std::fprintf(stderr, "slm run: prompt %zu tokens, context %d\n", ids.size(), ctx.n_ctx());
 
     GenerateOptions go;
     go.n_predict = int(n_predict);
+    go.render_special = a.has("--special");
     if (a.given({"--stop"})) go.stop.push_back(a.get({"--stop"}));
     // A BOS in the middle of generated text starts a new document (llama2.c stops there too).
     if (!chat_mode && tok.bos_id() >= 0) go.stop_tokens.push_back(tok.bos_id());
+    go.stop_tokens.insert(go.stop_tokens.end(), end_of_turn.begin(), end_of_turn.end());
 
     if (!chat_mode && !a.has("--no-echo")) {
         std::fwrite(prompt.data(), 1, prompt.size(), stdout);

@@ -1,23 +1,27 @@
 #include "run_common.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "common.h"
 #include "generate.h"
+#include "tokenizer.h"
 
 namespace slm::cli {
 
 const std::set<std::string> kModelValueOpts = {"-m", "--model", "-t", "--threads", "-c", "--ctx", "--kv-type",
                                                "--batch", "--lora", "--lora-scale"};
-const std::set<std::string> kModelFlagOpts = {"--no-mmap", "--mlock", "--verbose", "-v"};
+const std::set<std::string> kModelFlagOpts = {"--no-mmap", "--mlock", "--verbose", "-v", "--ctx-beyond-train"};
 const std::set<std::string> kSamplerValueOpts = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
                                                  "--repeat-last-n", "--seed"};
 
 const char* kModelHelp =
     "  -m, --model FILE      GGUF model (llama architecture)\n"
-    "  -t, --threads N       worker threads (default: all cores)\n"
-    "  -c, --ctx N           context length (default: the model's, at most 8192)\n"
+    "  -t, --threads N       worker threads (default 0: one per core)\n"
+    "  -c, --ctx N           context length (0 or absent: the model's trained context, at most 8192; a larger\n"
+    "                        N is capped at the trained context, with a warning)\n"
+    "  --ctx-beyond-train    let --ctx go past the model's trained context (the KV cache is allocated at once)\n"
     "  --kv-type f16|f32     KV cache element type (default f16)\n"
     "  --batch N             prompt tokens per forward batch (default 256)\n"
     "  --lora FILE           apply a llama.cpp LoRA adapter (GGUF)\n"
@@ -34,6 +38,17 @@ const char* kSamplerHelp =
     "  --repeat-penalty R    penalize tokens of the last N (default 1 = off)\n"
     "  --repeat-last-n N     the penalty's window (default 64; -1 = all)\n"
     "  --seed S              sampling seed (default 0): the same seed gives the same text\n";
+
+const char* kChatTemplateHelp =
+    "  --chat-template NAME  llama3|chatml|llama2|none (default: the family of the model's own template;\n"
+    "                        none for a model without one: the turns' texts concatenated)\n";
+
+chat::Template chat_template(const Args& a, const Model& m) {
+    chat::Template t = chat::resolve(m.tokenizer(), m.file().get_string("tokenizer.chat_template", ""),
+                                     a.get({"--chat-template"}));
+    if (!t.note.empty()) std::fprintf(stderr, "%s\n", t.note.c_str());
+    return t;
+}
 
 const char* load_mode_name(gguf::LoadMode m) {
     switch (m) {
@@ -56,6 +71,7 @@ Loaded load_model(const Args& a, const char* cmd) {
     const int64_t n_ctx = a.get_int({"-c", "--ctx"}, 0);
     if (n_ctx < 0 || n_ctx > (1 << 24)) fail("option --ctx: expected 0..16777216, got %lld", (long long)n_ctx);
     l.ctx_opt.n_ctx = int(n_ctx);
+    l.ctx_opt.ctx_beyond_train = a.has("--ctx-beyond-train");
     const std::string kv = a.get({"--kv-type"}, "f16");
     if (kv == "f16" || kv == "F16") l.ctx_opt.kv_type = GgmlType::F16;
     else if (kv == "f32" || kv == "F32") l.ctx_opt.kv_type = GgmlType::F32;
@@ -64,6 +80,7 @@ Loaded load_model(const Args& a, const char* cmd) {
     if (batch < 1 || batch > 65536) fail("option --batch: expected 1..65536, got %lld", (long long)batch);
     l.ctx_opt.n_batch = int(batch);
     const double lora_scale = a.get_float({"--lora-scale"}, 1.0);
+    if (std::fabs(lora_scale) > 1000) fail("option --lora-scale: expected a value in [-1000, 1000], got %g", lora_scale);
 
     l.pool = std::make_unique<ThreadPool>(int(threads));
     l.backend = make_cpu_backend(*l.pool);
@@ -85,19 +102,32 @@ Loaded load_model(const Args& a, const char* cmd) {
 
 SamplerParams sampler_params(const Args& a) {
     SamplerParams p;
-    p.temp = float(a.get_float({"--temp"}, p.temp));
-    p.top_k = int(a.get_int({"--top-k"}, p.top_k));
+    const double temp = a.get_float({"--temp"}, p.temp);
+    if (!(temp >= 0) || temp > 100) fail("option --temp: expected a value in [0, 100] (0 = greedy), got %g", temp);
+    p.temp = float(temp);
+    const int64_t top_k = a.get_int({"--top-k"}, p.top_k);
+    if (top_k < 0 || top_k > (1 << 24)) fail("option --top-k: expected 0 (off) or more, got %lld", (long long)top_k);
+    p.top_k = int(top_k);
     p.top_p = float(a.get_float({"--top-p"}, p.top_p));
     p.min_p = float(a.get_float({"--min-p"}, p.min_p));
     p.repeat_penalty = float(a.get_float({"--repeat-penalty"}, p.repeat_penalty));
-    p.repeat_last_n = int(a.get_int({"--repeat-last-n"}, p.repeat_last_n));
+    const int64_t last_n = a.get_int({"--repeat-last-n"}, p.repeat_last_n);
+    if (last_n < -1 || last_n > (1 << 24)) fail("option --repeat-last-n: expected -1 (all) or 0..16777216, got %lld", (long long)last_n);
+    p.repeat_last_n = int(last_n);
     const int64_t seed = a.get_int({"--seed"}, 0);
+    if (seed < 0) fail("option --seed: expected 0 or more, got %lld", (long long)seed);
     p.seed = uint64_t(seed);
-    if (p.top_p <= 0 || p.top_p > 1) fail("option --top-p: expected a value in (0, 1], got %g", double(p.top_p));
-    if (p.min_p < 0 || p.min_p > 1) fail("option --min-p: expected a value in [0, 1], got %g", double(p.min_p));
-    if (!(p.repeat_penalty > 0)) fail("option --repeat-penalty: expected a value > 0");
-    if (p.repeat_last_n < -1) fail("option --repeat-last-n: expected -1 or more");
+    if (!(p.top_p > 0 && p.top_p <= 1)) fail("option --top-p: expected a value in (0, 1], got %g", double(p.top_p));
+    if (!(p.min_p >= 0 && p.min_p <= 1)) fail("option --min-p: expected a value in [0, 1], got %g", double(p.min_p));
+    if (!(p.repeat_penalty > 0 && p.repeat_penalty <= 100)) fail("option --repeat-penalty: expected a value in (0, 100]");
     return p;
+}
+
+void print_context(const Loaded& l, const Session& ctx, const char* cmd) {
+    if (!l.verbose) return;
+    std::fprintf(stderr, "slm %s: context %d positions (trained %d), KV cache %.1f MiB (%s, allocated at start)\n", cmd,
+                 ctx.n_ctx(), l.model->config().n_ctx_train, double(ctx.kv_bytes()) / 1048576.0,
+                 type_name(ctx.kv_type()));
 }
 
 void print_memory(const Loaded& l, const Session& ctx) {

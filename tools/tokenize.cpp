@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "args.h"
+#include "input_file.h"
 #include "commands.h"
 #include "common.h"
 #include "progress.h"
@@ -33,9 +34,13 @@ const char* kTokenizeUsage =
     "  -m, --model FILE   the tokenizer\n"
     "  -p, --prompt TEXT  the text (default: all of standard input)\n"
     "  --jsonl IN         read lines {\"text\": ...} from IN ('-' for stdin), write one {\"ids\": [...]} per line\n"
+    "                     (a UTF-8 BOM and blank lines are skipped, as slm eval does)\n"
     "  --bos              put the BOS token first (default: none)\n"
     "  --no-special       treat special-token text such as <|eot_id|> as plain text\n"
     "  --pieces           print id:\"piece\" pairs instead of bare ids\n"
+    "  --special-names S  tiktoken tokenizer.model only: whose special-token names (llama3.0, llama3.1 =\n"
+    "                     llama3.2, or a tokenizer_config.json); default: a tokenizer_config.json beside the\n"
+    "                     file, else llama3.1 (as the fixture GGUF), with a note on stderr\n"
     "  --bench [FILE]     encode FILE (default: a generated mixed-language text) on one thread and report\n"
     "                     load time, MB/s and tokens/s, first with an empty pre-token cache, then warm\n"
     "  --bench-mb N       size of the generated benchmark text in MB (default 4)\n";
@@ -50,7 +55,8 @@ const char* kDetokenizeUsage =
     "  -m, --model FILE   the tokenizer (.gguf, tokenizer.json or tokenizer.model)\n"
     "  --ids IDS          the ids (default: read from standard input)\n"
     "  --jsonl IN         read lines {\"ids\": [...]} from IN ('-' for stdin), write one {\"text\": ...} per line\n"
-    "  --no-special       leave control tokens (BOS, EOS, <|eot_id|> ...) out of the text\n";
+    "  --no-special       leave control tokens (BOS, EOS, <|eot_id|> ...) out of the text\n"
+    "  --special-names S  as for slm tokenize\n";
 
 std::string read_all(std::istream& in) {
     std::stringstream ss;
@@ -60,9 +66,17 @@ std::string read_all(std::istream& in) {
 
 std::string read_path(const std::string& path) {
     if (path == "-") return read_all(std::cin);
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("%s: cannot open file", path.c_str());
-    return read_all(f);
+    return read_input_file(path, "a JSONL file");
+}
+
+// The tokenizer of -m, with --special-names for tiktoken files; says on stderr what it chose that the file
+// does not say.
+Tokenizer load_tokenizer(const std::string& path, const Args& args) {
+    TiktokenSpecials sp;
+    if (args.given({"--special-names"})) sp = TiktokenSpecials::from_choice(args.get({"--special-names"}));
+    Tokenizer tok = Tokenizer::load(path, sp);
+    if (!tok.load_note().empty()) std::fprintf(stderr, "note: %s\n", tok.load_note().c_str());
+    return tok;
 }
 
 void write_out(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
@@ -80,19 +94,6 @@ std::string ids_line(const Tokenizer& tok, const std::vector<int32_t>& ids, bool
     return out;
 }
 
-// Lines of a .jsonl text (a last line without '\n' counts).
-std::vector<std::string_view> split_lines(std::string_view data) {
-    std::vector<std::string_view> lines;
-    for (size_t pos = 0; pos < data.size();) {
-        size_t eol = data.find('\n', pos);
-        if (eol == std::string_view::npos) eol = data.size();
-        std::string_view line = data.substr(pos, eol - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        lines.push_back(line);
-        pos = eol + 1;
-    }
-    return lines;
-}
 
 // A deterministic mixed-language text for --bench: sentences of common words in several scripts, with
 // made-up words (so the pre-token cache does not see only repeats), numbers, punctuation, code and emoji.
@@ -240,7 +241,7 @@ int cmd_tokenize(int argc, char** argv) {
         }
         rest.push_back(argv[i]);
     }
-    Args args(int(rest.size()), rest.data(), {"-m", "--model", "-p", "--prompt", "--jsonl", "--bench-mb"},
+    Args args(int(rest.size()), rest.data(), {"-m", "--model", "-p", "--prompt", "--jsonl", "--bench-mb", "--special-names"},
               {"--bos", "--no-special", "--pieces"});
     if (args.help()) {
         std::fputs(kTokenizeUsage, stdout);
@@ -253,20 +254,21 @@ int cmd_tokenize(int argc, char** argv) {
     const bool bos = args.has("--bos");
     const bool parse_special = !args.has("--no-special");
     const bool pieces = args.has("--pieces");
-    Tokenizer tok = Tokenizer::load(model);
+    Tokenizer tok = load_tokenizer(model, args);
 
     if (args.given({"--jsonl"})) {
         std::string path = args.get({"--jsonl"});
         std::string data = read_path(path);
-        auto lines = split_lines(data);
+        auto lines = json::jsonl_lines(data);  // the JSONL rule (BOM, blank lines) that eval uses too
         Progress progress("tokenize", "lines", "lines/s", 1.0, lines.size() > 1000, 0.5, 1.0);
         std::string out;
         for (size_t i = 0; i < lines.size(); i++) {
+            const size_t ln = lines[i].line_no;
             json::Value v;
             std::string err;
-            if (!json::try_parse(lines[i], &v, &err)) fail("%s: line %zu: %s", path.c_str(), i + 1, err.c_str());
+            if (!json::try_parse(lines[i].text, &v, &err)) fail("%s: line %zu: %s", path.c_str(), ln, err.c_str());
             const json::Value* text = v.is_object() ? v.find("text") : nullptr;
-            if (!text || !text->is_string()) fail("%s: line %zu: expected an object with a string \"text\"", path.c_str(), i + 1);
+            if (!text || !text->is_string()) fail("%s: line %zu: expected an object with a string \"text\"", path.c_str(), ln);
             std::vector<int32_t> ids = tok.encode(text->as_string(), bos, parse_special);
             out += "{\"ids\": [";
             for (size_t k = 0; k < ids.size(); k++) {
@@ -290,7 +292,7 @@ int cmd_tokenize(int argc, char** argv) {
 }
 
 int cmd_detokenize(int argc, char** argv) {
-    Args args(argc, argv, {"-m", "--model", "--ids", "--jsonl"}, {"--no-special"});
+    Args args(argc, argv, {"-m", "--model", "--ids", "--jsonl", "--special-names"}, {"--no-special"});
     if (args.help()) {
         std::fputs(kDetokenizeUsage, stdout);
         return 0;
@@ -299,23 +301,24 @@ int cmd_detokenize(int argc, char** argv) {
     std::string model = args.require({"-m", "--model"});
     if (args.given({"--ids"}) && args.given({"--jsonl"})) fail("give either --ids or --jsonl, not both");
     const bool render_control = !args.has("--no-special");
-    Tokenizer tok = Tokenizer::load(model);
+    Tokenizer tok = load_tokenizer(model, args);
     if (args.given({"--jsonl"})) {
         std::string path = args.get({"--jsonl"});
         std::string data = read_path(path);
-        auto lines = split_lines(data);
+        auto lines = json::jsonl_lines(data);
         std::string out;
         for (size_t i = 0; i < lines.size(); i++) {
+            const size_t ln = lines[i].line_no;
             json::Value v;
             std::string err;
-            if (!json::try_parse(lines[i], &v, &err)) fail("%s: line %zu: %s", path.c_str(), i + 1, err.c_str());
+            if (!json::try_parse(lines[i].text, &v, &err)) fail("%s: line %zu: %s", path.c_str(), ln, err.c_str());
             const json::Value* ids = v.is_object() ? v.find("ids") : nullptr;
-            if (!ids || !ids->is_array()) fail("%s: line %zu: expected an object with an array \"ids\"", path.c_str(), i + 1);
+            if (!ids || !ids->is_array()) fail("%s: line %zu: expected an object with an array \"ids\"", path.c_str(), ln);
             std::vector<int32_t> list;
             for (size_t k = 0; k < ids->size(); k++) {
                 const json::Value& x = (*ids)[k];
                 if (!x.is_integer() || x.as_int() < 0 || x.as_int() >= tok.n_vocab())
-                    fail("%s: line %zu: ids[%zu] is not a token id of this vocabulary (0..%d)", path.c_str(), i + 1, k, tok.n_vocab() - 1);
+                    fail("%s: line %zu: ids[%zu] is not a token id of this vocabulary (0..%d)", path.c_str(), ln, k, tok.n_vocab() - 1);
                 list.push_back(int32_t(x.as_int()));
             }
             out += "{\"text\": ";

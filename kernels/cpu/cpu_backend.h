@@ -45,6 +45,8 @@ public:
                 float* logits_host, Numerics num) override;
 
     // ---- training ops (cpu_backend_train.cpp) ----
+    void matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate) override;
+    void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) override;
 
     ThreadPool& pool() { return pool_; }
 

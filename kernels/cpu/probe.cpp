@@ -1,4 +1,4 @@
-#include "cpu/probe.h"
+#include "backend.h"
 
 #include <algorithm>
 #include <chrono>
@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common.h"
+#include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 #include "threadpool.h"
@@ -53,6 +54,12 @@ double fma_scalar(int64_t n, float* sink) {
 
 }  // namespace
 
+}  // namespace slm::kernels
+
+namespace slm::probe {
+
+using namespace kernels;
+
 double read_bandwidth_gbs(ThreadPool& pool, size_t bytes, int reps) {
     const size_t n = std::max<size_t>(bytes / sizeof(float), 1 << 20);
     std::vector<float> buf(n, 1.0f);  // touched: every page is mapped before timing
@@ -71,8 +78,8 @@ double read_bandwidth_gbs(ThreadPool& pool, size_t bytes, int reps) {
     return double(n * sizeof(float)) / best / 1e9;
 }
 
-double peak_gflops(ThreadPool& pool, SimdLevel l, double seconds) {
-    (void)for_level(l);  // refuses a level this CPU lacks
+double peak_gflops(ThreadPool& pool, double seconds) {
+    const SimdLevel l = active().level();
     const int nt = pool.size();
     std::vector<float> sink(static_cast<size_t>(nt) * 16, 0.0f);
     std::vector<double> flops(static_cast<size_t>(nt), 0.0);
@@ -100,4 +107,4 @@ double peak_gflops(ThreadPool& pool, SimdLevel l, double seconds) {
     return total / dt / 1e9;
 }
 
-}  // namespace slm::kernels
+}  // namespace slm::probe

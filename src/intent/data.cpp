@@ -4,10 +4,14 @@
 #include <cctype>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <chrono>
+#include <cstdio>
 #include <set>
 
+#include <sys/statvfs.h>
+
 #include "common.h"
+#include "output_file.h"
 #include "intent/lexicon.h"
 
 namespace slm::intent {
@@ -743,7 +747,7 @@ std::string to_jsonl(const Example& e) {
     return v.dump();
 }
 
-DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const GenOptions& opt) {
+DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const GenOptions& opt, bool progress) {
     if (n < 10) fail("gen-data: --n must be at least 10 (got %d)", n);
     if (n_test < 1) fail("gen-data: --n-test must be at least 1 (got %d)", n_test);
     // construct the generators first: bad options fail before any file is created
@@ -751,28 +755,56 @@ DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const Gen
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) fail("gen-data: cannot create directory %s: %s", dir.c_str(), ec.message().c_str());
-    auto open = [&](const char* name) {
-        std::string path = dir + "/" + name;
-        std::ofstream f(path, std::ios::binary);
-        if (!f) fail("gen-data: cannot write %s", path.c_str());
-        return f;
-    };
-    DatasetCounts c;
+
+    // Disk check before the work: the size of a sample of lines from a generator of the same options, times
+    // the number asked for, against the space free in DIR.
     {
-        std::ofstream train = open("train.jsonl"), val = open("val.jsonl");
-        for (int i = 0; i < n; i++) {
-            std::string line = to_jsonl(train_gen.next()) + "\n";
-            if (i % 10 == 9) { val << line; c.val++; }  // every tenth example: exactly 10% validation
-            else { train << line; c.train++; }
+        Generator sample(opt, Bank::train);
+        uint64_t bytes = 0;
+        const int k = 200;
+        for (int i = 0; i < k; i++) bytes += to_jsonl(sample.next()).size() + 1;
+        const double need = double(bytes) / k * (double(n) + double(n_test)) * 1.1;
+        struct statvfs vfs;
+        if (::statvfs(dir.c_str(), &vfs) == 0) {
+            const double avail = double(vfs.f_bavail) * double(vfs.f_frsize);
+            if (need > avail)
+                fail("gen-data: %d + %d examples need about %.1f MB, but %s has %.1f MB free", n, n_test, need / 1e6,
+                     dir.c_str(), avail / 1e6);
         }
-        if (!train || !val) fail("gen-data: write error in %s", dir.c_str());
     }
-    std::ofstream test = open("test.jsonl");
+    // All three outputs exist (as temporaries) before the first example is made.
+    OutputFile train(dir + "/train.jsonl"), val(dir + "/val.jsonl"), test(dir + "/test.jsonl");
+    DatasetCounts c;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last = t0;
+    const int64_t total = int64_t(n) + n_test;
+    auto tick = [&](int64_t done) {
+        if (!progress) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (done < total && std::chrono::duration<double>(now - last).count() < 0.5) return;
+        const double el = std::chrono::duration<double>(now - t0).count();
+        if (done == total && el < 1.0 && last == t0) return;  // quick runs print nothing
+        last = now;
+        const double rate = el > 0 ? double(done) / el : 0;
+        std::fprintf(stderr, "\rgen-data: %lld/%lld examples, %.0f/s, ETA %.0f s   ", (long long)done,
+                     (long long)total, rate, rate > 0 ? double(total - done) / rate : 0.0);
+        if (done == total) std::fprintf(stderr, "\n");
+    };
+    for (int i = 0; i < n; i++) {
+        std::string line = to_jsonl(train_gen.next()) + "\n";
+        if (i % 10 == 9) { val.write(line); c.val++; }  // every tenth example: exactly 10% validation
+        else { train.write(line); c.train++; }
+        if ((i & 255) == 0) tick(i);
+    }
     for (int i = 0; i < n_test; i++) {
-        test << to_jsonl(test_gen.next()) << "\n";
+        test.write(to_jsonl(test_gen.next()) + "\n");
         c.test++;
+        if ((i & 255) == 0) tick(int64_t(n) + i);
     }
-    if (!test) fail("gen-data: write error in %s/test.jsonl", dir.c_str());
+    tick(total);
+    train.commit();
+    val.commit();
+    test.commit();
     return c;
 }
 

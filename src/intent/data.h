@@ -69,7 +69,9 @@ std::string to_jsonl(const Example& e);
 
 struct DatasetCounts { int train = 0, val = 0, test = 0; };
 // Writes DIR/train.jsonl (90% of n), DIR/val.jsonl (10%) and DIR/test.jsonl (n_test, from Bank::test).
-DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const GenOptions& opt);
+// Every output is created (output_file.h) and the free disk space checked before the first example is made;
+// with `progress`, a progress line on stderr once it runs longer than a second.
+DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const GenOptions& opt, bool progress = false);
 
 // K solved examples for few-shot prompting: from Bank::train with a fixed seed (so disjoint from test.jsonl's
 // phrasings), the actions taken in turn so that K >= 10 shows every action.

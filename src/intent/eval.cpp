@@ -11,6 +11,7 @@
 #include "chat_template.h"
 #include "common.h"
 #include "progress.h"
+#include "input_file.h"
 #include "forward.h"
 #include "generate.h"
 #include "intent/data.h"
@@ -71,14 +72,9 @@ static EvalItem parse_item(const json::Value& v, const std::string& where) {
 
 std::vector<EvalItem> parse_eval_text(const std::string& text, const std::string& name) {
     std::vector<EvalItem> items;
-    size_t pos = 0;
-    int line_no = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        pos = nl == std::string::npos ? text.size() : nl + 1;
-        line_no++;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    for (const json::JsonlLine& jl : json::jsonl_lines(text)) {
+        const std::string_view line = jl.text;
+        const int line_no = int(jl.line_no);
         std::string where = strfmt("%s line %d", name.c_str(), line_no);
         json::Value v;
         std::string err;
@@ -92,11 +88,7 @@ std::vector<EvalItem> parse_eval_text(const std::string& text, const std::string
 }
 
 std::vector<EvalItem> read_eval_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("cannot open data file %s", path.c_str());
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return parse_eval_text(ss.str(), path);
+    return parse_eval_text(read_input_file(path, "a JSONL data file"), path);
 }
 
 // ---- decoding ---------------------------------------------------------------------------------------------
@@ -122,8 +114,13 @@ std::vector<chat::Message> prefix_messages(const EvalOptions& opt) {
 }
 }  // namespace
 
+// The model's chat template (or --chat-template's).
+static chat::Template eval_template(const Model& model, const EvalOptions& opt) {
+    return chat::resolve(model.tokenizer(), model.file().get_string("tokenizer.chat_template", ""), opt.chat_template);
+}
+
 int eval_context_size(const Model& model, const EvalOptions& opt) {
-    const size_t n_prefix = chat::tokenize_llama3(model.tokenizer(), prefix_messages(opt), false).size();
+    const size_t n_prefix = chat::render(model.tokenizer(), eval_template(model, opt), prefix_messages(opt), false).ids.size();
     const int model_ctx = model.config().n_ctx_train > 0 ? model.config().n_ctx_train : ContextOptions::kDefaultMaxCtx;
     const int n_ctx = int(std::min<size_t>(size_t(model_ctx), n_prefix + 1024));
     if (int(n_prefix) + 64 > n_ctx)
@@ -151,7 +148,10 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
 
     // The shared prefix: evaluated once; each example keeps it through Session::reuse_prefix.
     const std::vector<chat::Message> prefix_msgs = prefix_messages(opt);
-    const std::vector<int32_t> prefix = chat::tokenize_llama3(tok, prefix_msgs, false);
+    const chat::Template tpl = eval_template(ctx.model(), opt);
+    if (!tpl.note.empty() && opt.progress) std::fprintf(stderr, "%s\n", tpl.note.c_str());
+    r.chat_template = chat::family_name(tpl.family);
+    const std::vector<int32_t> prefix = chat::render(tok, tpl, prefix_msgs, false).ids;
     r.n_prefix = int(prefix.size());
     if (int(prefix.size()) + 64 > ctx.n_ctx())
         fail("the prompt prefix (%zu tokens with %d few-shot examples) does not fit the context (%d)", prefix.size(),
@@ -172,7 +172,7 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
         auto t_item = Clock::now();
         std::vector<chat::Message> msgs = prefix_msgs;
         msgs.push_back({"user", item.text});
-        const std::vector<int32_t> ids = chat::tokenize_llama3(tok, msgs, true);
+        const std::vector<int32_t> ids = chat::render(tok, tpl, msgs, true).ids;
         const int budget = opt.constrained ? 128 : opt.max_tokens;
         if (int(ids.size()) + budget > ctx.n_ctx())
             fail("line %d: the prompt (%zu tokens) and answer budget do not fit the context (%d)", item.line, ids.size(), ctx.n_ctx());
@@ -184,6 +184,7 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
         GenerateOptions go;
         go.n_predict = budget;
         go.stop_at_control = true;  // the turn ends at EOT/EOS or any other control token
+        go.stop_tokens = tpl.end_of_turn;  // and at the template's end of turn
         if (dec) {
             go.pick = [&](const float* logits) {
                 auto t_sel = Clock::now();
@@ -208,7 +209,7 @@ EvalResult evaluate(Session& ctx, const std::vector<EvalItem>& all_items, const 
         r.prompt_s += g.prompt_seconds;
         r.decode_s += g.gen_seconds;
         r.decode_evals += g.n_gen_evals;
-        res.n_gen = int(g.tokens.size()) - (g.stop_reason == "eog" ? 1 : 0);  // the end-of-turn token not counted
+        res.n_gen = int(g.tokens.size()) - (g.stop_reason == "eog" || g.stop_reason == "stop-token" ? 1 : 0);  // the end-of-turn token not counted
         res.reply = reply;
         res.grade = grade(reply, item.gold);
         res.latency_s = seconds_since(t_item);
@@ -349,6 +350,7 @@ json::Value EvalResult::to_json() const {
     v.set("n", int(results.size()));
     v.set("constrained", opt.constrained);
     v.set("few_shot", opt.few_shot);
+    v.set("chat_template", chat_template);
     v.set("threads", threads);
     v.set("exact", b.all.rate(b.all.exact));
     v.set("valid_json", b.all.rate(b.all.valid_json));
@@ -454,9 +456,9 @@ std::string EvalResult::to_markdown() const {
 std::string EvalResult::summary() const {
     Breakdowns b = breakdowns(*this);
     Speed sp = speed(*this);
-    return strfmt("examples %zu (%s, %d-shot)\nexact %s | valid JSON %s | valid schema %s | action %s | product %s | quantity %s\n"
+    return strfmt("examples %zu (%s, %d-shot, chat template %s)\nexact %s | valid JSON %s | valid schema %s | action %s | product %s | quantity %s\n"
                   "prompt %.1f tok/s | decode %.1f tok/s | latency p50 %.1f ms, p95 %.1f ms | peak RSS %.1f MiB\n",
-                  results.size(), opt.constrained ? "constrained" : "unconstrained", opt.few_shot,
+                  results.size(), opt.constrained ? "constrained" : "unconstrained", opt.few_shot, chat_template.c_str(),
                   pct(b.all.rate(b.all.exact)).c_str(), pct(b.all.rate(b.all.valid_json)).c_str(),
                   pct(b.all.rate(b.all.valid_schema)).c_str(), pct(b.all.rate(b.all.action)).c_str(),
                   pct(b.all.rate(b.all.product)).c_str(), pct(b.all.rate(b.all.quantity)).c_str(), sp.prompt_tps,

@@ -1,4 +1,4 @@
-// `slm eval` on the intent task: read examples, prompt a model in the Llama 3 chat format (system prompt,
+// `slm eval` on the intent task: read examples, prompt a model in its chat template (system prompt,
 // optional few-shot turns, the user's message), decode greedily (optionally under the schema constraint),
 // grade by SPEC.md, and report accuracy, breakdowns, speed and memory.
 #pragma once
@@ -38,6 +38,7 @@ struct EvalOptions {
     int limit = -1;         // first N examples only (< 0: all)
     int max_tokens = 48;    // unconstrained budget (constrained answers end on their own, within ~80 tokens)
     bool progress = true;   // progress line on stderr
+    std::string chat_template;  // llama3|chatml|llama2|none; "" = the model's own (chat::resolve)
 };
 
 struct ItemResult {
@@ -52,6 +53,7 @@ struct EvalResult {
     std::string model, data, lora;
     EvalOptions opt;
     int threads = 0;               // set by the caller (the backend's pool)
+    std::string chat_template;     // the family used (chat::family_name)
     int n_prefix = 0;              // shared prefix tokens (system prompt + few-shot turns), evaluated once
     double prefix_s = 0, setup_s = 0;  // prefix evaluation; building the constraint (token index)
     double prompt_s = 0, decode_s = 0; // summed over examples
