@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include "backend.h"
@@ -79,8 +80,14 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
     Report rep;
     rep.ref_path = ref.path();
     rep.quant_path = quant.path();
+    // A GPTQ weight NAME.weight is stored as NAME.qweight + parts (kernels/cpu/gptq.cpp).
+    auto gptq_base = [](const std::string& name, const char* suffix) {
+        const size_t n = std::strlen(suffix);
+        return name.size() > n && name.compare(name.size() - n, n, suffix) == 0 ? name.substr(0, name.size() - n) : "";
+    };
     for (const gguf::TensorInfo& rt : ref.tensors())
-        if (!quant.find_tensor(rt.name))
+        if (!quant.find_tensor(rt.name) &&
+            !(gptq_base(rt.name, ".weight").size() && quant.find_tensor(gptq_base(rt.name, ".weight") + ".qweight")))
             fail("%s has tensor %s, %s does not", ref.path().c_str(), escape_text(rt.name).c_str(), quant.path().c_str());
 
     std::map<int, GroupAudit> layers;
@@ -88,7 +95,70 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
     uint64_t total_bytes = 0, done_bytes = 0;
     for (const gguf::TensorInfo& qt : quant.tensors()) total_bytes += qt.nbytes;
     Progress bar("audit: weights", "tensors", "MB/s", 1e6, progress);
+    // Adds one tensor's errors to its layer, its kind and the totals.
+    auto record = [&](TensorAudit&& ta) {
+        GroupAudit& lg = layers[ta.layer];
+        lg.key = ta.layer >= 0 ? std::to_string(ta.layer) : "other";
+        lg.n_tensors++;
+        lg.err.add(ta.err);
+        auto it = std::find_if(kinds.begin(), kinds.end(), [&](const GroupAudit& g) { return g.key == ta.kind; });
+        if (it == kinds.end()) {
+            kinds.push_back({ta.kind, 0, {}});
+            it = kinds.end() - 1;
+        }
+        it->n_tensors++;
+        it->err.add(ta.err);
+        rep.total.add(ta.err);
+        if (ta.q_type != ta.ref_type || ta.q_gptq) rep.total_quantized.add(ta.err);
+        rep.tensors.push_back(std::move(ta));
+    };
     for (const gguf::TensorInfo& qt : quant.tensors()) {
+        bool is_part = false;
+        for (const char* p : {".scales", ".zeros", ".perm"}) {
+            const std::string b = gptq_base(qt.name, p);
+            is_part = is_part || (!b.empty() && quant.find_tensor(b + ".qweight"));
+        }
+        if (is_part) {
+            done_bytes += qt.nbytes;
+            continue;  // counted with its .qweight
+        }
+        if (const std::string base = gptq_base(qt.name, ".qweight"); !base.empty()) {
+            const gguf::TensorInfo* rt = ref.find_tensor(base + ".weight");
+            if (!rt || rt->n_dims != 2)
+                fail("%s has GPTQ weight %s, %s has no matrix %s.weight", quant.path().c_str(), base.c_str(),
+                     ref.path().c_str(), base.c_str());
+            const WeightView w = gptq_weight_view(quant, base, rt->ne[0], rt->ne[1]);
+            if (const std::string err = codec::check_weight(w); !err.empty())
+                fail("%s: GPTQ weight %s: %s", quant.path().c_str(), base.c_str(), err.c_str());
+            TensorAudit ta;
+            ta.name = base + ".weight";
+            ta.kind = tensor_kind(ta.name);
+            ta.layer = tensor_layer(ta.name);
+            ta.ref_type = rt->type;
+            ta.q_type = qt.type;
+            ta.q_gptq = true;
+            ta.shape = {rt->ne[0], rt->ne[1]};
+            const int64_t n_in = rt->ne[0];
+            const int64_t rrow = row_bytes(rt->type, n_in);
+            const uint8_t* rdata = ref.tensor_data(*rt);
+            std::vector<ErrorSums> partial(size_t(pool.size()));
+            pool.parallel_for(w.n_out, std::max<int64_t>(1, 65536 / n_in), [&](int64_t r0, int64_t r1, int ti) {
+                std::vector<float> a(static_cast<size_t>(n_in)), b(static_cast<size_t>(n_in));
+                for (int64_t r = r0; r < r1; ++r) {
+                    codec::dequantize_row(rt->type, rdata + r * rrow, a.data(), n_in);
+                    codec::dequantize_weight_row(w, r, b.data());
+                    partial[size_t(ti)].add(compare_values(a.data(), b.data(), n_in));
+                }
+            });
+            for (const ErrorSums& p : partial) ta.err.add(p);
+            for (int i = 0; i < w.n_parts; i++) {
+                const gguf::TensorInfo* pt = quant.find_tensor(base + "." + w.parts[size_t(i)].role);
+                ta.err.bytes += pt ? pt->nbytes : 0;
+            }
+            record(std::move(ta));
+            done_bytes += qt.nbytes;
+            continue;
+        }
         const gguf::TensorInfo* rt = ref.find_tensor(qt.name);
         if (!rt) fail("%s has tensor %s, %s does not", quant.path().c_str(), escape_text(qt.name).c_str(), ref.path().c_str());
         if (rt->ne != qt.ne)
@@ -125,20 +195,7 @@ Report audit_weights(const gguf::File& ref, const gguf::File& quant, ThreadPool&
         for (const ErrorSums& p : partial) ta.err.add(p);
         ta.err.bytes = qt.nbytes;
 
-        GroupAudit& lg = layers[ta.layer];
-        lg.key = ta.layer >= 0 ? std::to_string(ta.layer) : "other";
-        lg.n_tensors++;
-        lg.err.add(ta.err);
-        auto it = std::find_if(kinds.begin(), kinds.end(), [&](const GroupAudit& g) { return g.key == ta.kind; });
-        if (it == kinds.end()) {
-            kinds.push_back({ta.kind, 0, {}});
-            it = kinds.end() - 1;
-        }
-        it->n_tensors++;
-        it->err.add(ta.err);
-        rep.total.add(ta.err);
-        if (ta.q_type != ta.ref_type) rep.total_quantized.add(ta.err);
-        rep.tensors.push_back(std::move(ta));
+        record(std::move(ta));
         done_bytes += qt.nbytes;
         bar.update(double(rep.tensors.size()), double(quant.tensors().size()), double(done_bytes), double(total_bytes));
     }
@@ -299,7 +356,7 @@ std::string format_report(const Report& r) {
     const char* cols = "   bpw        RMSE    max|err|    SNR dB     rel.err";
     o += strfmt("%-*s  %-6s -> %-6s%s\n", int(w), "tensor", "ref", "quant", cols);
     for (const auto& t : r.tensors)
-        o += strfmt("%-*s  %-6s -> %-6s  %s\n", int(w), t.name.c_str(), type_name(t.ref_type), type_name(t.q_type),
+        o += strfmt("%-*s  %-6s -> %-6s  %s\n", int(w), t.name.c_str(), type_name(t.ref_type), t.q_type_name(),
                     err_cols(t.err).c_str());
     o += strfmt("\n%-8s %7s%s\n", "layer", "tensors", cols);
     for (const auto& g : r.by_layer) o += strfmt("%-8s %7d  %s\n", g.key.c_str(), g.n_tensors, err_cols(g.err).c_str());
@@ -330,7 +387,7 @@ json::Value to_json(const Report& r) {
         o.set("kind", json::Value(t.kind));
         o.set("layer", t.layer >= 0 ? json::Value(t.layer) : json::Value());
         o.set("ref_type", json::Value(type_name(t.ref_type)));
-        o.set("quant_type", json::Value(type_name(t.q_type)));
+        o.set("quant_type", json::Value(t.q_type_name()));
         json::Value shape = json::Value::array();
         for (int64_t d : t.shape) shape.push_back(json::Value(d));
         o.set("shape", shape);
@@ -423,7 +480,7 @@ std::string to_svg(const Report& r) {
         std::string color = e > 0 && std::isfinite(e) ? svg::ramp_color((std::log10(e) - lo) / (hi - lo))
                                                       : (e == 0 ? "#d0d0d0" : "#ff0000");
         std::string tip = strfmt("%s: %s -> %s, rel.err %s, SNR %s dB", t.name.c_str(), type_name(t.ref_type),
-                                 type_name(t.q_type), fmt_num(e, "%.3e").c_str(), fmt_num(t.err.snr_db(), "%.2f").c_str());
+                                 t.q_type_name(), fmt_num(e, "%.3e").c_str(), fmt_num(t.err.snr_db(), "%.2f").c_str());
         d.rect(left + cell_w * c, top + cell_h * double(k), cell_w - 1, cell_h - 1, color, tip);
     }
     // Legend: the colour ramp with log10 ticks, and the grey of unchanged tensors.

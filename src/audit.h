@@ -47,6 +47,8 @@ struct TensorAudit {
     std::string kind;  // "attn_q", "ffn_down", "token_embd", "attn_norm", ...
     int layer = -1;    // blk.N, else -1
     GgmlType ref_type = GgmlType::F32, q_type = GgmlType::F32;
+    bool q_gptq = false;  // the quantized tensor is a GPTQ weight (its parts), q_type then means nothing
+    const char* q_type_name() const { return q_gptq ? "gptq4" : type_name(q_type); }
     std::vector<int64_t> shape;
     ErrorSums err;
 };

@@ -118,6 +118,9 @@ protected:
 // The CPU backend (kernels/cpu/backend.cpp): the best kernels this CPU runs (SLM_SIMD caps the level), work
 // split over the caller's pool. The pool must outlive the backend.
 std::unique_ptr<Backend> make_cpu_backend(ThreadPool& pool);
+// The CUDA backend on device `device` (kernels/cuda/backend.cu, linked by `make cuda` into build/slm-cuda). The
+// CPU-only build has a stand-in that throws slm::Error ("built without CUDA"), so it needs no toolkit.
+std::unique_ptr<Backend> make_cuda_backend(int device);
 
 // ---- host-side format codecs ----
 // Files are made and read on the host whatever backend computes: the quantizers, dequantizers and the
@@ -140,6 +143,10 @@ bool can_quantize(GgmlType t);
 void dequantize_row(GgmlType t, const void* x, float* y, int64_t n);
 // The reference quantizer (byte-identical to ggml's, no importance matrix). Throws for a type without one.
 void quantize_row(GgmlType t, const float* x, void* y, int64_t n);
+// Any weight view, multi-part formats (GPTQ) included: "" when its parts are well formed (types, shapes, a
+// GPTQ permutation that is one), else what is wrong; and row `row` dequantized in input order (n_in floats).
+std::string check_weight(const WeightView& w);
+void dequantize_weight_row(const WeightView& w, int64_t row, float* out);
 }  // namespace codec
 
 }  // namespace slm

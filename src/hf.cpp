@@ -20,6 +20,7 @@
 #include "gguf.h"
 #include "json.h"
 #include "model.h"
+#include "output_file.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "tokenizer.h"
@@ -82,18 +83,9 @@ json::Value read_json(const std::string& path) {
 }
 
 void write_text_file(const std::string& path, const std::string& text) {
-    const std::string tmp = strfmt("%s.tmp%d", path.c_str(), int(getpid()));
-    {
-        std::ofstream f(tmp, std::ios::binary);
-        if (!f || !(f << text) || !f.flush()) {
-            std::remove(tmp.c_str());
-            fail("%s: cannot write", path.c_str());
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        fail("%s: cannot rename into place", path.c_str());
-    }
+    OutputFile out(path);
+    out.write(text);
+    out.commit();
 }
 
 // ---- config.json --------------------------------------------------------------------------------------
@@ -523,6 +515,7 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
     if (!fs::is_directory(dir)) fail("%s: not a directory (expected a Hugging Face checkpoint directory)", dir.c_str());
     const bool forced = !opt.type.empty();
     const GgmlType want = forced ? parse_type(opt.type) : GgmlType::F32;
+    OutputFile out(out_path);  // before the work: a bad target fails now, not after the conversion
     const Config cfg = read_config(dir);
     const Vocab voc = read_tokenizer(dir, cfg);
 
@@ -674,7 +667,8 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
             return out;
         });
     }
-    w.write(out_path);
+    w.write(out);
+    out.commit();
     res.n_tensors = int(w.n_tensors());
     res.seconds = since(t0);
     // What was written must load: the same checks as any model file.

@@ -90,6 +90,46 @@ WeightView checked_view(const gguf::File& f, const gguf::TensorInfo& t, const Ba
 
 }  // namespace
 
+// A multi-part GPTQ weight (kernels/cpu/gptq.cpp draws the layout): BASE.qweight, .scales, .zeros and, with
+// act-order, .perm; the group size from slm.gptq.group_size. The parts' types, shapes and the permutation are
+// checked by the backend's supports() (kernels/cpu/gptq.cpp's gptq_check on the CPU).
+WeightView gptq_weight_view(const gguf::File& f, const std::string& base, int64_t n_in, int64_t n_out) {
+    static const char* const roles[4] = {"qweight", "scales", "zeros", "perm"};
+    WeightView w;
+    w.format = WeightFormat::gptq;
+    w.type = GgmlType::I32;
+    w.n_in = n_in;
+    w.n_out = n_out;
+    const int64_t g = f.get_int("slm.gptq.group_size", 0);
+    if (g < 8 || g > n_in * 8 || g % 8)
+        fail("%s: %s.qweight: slm.gptq.group_size = %lld is missing or not a positive multiple of 8", f.path().c_str(),
+             base.c_str(), (long long)g);
+    w.group_size = g;
+    for (const char* role : roles) {
+        const gguf::TensorInfo* t = f.find_tensor(base + "." + role);
+        if (!t) continue;
+        if (t->ne[2] != 1 || t->ne[3] != 1) fail("%s: tensor %s.%s is not 2-D", f.path().c_str(), base.c_str(), role);
+        w.parts[size_t(w.n_parts++)] = WeightPart{role, t->type, f.tensor_data(*t), t->ne[0], t->ne[1]};
+    }
+    w.data = w.parts[0].data;
+    return w;
+}
+
+namespace {
+
+// A layer matrix NAME.weight [n_in, n_out], or its GPTQ form (BASE.qweight [n_in / 8, n_out] and parts; the
+// parts are checked when the weight is loaded).
+void get_matrix(const gguf::File& f, const std::string& name, std::vector<int64_t> ne) {
+    const std::string base = name.size() > 7 ? name.substr(0, name.size() - 7) : name;
+    if (!f.find_tensor(name) && f.find_tensor(base + ".qweight") && ne[0] % 8 == 0) {
+        get_tensor(f, base + ".qweight", {ne[0] / 8, ne[1]});
+        return;
+    }
+    get_tensor(f, name, ne);
+}
+
+}  // namespace
+
 ModelConfig read_model_config(const gguf::File& f) {
     const std::string& path = f.path();
     ModelConfig c;
@@ -150,10 +190,10 @@ ModelConfig read_model_config(const gguf::File& f) {
     for (int il = 0; il < c.n_layer; il++) {
         const std::string b = strfmt("blk.%d.", il);
         get_tensor(f, b + "attn_norm.weight", {E});
-        get_tensor(f, b + "attn_q.weight", {E, Q});
-        get_tensor(f, b + "attn_k.weight", {E, KV});
-        get_tensor(f, b + "attn_v.weight", {E, KV});
-        get_tensor(f, b + "attn_output.weight", {Q, E});
+        get_matrix(f, b + "attn_q.weight", {E, Q});
+        get_matrix(f, b + "attn_k.weight", {E, KV});
+        get_matrix(f, b + "attn_v.weight", {E, KV});
+        get_matrix(f, b + "attn_output.weight", {Q, E});
         get_tensor(f, b + "ffn_norm.weight", {E});
         if (c.n_expert > 0) {  // mixture of experts (Mixtral): the plan of `slm quantize` knows it, Model does not
             get_tensor(f, b + "ffn_gate_inp.weight", {E, c.n_expert});
@@ -161,9 +201,9 @@ ModelConfig read_model_config(const gguf::File& f) {
             get_tensor(f, b + "ffn_up_exps.weight", {E, F, c.n_expert});
             get_tensor(f, b + "ffn_down_exps.weight", {F, E, c.n_expert});
         } else {
-            get_tensor(f, b + "ffn_gate.weight", {E, F});
-            get_tensor(f, b + "ffn_up.weight", {E, F});
-            get_tensor(f, b + "ffn_down.weight", {F, E});
+            get_matrix(f, b + "ffn_gate.weight", {E, F});
+            get_matrix(f, b + "ffn_up.weight", {E, F});
+            get_matrix(f, b + "ffn_down.weight", {F, E});
         }
     }
     return c;
@@ -195,6 +235,16 @@ std::unique_ptr<Model> Model::from_file(gguf::File file, const Backend& backend)
     }
 
     auto weight = [&](const std::string& name, int64_t n_in, int64_t n_out) {
+        if (!f.find_tensor(name)) {
+            const std::string base = name.substr(0, name.size() - std::string(".weight").size());
+            if (f.find_tensor(base + ".qweight")) {
+                WeightView w = gptq_weight_view(f, base, n_in, n_out);
+                if (!backend.supports(w))
+                    fail("%s: GPTQ weight %s (%lld -> %lld): malformed parts, or the %s backend does not support it",
+                         f.path().c_str(), base.c_str(), (long long)n_in, (long long)n_out, backend.name().c_str());
+                return Weight{name, w, {}};
+            }
+        }
         return Weight{name, checked_view(f, *get_tensor(f, name, {n_in, n_out}), backend), {}};
     };
     m->layers_.resize(size_t(c.n_layer));  // safe: read_model_config saw every layer's tensors

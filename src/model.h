@@ -61,6 +61,10 @@ struct ModelLoadOptions {
     gguf::LoadMode mode = gguf::LoadMode::mmap;
 };
 
+// The GPTQ weight BASE (BASE.qweight, .scales, .zeros, .perm; layout in kernels/cpu/gptq.cpp) of an n_in -> n_out
+// matrix, its parts checked. Throws slm::Error naming the file and tensor.
+WeightView gptq_weight_view(const gguf::File& f, const std::string& base, int64_t n_in, int64_t n_out);
+
 class Model {
 public:
     // Opens the GGUF file, reads the configuration, checks every tensor's presence, type and shape, and that

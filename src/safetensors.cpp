@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "json.h"
+#include "output_file.h"
 
 namespace slm::safetensors {
 
@@ -235,27 +236,20 @@ std::vector<uint8_t> Writer::to_bytes() const {
 }
 
 void Writer::write(const std::string& path) const {
+    OutputFile out(path);
+    write(out);
+    out.commit();
+}
+
+void Writer::write(OutputFile& out) const {
     std::string h = header();
     while ((8 + h.size()) % 8 != 0) h += ' ';
     uint8_t len[8];
     for (int i = 0; i < 8; i++) len[i] = uint8_t(uint64_t(h.size()) >> (8 * i));
-    const std::string tmp = strfmt("%s.tmp%d", path.c_str(), int(getpid()));
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) fail("%s: cannot create: %s", tmp.c_str(), std::strerror(errno));
-    bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(h.data(), 1, h.size(), f) == h.size();
+    out.write(len, 8);
+    out.write(h);
     for (const T& t : tensors_)
-        ok = ok && (t.data.empty() || std::fwrite(t.data.data(), 1, t.data.size(), f) == t.data.size());
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok) {
-        const int e = errno;
-        std::remove(tmp.c_str());
-        fail("%s: write failed: %s", tmp.c_str(), std::strerror(e));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int e = errno;
-        std::remove(tmp.c_str());
-        fail("%s: cannot rename %s into place: %s", path.c_str(), tmp.c_str(), std::strerror(e));
-    }
+        if (!t.data.empty()) out.write(t.data.data(), t.data.size());
 }
 
 }  // namespace slm::safetensors

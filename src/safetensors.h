@@ -15,6 +15,10 @@
 #include <utility>
 #include <vector>
 
+namespace slm {
+class OutputFile;  // output_file.h
+}
+
 namespace slm::safetensors {
 
 // Element size in bytes of a safetensors dtype name ("F32", "BF16", "I64", ...), 0 if the name is unknown.
@@ -67,7 +71,8 @@ public:
     size_t n_tensors() const { return tensors_.size(); }
     uint64_t data_bytes() const;
     std::string header() const;                 // the JSON header (unpadded)
-    void write(const std::string& path) const;  // via a temporary file renamed into place
+    void write(const std::string& path) const;  // through an OutputFile (output_file.h)
+    void write(OutputFile& out) const;          // into one the caller opened before its work; the caller commits
     std::vector<uint8_t> to_bytes() const;      // tests
 
 private:

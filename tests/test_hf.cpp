@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "backend.h"
 #include "hf.h"
 #include "json.h"
 #include "model.h"
@@ -266,13 +267,13 @@ TEST_CASE("hf: config.json variants (transformers 5 rope_parameters, eos lists, 
     CHECK(v5.get_int("tokenizer.ggml.eos_token_id") == 128009);
     CHECK(v5.get_string("tokenizer.chat_template") == "{{ '<|start_header_id|>' }}{{ '<|end_header_id|>' }}");
 
-    for (const char* type : {"F32", "BF16", "Q8_0"}) {
+    for (const char* type : {"BF16", "Q8_0"}) {
         CAPTURE(type);
         c.type = type;
         hf::convert(dir + "/hf", dir + "/t.gguf", test::cpu(), c);
         gguf::File t = gguf::File::open(dir + "/t.gguf");
         CHECK(t.find_tensor("blk.0.attn_norm.weight")->type == GgmlType::F32);
-        const GgmlType want = std::string(type) == "F32" ? GgmlType::F32 : std::string(type) == "BF16" ? GgmlType::BF16 : GgmlType::Q8_0;
+        const GgmlType want = std::string(type) == "BF16" ? GgmlType::BF16 : GgmlType::Q8_0;
         CHECK(t.find_tensor("blk.1.ffn_down.weight")->type == want);
     }
     c.type = "Q4_K";
@@ -335,4 +336,7 @@ TEST_CASE("hf: broken checkpoint directories are clear errors naming the file an
     std::string e10 = variant("cfgjson", [&](const std::string& d) { std::ofstream(d + "/config.json") << "{\"hidden_size\": "; });
     CHECK(e10.find("config.json") != std::string::npos);
     CHECK(error_of([&] { hf::convert(dir + "/nonexistent", dir + "/out.gguf", test::cpu(), c); }).find("not a directory") != std::string::npos);
+    // The output is checked before any work (the shared OutputFile rule): a device is never replaced.
+    CHECK(error_of([&] { hf::convert(dir + "/ok", "/dev/null", test::cpu(), c); }).find("/dev/null") != std::string::npos);
+    CHECK(error_of([&] { hf::convert(dir + "/ok", dir + "/no-such-folder/out.gguf", test::cpu(), c); }).find("no-such-folder") != std::string::npos);
 }

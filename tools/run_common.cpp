@@ -12,7 +12,7 @@ namespace slm::cli {
 
 const std::set<std::string> kModelValueOpts = {"-m", "--model", "-t", "--threads", "-c", "--ctx", "--kv-type",
                                                "--batch", "--lora", "--lora-scale"};
-const std::set<std::string> kModelFlagOpts = {"--no-mmap", "--mlock", "--verbose", "-v", "--ctx-beyond-train"};
+const std::set<std::string> kModelFlagOpts = {"--no-mmap", "--mlock", "--verbose", "-v", "--ctx-beyond-train", "--gpu"};
 const std::set<std::string> kSamplerValueOpts = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
                                                  "--repeat-last-n", "--seed"};
 
@@ -28,7 +28,9 @@ const char* kModelHelp =
     "  --lora-scale S        its user scale (default 1; effective scale S * alpha / rank)\n"
     "  --no-mmap             read the weights into memory instead of mapping the file\n"
     "  --mlock               map the file and lock it in RAM (mlock), so idle pages are not reclaimed\n"
-    "  -v, --verbose         configuration, load mode, SIMD level, timings and peak RSS on stderr\n";
+    "  -v, --verbose         configuration, load mode, SIMD level, timings and peak RSS on stderr\n"
+    "  --gpu                 compute on CUDA device 0 (F16 and GPTQ-4 weights as stored, other types as fp16;\n"
+    "                        f16 KV cache; needs the binary `make cuda` builds: build/slm-cuda)\n";
 
 const char* kSamplerHelp =
     "  --temp T              temperature (default 0.8; 0 = greedy)\n"
@@ -83,7 +85,7 @@ Loaded load_model(const Args& a, const char* cmd) {
     if (std::fabs(lora_scale) > 1000) fail("option --lora-scale: expected a value in [-1000, 1000], got %g", lora_scale);
 
     l.pool = std::make_unique<ThreadPool>(int(threads));
-    l.backend = make_cpu_backend(*l.pool);
+    l.backend = a.has("--gpu") ? make_cuda_backend(0) : make_cpu_backend(*l.pool);
     auto t0 = std::chrono::steady_clock::now();
     l.model = Model::load(path, *l.backend, {l.mode});
     if (a.given({"--lora"})) l.model->load_lora(a.get({"--lora"}), *l.backend, float(lora_scale));

@@ -6,6 +6,7 @@
 #include "common.h"
 #include "cpu/attention.h"
 #include "cpu/cpu_features.h"
+#include "cpu/gptq.h"
 #include "cpu/kernels.h"
 #include "ops.h"
 
@@ -29,6 +30,7 @@ std::string CpuBackend::name() const {
 }
 
 bool CpuBackend::supports(const WeightView& w) const {
+    if (w.format == WeightFormat::gptq) return gptq_check(w).empty();  // gptq.cpp; matmul.cpp routes it there
     return w.format == WeightFormat::ggml && has_ops(w.type) && w.n_in > 0 && w.n_out > 0 &&
            w.n_in % type_info(w.type).block_size == 0;
 }

@@ -2,6 +2,7 @@
 
 #include "backend.h"
 #include "common.h"
+#include "cpu/gptq.h"
 #include "cpu/kernels.h"
 
 namespace slm::kernels {
@@ -182,6 +183,21 @@ void quantize_row(GgmlType t, const float* x, void* y, int64_t n) {
     const int64_t bs = type_info(t).block_size;
     if (n % bs) fail("quantize %s: row length %lld is not a multiple of the block size %lld", type_name(t), (long long)n, (long long)bs);
     kernels::active().quantizer(t)(x, y, n);
+}
+
+// Any weight view, multi-part formats (GPTQ) included (src/backend.h).
+std::string check_weight(const WeightView& w) {
+    if (w.format == WeightFormat::gptq) return kernels::gptq_check(w);
+    if (!w.data || w.n_in <= 0 || w.n_out <= 0) return "empty weight";
+    if (!can_dequantize(w.type)) return strfmt("type %s has no kernels", type_name(w.type));
+    if (w.n_in % type_info(w.type).block_size) return strfmt("rows are not whole %s blocks", type_name(w.type));
+    return "";
+}
+
+void dequantize_weight_row(const WeightView& w, int64_t row, float* out) {
+    if (row < 0 || row >= w.n_out) fail("dequantize: row %lld out of range [0, %lld)", (long long)row, (long long)w.n_out);
+    if (w.format == WeightFormat::gptq) kernels::gptq_dequantize_row(w, row, out);
+    else dequantize_row(w.type, w.row(row), out, w.n_in);
 }
 
 }  // namespace slm::codec

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "cpu/gptq.h"
 #include "cpu/kernels.h"
 
 namespace slm {
@@ -18,6 +19,10 @@ static void check_shape(const WeightView& W) {
 
 void matmul(const kernels::KernelSet& ks, const WeightView& W, const float* X, int64_t n_tok, float* Y, ThreadPool& pool,
             MatmulScratch& scratch) {
+    if (W.format == WeightFormat::gptq) {  // multi-part format: its own matmul (kernels/cpu/gptq.cpp)
+        if (n_tok > 0) kernels::gptq_matmul(W, X, n_tok, Y, pool);
+        return;
+    }
     check_shape(W);
     if (n_tok <= 0) return;
     const kernels::KernelSet::Row& row = ks.row(W.type);
@@ -89,13 +94,18 @@ void matmul(const WeightView& W, const float* X, int64_t n_tok, float* Y, Thread
 }
 
 void dequantize_row(const WeightView& W, int64_t row, float* out) {
+    if (W.format == WeightFormat::gptq) {
+        if (row < 0 || row >= W.n_out) fail("dequantize_row: row %lld out of range", (long long)row);
+        kernels::gptq_dequantize_row(W, row, out);
+        return;
+    }
     check_shape(W);
     if (row < 0 || row >= W.n_out) fail("dequantize_row: row %lld out of range [0, %lld)", (long long)row, (long long)W.n_out);
     kernels::type_ops(W.type).dequantize(W.row(row), out, W.n_in);
 }
 
 void matmul_reference(const WeightView& W, const float* X, int64_t n_tok, float* Y) {
-    check_shape(W);
+    if (W.format != WeightFormat::gptq) check_shape(W);
     std::vector<float> w(size_t(W.n_in));
     for (int64_t r = 0; r < W.n_out; r++) {
         dequantize_row(W, r, w.data());
