@@ -125,6 +125,17 @@ std::unique_ptr<Backend> make_cuda_backend(int device);
 // ---- host-side format codecs ----
 // Files are made and read on the host whatever backend computes: the quantizers, dequantizers and the
 // F16/BF16 conversions of every ggml type, implemented once in kernels/cpu/ (one file per format).
+// ---- machine probes (slm bench's ceilings), implemented with the CPU kernels (kernels/cpu/probe.cpp) ----
+namespace probe {
+// GB/s (1e9 bytes) of streaming reads by all the pool's threads over a buffer of `bytes` (much larger than the
+// caches), read as decode reads weights (each thread streams its own contiguous part through the active kernel
+// set's f32 dot). Best of `reps` passes.
+double read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(1) << 30, int reps = 5);
+// GFLOP/s of f32 fused multiply-adds held in registers at the active SIMD level, all the pool's threads: the
+// compute ceiling prefill is measured against.
+double peak_gflops(ThreadPool& pool, double seconds = 0.2);
+}  // namespace probe
+
 namespace codec {
 bool can_dequantize(GgmlType t);
 bool can_quantize(GgmlType t);

@@ -317,6 +317,22 @@ std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, Gg
     return out;
 }
 
+std::vector<size_t> tensor_write_order(const std::vector<std::string>& names) {
+    auto layer = [](const std::string& s) {
+        int l = -1;
+        if (std::sscanf(s.c_str(), "blk.%d.", &l) != 1) l = -1;
+        return l;
+    };
+    std::vector<size_t> idx(names.size());
+    std::iota(idx.begin(), idx.end(), size_t(0));
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+        const int la = layer(names[a]), lb = layer(names[b]);
+        if (la != lb) return la < lb;
+        return names[a] < names[b];
+    });
+    return idx;
+}
+
 QuantizeResult quantize_file(const std::string& in_path, const std::string& out_path, const Mix& mix,
                              ThreadPool& pool, const QuantizeOptions& opts) {
     gguf::File in = gguf::File::open(in_path);
@@ -346,18 +362,26 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
                      type_name(e.tensor.type), type_name(e.to));
     }
 
+    // The file llama-quantize writes: the input's metadata in order, then general.quantization_version and
+    // general.file_type moved to the end (gguf_set_val removes a key and appends it), split keys dropped; the
+    // tensors in llama.cpp's weights_map order (tensor_write_order).
     gguf::Writer w;
     for (const gguf::KV& kv : in.metadata()) w.set(kv.key, kv.value);
+    for (const char* k : {"general.quantization_version", "general.file_type", "split.no", "split.count", "split.tensors.count"})
+        w.remove(k);
     w.set("general.quantization_version", gguf::Value::make_u32(2));
     w.set("general.file_type", gguf::Value::make_u32(uint32_t(mix.ftype)));
-    for (const char* k : {"split.no", "split.count", "split.tensors.count"}) w.remove(k);
 
     uint64_t total_in = 0, done_in = 0;
     for (const PlanEntry& e : res.plan.entries) total_in += e.convert ? e.bytes_from : 0;
     const auto t0 = std::chrono::steady_clock::now();
     Progress progress("quantize", "tensors", "MB/s", 1e6, opts.progress);
     const size_t n = res.plan.entries.size();
-    for (size_t i = 0; i < n; ++i) {
+    std::vector<std::string> names;
+    for (const gguf::TensorInfo& ti : in.tensors()) names.push_back(ti.name);
+    const std::vector<size_t> order = tensor_write_order(names);
+    for (size_t k = 0; k < n; ++k) {
+        const size_t i = order[k];
         const PlanEntry& e = res.plan.entries[i];
         const gguf::TensorInfo& ti = in.tensors()[i];
         std::vector<int64_t> ne(ti.ne.begin(), ti.ne.begin() + std::max<uint32_t>(ti.n_dims, 1));
@@ -368,7 +392,7 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
         std::vector<uint8_t> bytes = convert_tensor(e.tensor, in.tensor_data(ti), e.to, pool);
         w.add_tensor(ti.name, e.to, ne, std::move(bytes));
         done_in += e.bytes_from;
-        progress.update(double(i + 1), double(n), double(done_in), double(total_in));
+        progress.update(double(k + 1), double(n), double(done_in), double(total_in));
     }
     progress.update(double(n), double(n), double(done_in), double(total_in));
     progress.finish();

@@ -94,6 +94,10 @@ Plan make_plan(const Mix& mix, const ModelShape& shape, const std::vector<Tensor
 // bits per weight.
 std::string format_plan(const Plan& plan);
 
+// The order llama-quantize writes tensors in (llama.cpp's weights_map: tensors outside blocks first, then block
+// by block in numeric order, by name within each): indices into `names`.
+std::vector<size_t> tensor_write_order(const std::vector<std::string>& names);
+
 // Converts one tensor (data of type t.type) to `to`, rows split over the pool. Returns the new bytes.
 std::vector<uint8_t> convert_tensor(const TensorDesc& t, const uint8_t* data, GgmlType to, ThreadPool& pool);
 

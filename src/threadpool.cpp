@@ -1,11 +1,23 @@
 #include "threadpool.h"
 
 #include <algorithm>
-#include <atomic>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SLM_PAUSE() _mm_pause()
+#else
+#define SLM_PAUSE() ((void)0)
+#endif
 
 namespace slm {
 
-ThreadPool::ThreadPool(int n_threads) {
+namespace {
+// About 50-100 microseconds of pause instructions on current x86 cores (a pause is ~40-140 cycles): longer than
+// the gap between two parallel regions of a decoded token, much shorter than a human-visible idle.
+constexpr int kSpin = 1 << 11;
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) : spin_(kSpin) {
     if (n_threads <= 0) n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
     n_threads_ = n_threads;
     for (int i = 1; i < n_threads_; i++) threads_.emplace_back([this, i] { worker(i); });
@@ -15,26 +27,46 @@ ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lk(mu_);
         stop_ = true;
+        generation_.fetch_add(1, std::memory_order_release);
     }
     cv_start_.notify_all();
     for (auto& t : threads_) t.join();
 }
 
+void ThreadPool::execute(int index) {
+    try {
+        (*job_)(index);
+    } catch (...) {
+        std::lock_guard<std::mutex> lk(err_mu_);
+        if (!error_) error_ = std::current_exception();
+    }
+}
+
 void ThreadPool::worker(int index) {
     uint64_t seen = 0;
     for (;;) {
-        const std::function<void(int)>* job;
-        {
-            std::unique_lock<std::mutex> lk(mu_);
-            cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
-            job = job_;
+        // Spin for the next generation, then park.
+        uint64_t g = generation_.load(std::memory_order_acquire);
+        for (int i = 0; g == seen && i < spin_; i++) {
+            SLM_PAUSE();
+            g = generation_.load(std::memory_order_acquire);
         }
-        (*job)(index);
+        if (g == seen) {
+            std::unique_lock<std::mutex> lk(mu_);
+            sleepers_.fetch_add(1);
+            cv_start_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+            sleepers_.fetch_sub(1);
+            g = generation_.load(std::memory_order_acquire);
+        }
         {
             std::lock_guard<std::mutex> lk(mu_);
-            if (--pending_ == 0) cv_done_.notify_one();
+            if (stop_) return;
+        }
+        seen = g;
+        execute(index);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1 && caller_parked_.load()) {
+            std::lock_guard<std::mutex> lk(mu_);  // the caller checks pending_ under the lock before it sleeps
+            cv_done_.notify_one();
         }
     }
 }
@@ -44,17 +76,28 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
         fn(0);
         return;
     }
+    job_ = &fn;
+    error_ = nullptr;
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
     {
-        std::lock_guard<std::mutex> lk(mu_);
-        job_ = &fn;
-        pending_ = n_threads_ - 1;
-        generation_++;
+        std::lock_guard<std::mutex> lk(mu_);  // orders the publication against a worker about to park
+        generation_.fetch_add(1, std::memory_order_release);
     }
-    cv_start_.notify_all();
-    fn(0);
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_done_.wait(lk, [&] { return pending_ == 0; });
+    if (sleepers_.load() > 0) cv_start_.notify_all();
+    execute(0);
+    for (int i = 0; pending_.load(std::memory_order_acquire) != 0 && i < spin_; i++) SLM_PAUSE();
+    if (pending_.load(std::memory_order_acquire) != 0) {
+        std::unique_lock<std::mutex> lk(mu_);
+        caller_parked_.store(true);
+        cv_done_.wait(lk, [&] { return pending_.load() == 0; });
+        caller_parked_.store(false);
+    }
     job_ = nullptr;
+    if (error_) {
+        std::exception_ptr e = error_;
+        error_ = nullptr;
+        std::rethrow_exception(e);
+    }
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {

@@ -15,8 +15,6 @@
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
 #include "cpu/q4_K.h"
-#include "cpu/q8_0.h"
-#include "cpu/q8_1.h"
 #include "ops.h"
 #include "test_levels.h"
 #include "test_util.h"

@@ -331,9 +331,13 @@ void check_manifest(const char* type) {
         CHECK(shape_of(*t) == r.shape);
         CHECK(sha256_hex(q.tensor_data(*t), t->nbytes) == r.sha);
     }
-    // Same tensor order and alignment as the input; all metadata carried over, plus the two keys.
+    // llama-quantize's tensor order (llama.cpp's weights_map: outside the blocks, then block by block, by name),
+    // the input's alignment; all metadata carried over, plus the two keys.
     REQUIRE(in.tensors().size() == q.tensors().size());
-    for (size_t i = 0; i < in.tensors().size(); ++i) CHECK(in.tensors()[i].name == q.tensors()[i].name);
+    std::vector<std::string> in_names;
+    for (const auto& t : in.tensors()) in_names.push_back(t.name);
+    const std::vector<size_t> order = quant::tensor_write_order(in_names);
+    for (size_t i = 0; i < in.tensors().size(); ++i) CHECK(in_names[order[i]] == q.tensors()[i].name);
     CHECK(q.alignment() == in.alignment());
     for (const gguf::KV& kv : in.metadata()) {
         CAPTURE(kv.key);

@@ -14,6 +14,8 @@ int cmd_quantize(int argc, char** argv);    // tools/quantize.cpp
 int cmd_audit(int argc, char** argv);       // tools/audit.cpp
 int cmd_gen_data(int argc, char** argv);    // tools/gen_data.cpp
 int cmd_eval(int argc, char** argv);        // tools/eval.cpp
+int cmd_synth(int argc, char** argv);       // tools/synth.cpp
+int cmd_bench(int argc, char** argv);       // tools/bench.cpp
 int cmd_convert(int argc, char** argv);     // tools/convert.cpp
 int cmd_export_hf(int argc, char** argv);   // tools/export_hf.cpp
 int cmd_train(int argc, char** argv);       // tools/train.cpp

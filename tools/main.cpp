@@ -20,6 +20,8 @@ const Command kCommands[] = {
     {"merge", cmd_merge, "merge a LoRA adapter into its base model"},
     {"gen-data", cmd_gen_data, "generate the multilingual e-commerce intent dataset"},
     {"eval", cmd_eval, "evaluate a model on the intent task"},
+    {"synth", cmd_synth, "write a random-weight model with the exact layout of a known one"},
+    {"bench", cmd_bench, "prompt and generation speed (llama-bench's table) against the measured ceilings"},
     {"convert", cmd_convert, "Hugging Face checkpoint directory (safetensors) -> GGUF"},
     {"export-hf", cmd_export_hf, "GGUF -> Hugging Face checkpoint directory (config, safetensors, tokenizer)"},
 };

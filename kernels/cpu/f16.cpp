@@ -117,6 +117,4 @@ TypeKernels kernels_f16() {
     return k;
 }
 
-
-
 }  // namespace slm::kernels

@@ -3,7 +3,7 @@
 //
 // Build (after `make`, which produces build/libslm.a) and run from the repository root:
 //   g++ -std=c++20 -O2 -Isrc -Ikernels tools/bench/dot_bench.cpp build/libslm.a -pthread -o build/dot_bench
-//   ./build/dot_bench [--mb 64] [--n 4096] [--seconds 0.5] [--types q4_0,q8_0,f16]
+//   ./build/dot_bench [--mb 64] [--n 576,1536,2048,8192] [--seconds 0.5] [--types q4_0,q8_0,f16]
 //
 // For each type: a weight matrix of ~MB megabytes (rows of n elements, random values quantized with the
 // type's own quantizer, so it does not fit in cache), one activation row quantized to the type's partner;
@@ -32,7 +32,7 @@ namespace {
 
 struct Options {
     double mb = 64;
-    int64_t n = 4096;
+    std::vector<int64_t> ns;  // row lengths (default: the real ones, 576 1536 2048 8192)
     double seconds = 0.5;
     std::vector<GgmlType> types;
 };
@@ -43,10 +43,11 @@ const GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, Gg
 
 void usage() {
     std::printf(
-        "usage: dot_bench [--mb MB] [--n N] [--seconds S] [--types t1,t2,...]\n"
+        "usage: dot_bench [--mb MB] [--n N,N,...] [--seconds S] [--types t1,t2,...]\n"
         "  single-thread dot-product throughput (GB/s of weight bytes) of each kernel variant\n"
         "  --mb       weight matrix size per type in MiB (default 64: larger than the caches)\n"
-        "  --n        row length (default 4096; must be a multiple of every block size used)\n"
+        "  --n        row lengths, comma-separated multiples of 32 (default 576,1536,2048,8192: SmolLM2-135M's and\n"
+        "             Llama-3.2-1B's; a type whose blocks do not divide a length is reported and skipped)\n"
         "  --seconds  time per variant (default 0.5)\n"
         "  --types    comma-separated type names (default: every type with kernels)\n");
 }
@@ -66,8 +67,19 @@ Options parse(int argc, char** argv) {
             o.mb = std::atof(value().c_str());
             if (!(o.mb > 0)) fail("--mb must be a positive number");
         } else if (a == "--n") {
-            o.n = std::atoll(value().c_str());
-            if (o.n <= 0 || o.n % 256) fail("--n must be a positive multiple of 256");
+            const std::string list = value();
+            size_t pos = 0;
+            while (pos <= list.size()) {
+                const size_t comma = list.find(',', pos);
+                const std::string v = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+                char* end = nullptr;
+                const long long n = std::strtoll(v.c_str(), &end, 10);
+                if (v.empty() || *end || n <= 0 || n % 32 || n > (1 << 24))
+                    fail("--n %s: expected positive multiples of 32 (up to 16777216), comma-separated", v.c_str());
+                o.ns.push_back(n);
+                if (comma == std::string::npos) break;
+                pos = comma + 1;
+            }
         } else if (a == "--seconds") {
             o.seconds = std::atof(value().c_str());
             if (!(o.seconds > 0)) fail("--seconds must be a positive number");
@@ -88,6 +100,7 @@ Options parse(int argc, char** argv) {
         }
     }
     if (o.types.empty()) o.types.assign(std::begin(kAllTypes), std::end(kAllTypes));
+    if (o.ns.empty()) o.ns = {576, 1536, 2048, 8192};  // SmolLM2-135M's and Llama-3.2-1B's row lengths
     return o;
 }
 
@@ -96,7 +109,7 @@ double now_s() {
     return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
 }
 
-void bench_type(GgmlType t, const Options& o) {
+void bench_type(GgmlType t, const Options& o, int64_t n) {
     if (!has_ops(t)) {
         std::printf("%-6s  (no kernels yet)\n", type_name(t));
         return;
@@ -106,19 +119,25 @@ void bench_type(GgmlType t, const Options& o) {
         std::printf("%-6s  (no quantizer to build test data)\n", type_name(t));
         return;
     }
-    const int64_t rb = row_bytes(t, o.n);
+    const int64_t bs = std::max(type_info(t).block_size, type_info(ops.vec_dot_type).block_size);
+    if (n % bs) {
+        // (llama.cpp's quantizer gives such rows a fallback type: Q8_0 / Q5_0 / Q4_1 ... instead of a K-quant)
+        std::printf("%-6s  (n = %lld is not a multiple of its %lld-element blocks)\n", type_name(t), (long long)n, (long long)bs);
+        return;
+    }
+    const int64_t rb = row_bytes(t, n);
     const int64_t rows = std::max<int64_t>(1, int64_t(o.mb * 1024 * 1024) / rb);
     std::mt19937 rng(42);
     std::normal_distribution<float> nd(0.f, 1.f);
-    std::vector<float> x(size_t(o.n));
+    std::vector<float> x(static_cast<size_t>(n));
     std::vector<uint8_t> w(size_t(rows * rb));
     for (int64_t r = 0; r < rows; r++) {
         for (auto& v : x) v = 0.02f * nd(rng);
-        ops.quantize(x.data(), w.data() + r * rb, o.n);
+        ops.quantize(x.data(), w.data() + r * rb, n);
     }
     for (auto& v : x) v = nd(rng);
-    std::vector<uint8_t> y(size_t(row_bytes(ops.vec_dot_type, o.n)));
-    active().activation_quantizer(ops.vec_dot_type)(x.data(), y.data(), o.n);  // as the forward pass does
+    std::vector<uint8_t> y(size_t(row_bytes(ops.vec_dot_type, n)));
+    active().activation_quantizer(ops.vec_dot_type)(x.data(), y.data(), n);  // as the forward pass does
 
     // Every level up to simd_level(), through its kernel set; a level that has no variant of its own for this
     // type (its set repeats the one below) is left out.
@@ -133,14 +152,14 @@ void bench_type(GgmlType t, const Options& o) {
     }
     std::vector<float> ref(static_cast<size_t>(rows)), out(static_cast<size_t>(rows));
     std::printf("%-6s  %6.1f MiB, %lld rows x %lld:", type_name(t), double(rows * rb) / (1024 * 1024),
-                (long long)rows, (long long)o.n);
+                (long long)rows, (long long)n);
     double scalar_gbs = 0;
     for (const V& v : vs) {
         double best = 1e30;
         const double start = now_s();
         do {
             const double t0 = now_s();
-            for (int64_t r = 0; r < rows; r++) out[size_t(r)] = v.fn(o.n, w.data() + r * rb, y.data());
+            for (int64_t r = 0; r < rows; r++) out[size_t(r)] = v.fn(n, w.data() + r * rb, y.data());
             best = std::min(best, now_s() - t0);
         } while (now_s() - start < o.seconds);
         if (v.fn == ops.dot_ref) ref = out;
@@ -165,8 +184,11 @@ void bench_type(GgmlType t, const Options& o) {
 int main(int argc, char** argv) {
     try {
         Options o = parse(argc, argv);
-        std::printf("dot_bench: single thread, SIMD levels up to %s, n = %lld\n", simd_level_name(simd_level()), (long long)o.n);
-        for (GgmlType t : o.types) bench_type(t, o);
+        std::printf("dot_bench: single thread, SIMD levels up to %s\n", simd_level_name(simd_level()));
+        for (int64_t n : o.ns) {
+            std::printf("n = %lld\n", (long long)n);
+            for (GgmlType t : o.types) bench_type(t, o, n);
+        }
     } catch (const Error& e) {
         std::fprintf(stderr, "dot_bench: %s\n", e.what());
         return 1;
