@@ -98,7 +98,7 @@ int64_t load_checkpoint(const std::string& path, Trainer& tr, AdamW& adam) {
     return int64_t(f.get_uint("train.step"));
 }
 
-LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const Dataset* val, ChatFormat fmt,
+LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend holds it*/, const Dataset& train, const Dataset* val, ChatFormat fmt,
                       const LoopOptions& opt) {
     if (opt.batch <= 0) fail("--batch must be positive (got %d)", opt.batch);
     if (opt.accum <= 0) fail("--accum must be positive (got %d)", opt.accum);
