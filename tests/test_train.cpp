@@ -335,7 +335,7 @@ TEST_CASE("train: 2N steps in one go equal N steps + checkpoint + --resume + N s
         o.stop_after = stop_after;
         o.resume = resume;
         o.ckpt_path = ckpt;
-        train_loop(tr, pool, d, nullptr, ChatFormat::none, o);
+        train_loop(tr, pool, d, nullptr, o);
         return tr.params();
     };
     const std::vector<float> whole = run(2, 0, "", "");

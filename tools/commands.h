@@ -20,6 +20,7 @@ int cmd_convert(int argc, char** argv);     // tools/convert.cpp
 int cmd_export_hf(int argc, char** argv);   // tools/export_hf.cpp
 int cmd_train(int argc, char** argv);       // tools/train.cpp
 int cmd_merge(int argc, char** argv);       // tools/merge.cpp
+int cmd_experiment(int argc, char** argv);  // tools/experiment.cpp
 
 struct Command {
     const char* name;

@@ -32,6 +32,8 @@ static const char* kEvalHelp =
     "  --lora PATH          LoRA adapter (GGUF) applied on top of the model; --lora-scale S (default 1)\n"
     "  --constrained        mask every token that cannot continue a valid answer; stop when the object is complete\n"
     "  --few-shot K         K solved examples (built-in bank from the train phrasings) before each query (default 0)\n"
+    "  --no-system          no system prompt (for a model fine-tuned without one: `slm train --drop-system`);\n"
+    "                       a template's own default system message (SmolLM2's) still applies\n"
     "  --threads N          worker threads (default 0: one per core)\n"
     "  --limit N            evaluate the first N examples only\n"
     "  --max-tokens N       unconstrained token budget per answer (default 48)\n"
@@ -42,7 +44,7 @@ int cmd_eval(int argc, char** argv) {
     Args args(argc, argv,
               {"-m", "--model", "--data", "--lora", "--lora-scale", "--few-shot", "--threads", "-t", "--limit",
                "--max-tokens", "--report", "--json", "--chat-template"},
-              {"--constrained", "--quiet"});
+              {"--constrained", "--quiet", "--no-system"});
     if (args.help()) {
         std::fputs(kEvalHelp, stdout);
         return 0;
@@ -53,6 +55,7 @@ int cmd_eval(int argc, char** argv) {
     intent::EvalOptions opt;
     opt.constrained = args.has("--constrained");
     opt.progress = !args.has("--quiet");
+    opt.system = !args.has("--no-system");
     int64_t few = args.get_int({"--few-shot"}, 0), limit = args.get_int({"--limit"}, -1),
             threads = args.get_int({"--threads", "-t"}, 0), max_tokens = args.get_int({"--max-tokens"}, 48);
     if (few < 0 || few > 200) fail("--few-shot must be in [0, 200], got %lld", (long long)few);

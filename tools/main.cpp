@@ -18,6 +18,7 @@ const Command kCommands[] = {
     {"audit", cmd_audit, "measure what quantization did: per-tensor errors, KL divergence, perplexity"},
     {"train", cmd_train, "LoRA / QLoRA / full fine-tuning by backpropagation"},
     {"merge", cmd_merge, "merge a LoRA adapter into its base model"},
+    {"experiment", cmd_experiment, "the study end to end: data, base eval, QLoRA, merge, quantize, audit, eval, report"},
     {"gen-data", cmd_gen_data, "generate the multilingual e-commerce intent dataset"},
     {"eval", cmd_eval, "evaluate a model on the intent task"},
     {"synth", cmd_synth, "write a random-weight model with the exact layout of a known one"},

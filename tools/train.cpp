@@ -1,13 +1,17 @@
 // `slm train`: LoRA / QLoRA (or --full) fine-tuning by hand-written backpropagation (src/train/).
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "args.h"
 #include "backend.h"
+#include "chat_template.h"
 #include "commands.h"
 #include "common.h"
+#include "json.h"
 #include "model.h"
+#include "output_file.h"
 #include "threadpool.h"
 #include "tokenizer.h"
 #include "train/data.h"
@@ -52,7 +56,10 @@ static const char* kTrainHelp =
     "  --ckpt FILE        checkpoint path (also written at the end when given)\n"
     "  --resume CKPT      continue from a checkpoint, bit for bit (same data and options)\n"
     "  --eval-n N         validation examples graded by exact match per epoch (default 100; 0: none, -1: all)\n"
-    "  --drop-system      leave system messages out of the prompts (shorter sequences; evaluate the same way)\n"
+    "  --drop-system      leave system messages out of the prompts (shorter sequences; evaluate the same way:\n"
+    "                     `slm eval --no-system`)\n"
+    "  --chat-template N  llama3|chatml|llama2|none (default: the model's own tokenizer.chat_template)\n"
+    "  --json FILE        write the run's figures (steps, time, tokens/s, GFLOP/s, losses, validation) as JSON\n"
     "  --test FILE        exact match (greedy, per language) on FILE with the base before and the adapter after\n"
     "  --eval-only        with --test: evaluate the base and stop (no training, nothing written)\n";
 
@@ -60,7 +67,7 @@ int cmd_train(int argc, char** argv) {
     Args args(argc, argv,
               {"-m", "--model", "--data", "--val", "-o", "--out", "--rank", "--alpha", "--targets", "--epochs", "--lr",
                "--batch", "--accum", "--seq", "--warmup", "--sched", "--max-steps", "--clip", "--wd", "--threads", "-t",
-               "--seed", "--save-every", "--ckpt", "--resume", "--eval-n", "--test"},
+               "--seed", "--save-every", "--ckpt", "--resume", "--eval-n", "--test", "--chat-template", "--json"},
               {"--full", "--drop-system", "--eval-only"});
     if (args.help()) {
         std::fputs(kTrainHelp, stdout);
@@ -109,26 +116,31 @@ int cmd_train(int argc, char** argv) {
     lo.base_path = base;
     const int threads = int(args.get_int({"--threads", "-t"}, 0));
 
+    std::optional<OutputFile> json_out;  // created before the work: a bad path fails now, not after training
+    if (args.given({"--json"})) json_out.emplace(args.get({"--json"}));
     ThreadPool pool(threads);
     auto backend = make_cpu_backend(pool);
     auto model = Model::load(base, *backend);
-    const train::ChatFormat fmt = train::detect_chat_format(model->tokenizer());
+    const std::string tpl_name = args.get({"--chat-template"});
+    const chat::Template tpl =
+        chat::resolve(model->tokenizer(), model->file().get_string("tokenizer.chat_template", ""), tpl_name);
+    if (!tpl.note.empty()) std::fprintf(stderr, "%s\n", tpl.note.c_str());
     train::DataOptions dopt;
     dopt.max_seq = seq;
     dopt.drop_system = args.has("--drop-system");
-    const train::Dataset tr_data = train::load_dataset(data, model->tokenizer(), fmt, dopt);
+    const train::Dataset tr_data = train::load_dataset(data, model->tokenizer(), tpl, dopt);
     train::Dataset val_data;
     const bool have_val = args.given({"--val"});
-    if (have_val) val_data = train::load_dataset(args.get({"--val"}), model->tokenizer(), fmt, dopt);
+    if (have_val) val_data = train::load_dataset(args.get({"--val"}), model->tokenizer(), tpl, dopt);
+    lo.val_path = args.get({"--val"});
+    lo.drop_system = dopt.drop_system;
+    lo.chat_template = tpl_name;
 
-    train::Dataset test_data;
+    const std::string test_path = args.get({"--test"});
     train::MatchResult before;
-    if (args.given({"--test"})) {
-        test_data = train::load_dataset(args.get({"--test"}), model->tokenizer(), fmt, dopt);
-        std::fprintf(stderr, "test: %s: %zu examples (%d skipped, longer than --seq)\n", test_data.path.c_str(),
-                     test_data.examples.size(), test_data.n_skipped_long);
+    if (!test_path.empty()) {
         const double t0 = double(clock_ms());
-        before = train::exact_match(*model, *backend, fmt, test_data.examples);
+        before = train::exact_match(*model, *backend, test_path, dopt.drop_system, -1, tpl_name);
         std::printf("test before training (base %s): %s  [%.1f s]\n", base.c_str(), before.summary().c_str(),
                     (double(clock_ms()) - t0) / 1000.0);
         std::fflush(stdout);
@@ -140,7 +152,7 @@ int cmd_train(int argc, char** argv) {
     for (const auto& s : tr_data.seqs) max_len = std::max(max_len, int(s.ids.size()));
     std::fprintf(stderr, "train: %s (%s), %s, chat format %s, %d threads\n", base.c_str(), model->config().describe().c_str(),
                  topt.full ? "full training" : strfmt("LoRA rank %d alpha %g", topt.lora.rank, double(topt.lora.alpha)).c_str(),
-                 train::chat_format_name(fmt), pool.size());
+                 chat::family_name(tpl.family), pool.size());
     std::fprintf(stderr, "train: %zu trainable parameters (%.1f MiB with gradients and AdamW moments)\n", n_params,
                  double(n_params) * 16 / 1048576.0);
     std::fprintf(stderr, "train: %s: %zu examples, %lld tokens (%lld targets), longest %d; %d skipped (longer than --seq %d)\n",
@@ -150,13 +162,43 @@ int cmd_train(int argc, char** argv) {
         std::fprintf(stderr, "train: %s: %zu examples (%d skipped)\n", val_data.path.c_str(), val_data.seqs.size(), val_data.n_skipped_long);
     std::fprintf(stderr, "train: saved activations for a batch of %d x %d tokens: %.1f MiB\n", lo.batch, max_len,
                  double(trainer.activation_bytes(int64_t(lo.batch) * max_len, max_len)) / 1048576.0);
-    const train::LoopResult r = train::train_loop(trainer, pool, tr_data, have_val ? &val_data : nullptr, fmt, lo);
+    const train::LoopResult r = train::train_loop(trainer, pool, tr_data, have_val ? &val_data : nullptr, lo);
     std::printf("trained %lld steps in %.1f s: final loss %.4f, %.0f tokens/s, %.2f GFLOP/s", (long long)r.steps, r.seconds,
                 r.last_loss, r.tokens_per_s, r.gflops);
     if (r.val_loss >= 0) std::printf(", val loss %.4f", r.val_loss);
     if (r.val_match.n) std::printf(", val %s", r.val_match.summary().c_str());
     std::printf("\nwrote %s\n", out.c_str());
-    if (args.given({"--test"})) {
+    if (json_out) {
+        json::Value j = json::Value::object();
+        j.set("base", base);
+        j.set("data", data);
+        j.set("out", out);
+        j.set("examples", int(tr_data.seqs.size()));
+        j.set("skipped_long", tr_data.n_skipped_long);
+        j.set("tokens", tr_data.n_tokens);
+        j.set("targets", tr_data.n_targets);
+        j.set("epochs", lo.epochs);
+        j.set("batch", lo.batch);
+        j.set("lr", lo.lr);
+        j.set("rank", topt.full ? json::Value() : json::Value(topt.lora.rank));
+        j.set("alpha", topt.full ? json::Value() : json::Value(double(topt.lora.alpha)));
+        j.set("full", topt.full);
+        j.set("threads", pool.size());
+        j.set("chat_template", chat::family_name(tpl.family));
+        j.set("drop_system", dopt.drop_system);
+        j.set("steps", r.steps);
+        j.set("seconds", r.seconds);
+        j.set("tokens_per_second", r.tokens_per_s);
+        j.set("gflops", r.gflops);
+        j.set("final_loss", r.last_loss);
+        j.set("val_loss", r.val_loss >= 0 ? json::Value(r.val_loss) : json::Value());
+        j.set("val_exact", r.val_match.n ? json::Value(r.val_match.accuracy()) : json::Value());
+        j.set("val_n", r.val_match.n);
+        j.set("trainable_parameters", int64_t(n_params));
+        json_out->write(j.dump(2) + "\n");
+        json_out->commit();
+    }
+    if (!test_path.empty()) {
         std::unique_ptr<Model> tuned;
         if (topt.full) {
             tuned = Model::load(out, *backend);
@@ -164,7 +206,7 @@ int cmd_train(int argc, char** argv) {
             tuned = Model::load(base, *backend);
             tuned->load_lora(out, *backend);
         }
-        const train::MatchResult after = train::exact_match(*tuned, *backend, fmt, test_data.examples);
+        const train::MatchResult after = train::exact_match(*tuned, *backend, test_path, dopt.drop_system, -1, tpl_name);
         std::printf("test before training: %s\ntest after training:  %s\n", before.summary().c_str(), after.summary().c_str());
     }
     return 0;

@@ -105,7 +105,8 @@ namespace {
 // The shared prefix of every prompt: system prompt and few-shot turns.
 std::vector<chat::Message> prefix_messages(const EvalOptions& opt) {
     if (opt.few_shot < 0 || opt.few_shot > 200) fail("few-shot count must be in [0, 200], got %d", opt.few_shot);
-    std::vector<chat::Message> msgs = {{"system", system_prompt()}};
+    std::vector<chat::Message> msgs;
+    if (opt.system) msgs.push_back({"system", system_prompt()});
     for (const Example& e : few_shot_examples(opt.few_shot)) {
         msgs.push_back({"user", e.text});
         msgs.push_back({"assistant", canonical_text(e.gold)});
@@ -350,6 +351,7 @@ json::Value EvalResult::to_json() const {
     v.set("n", int(results.size()));
     v.set("constrained", opt.constrained);
     v.set("few_shot", opt.few_shot);
+    v.set("system_prompt", opt.system);
     v.set("chat_template", chat_template);
     v.set("threads", threads);
     v.set("exact", b.all.rate(b.all.exact));
@@ -439,6 +441,7 @@ std::string EvalResult::to_markdown() const {
         s += "\n";
     }
     s += "\n## Speed and memory\n\n| measure | value |\n|---|---:|\n";
+    s += strfmt("| system prompt | %s |\n", opt.system ? "the task's (SPEC.md)" : "none (as fine-tuned)");
     s += strfmt("| shared prefix (system + few-shot) | %d tokens, evaluated once in %.3f s |\n", n_prefix, prefix_s);
     if (opt.constrained) s += strfmt("| constraint setup (token index) | %.3f s |\n", setup_s);
     s += strfmt("| prompt tokens per example (mean) | %.1f |\n| prompt processing | %.1f tokens/s |\n",

@@ -35,6 +35,8 @@ std::vector<EvalItem> parse_eval_text(const std::string& text, const std::string
 struct EvalOptions {
     bool constrained = false;
     int few_shot = 0;       // solved examples before the query (from the train bank, never test phrasings)
+    bool system = true;     // the task's system prompt first (false: none, as for a model trained without it;
+                            // a template's own default system message, such as SmolLM2's, still applies)
     int limit = -1;         // first N examples only (< 0: all)
     int max_tokens = 48;    // unconstrained budget (constrained answers end on their own, within ~80 tokens)
     bool progress = true;   // progress line on stderr

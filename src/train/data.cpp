@@ -8,72 +8,31 @@
 
 #include "common.h"
 #include "forward.h"
+#include "intent/eval.h"
 #include "intent/schema.h"
 #include "model.h"
 #include "tokenizer.h"
 
 namespace slm::train {
 
-ChatFormat detect_chat_format(const Tokenizer& tok) {
-    if (tok.find_token("<|im_start|>") >= 0 && tok.find_token("<|im_end|>") >= 0) return ChatFormat::chatml;
-    if (tok.find_token("<|start_header_id|>") >= 0 && tok.find_token("<|eot_id|>") >= 0) return ChatFormat::llama3;
-    return ChatFormat::none;
-}
-
-const char* chat_format_name(ChatFormat f) {
-    switch (f) {
-        case ChatFormat::none: return "none";
-        case ChatFormat::llama3: return "llama3";
-        case ChatFormat::chatml: return "chatml";
-    }
-    return "?";
-}
-
 static void append(std::vector<int32_t>& ids, const std::vector<int32_t>& more) { ids.insert(ids.end(), more.begin(), more.end()); }
 
-Sequence render(const Tokenizer& tok, ChatFormat f, const std::vector<chat::Message>& prompt, const std::string* answer) {
+Sequence render(const Tokenizer& tok, const chat::Template& tpl, const std::vector<chat::Message>& prompt,
+                const std::string* answer) {
     Sequence s;
-    int32_t end_id = -1;
-    switch (f) {
-        case ChatFormat::llama3: {
-            s.ids = chat::render(tok, chat::resolve(tok, "", "llama3"), prompt, true).ids;
-            end_id = tok.find_token("<|eot_id|>");
-            break;
-        }
-        case ChatFormat::chatml: {
-            // <|im_start|>ROLE\nCONTENT<|im_end|>\n ... <|im_start|>assistant\n
-            const int32_t st = tok.find_token("<|im_start|>");
-            end_id = tok.find_token("<|im_end|>");
-            for (const chat::Message& m : prompt) {
-                s.ids.push_back(st);
-                append(s.ids, tok.encode(m.role + "\n" + m.content, false, false));
-                s.ids.push_back(end_id);
-                append(s.ids, tok.encode("\n", false, false));
-            }
-            s.ids.push_back(st);
-            append(s.ids, tok.encode("assistant\n", false, false));
-            break;
-        }
-        case ChatFormat::none: {
-            // The turns' texts, each on its own paragraph, BOS first when the tokenizer has one.
-            std::string text;
-            for (const chat::Message& m : prompt) text += m.content + "\n\n";
-            s.ids = tok.encode(text, tok.bos_id() >= 0, false);
-            end_id = tok.eos_id();
-            break;
-        }
-    }
+    s.ids = chat::render(tok, tpl, prompt, true).ids;
     s.mask.assign(s.ids.size(), 0);
     if (answer) {
-        const std::vector<int32_t> a = tok.encode(chat::trim(*answer), false, false);
-        append(s.ids, a);
+        append(s.ids, tok.encode(chat::trim(*answer), false, false));
+        // The turn ends where generation stops: the family's first end-of-turn id (<|eot_id|>, <|im_end|>, EOS).
+        const int32_t end_id = !tpl.end_of_turn.empty() ? tpl.end_of_turn[0] : tok.eos_id();
         if (end_id >= 0) s.ids.push_back(end_id);
         s.mask.resize(s.ids.size(), 1);
     }
     return s;
 }
 
-Dataset load_dataset(const std::string& path, const Tokenizer& tok, ChatFormat f, const DataOptions& opt) {
+Dataset load_dataset(const std::string& path, const Tokenizer& tok, const chat::Template& tpl, const DataOptions& opt) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail("%s: cannot open", path.c_str());
     Dataset d;
@@ -106,7 +65,7 @@ Dataset load_dataset(const std::string& path, const Tokenizer& tok, ChatFormat f
             if (!(opt.drop_system && all[size_t(i)].role == "system")) ex.prompt.push_back(all[size_t(i)]);
         ex.answer = all[size_t(last_assistant)].content;
         if (const json::Value* lang = v.find("lang"); lang && lang->is_string()) ex.lang = lang->as_string();
-        Sequence s = render(tok, f, ex.prompt, &ex.answer);
+        Sequence s = render(tok, tpl, ex.prompt, &ex.answer);
         if (int(s.ids.size()) > opt.max_seq) {
             d.n_skipped_long++;
             continue;
@@ -133,46 +92,31 @@ std::string MatchResult::summary() const {
     return s;
 }
 
-MatchResult exact_match(const Model& model, Backend& backend, ChatFormat f, const std::vector<Example>& examples,
-                        int max_tokens, bool progress) {
-    const Tokenizer& tok = model.tokenizer();
-    MatchResult r;
-    const auto t0 = std::chrono::steady_clock::now();
-    int max_prompt = 0;
-    std::vector<Sequence> prompts;
-    for (const Example& ex : examples) {
-        prompts.push_back(render(tok, f, ex.prompt, nullptr));
-        max_prompt = std::max(max_prompt, int(prompts.back().ids.size()));
-    }
+MatchResult exact_match(const Model& model, Backend& backend, const std::string& path, bool drop_system, int limit,
+                        const std::string& chat_template, bool progress) {
+    intent::EvalOptions opt;
+    opt.system = !drop_system;
+    opt.limit = limit;
+    opt.progress = progress;
+    opt.chat_template = chat_template;
     ContextOptions co;
-    co.n_ctx = max_prompt + max_tokens + 1;
-    co.kv_type = GgmlType::F32;
+    try {
+        co.n_ctx = intent::eval_context_size(model, opt);
+    } catch (const Error& e) {  // e.g. the task's system prompt is longer than a tiny model's context
+        if (progress) std::fprintf(stderr, "exact match skipped: %s\n", e.what());
+        return MatchResult{};
+    }
     Context ctx(model, backend, co);
-    const int V = model.config().n_vocab;
-    for (size_t i = 0; i < examples.size(); i++) {
-        ctx.clear();
-        const float* lg = ctx.eval(prompts[i].ids);
-        std::vector<int32_t> out;
-        for (int k = 0; k < max_tokens; k++) {
-            const int32_t best = int32_t(std::max_element(lg, lg + V) - lg);
-            if (tok.is_eog(best) || best == tok.find_token("<|im_end|>")) break;
-            out.push_back(best);
-            lg = ctx.eval(&best, 1);
-        }
-        const json::Value gold = json::parse(examples[i].answer);
-        const bool ok = intent::grade(tok.decode(out), gold).exact;
+    const intent::EvalResult er = intent::evaluate(ctx, intent::read_eval_file(path), opt);
+    MatchResult r;
+    for (size_t i = 0; i < er.results.size(); i++) {
+        const bool ok = er.results[i].grade.exact;
         r.n++;
         r.exact += ok;
-        auto& bl = r.by_lang[examples[i].lang];
+        auto& bl = r.by_lang[er.items[i].lang];
         bl.first += ok;
         bl.second++;
-        if (progress) {
-            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            std::fprintf(stderr, "\r  exact match %zu/%zu  %.3f  %.1f ex/s  ETA %.0fs   ", i + 1, examples.size(),
-                         r.accuracy(), double(i + 1) / el, el / double(i + 1) * double(examples.size() - i - 1));
-        }
     }
-    if (progress) std::fprintf(stderr, "\n");
     return r;
 }
 

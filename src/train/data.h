@@ -2,10 +2,10 @@
 // of the tokens the loss is computed on (the assistant's content and its end-of-turn token), and the greedy
 // exact-match evaluation used for validation.
 //
-// Rendering goes through one function (render) so the switch to the model's own chat template
-// (chat::resolve / chat::render of the real-models work) is one place. Until then the format is picked from
-// the vocabulary: ChatML (<|im_start|>, SmolLM2, Qwen), Llama 3 (<|start_header_id|>), else `none` (the turns'
-// texts concatenated, for base models such as stories260K).
+// Prompts are rendered by the model's own chat template (chat::resolve / chat::render, the renderer of
+// `slm run --chat`, `slm chat` and `slm eval`), so a model is trained on exactly the prompts it is evaluated
+// on: Llama 3, ChatML (with the template's default system message where it has one, as SmolLM2's does),
+// [INST], or `none` for a model without a template (stories260K: the turns' texts, one per line).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -25,13 +25,11 @@ class ThreadPool;
 
 namespace slm::train {
 
-enum class ChatFormat { none, llama3, chatml };
-ChatFormat detect_chat_format(const Tokenizer& tok);
-const char* chat_format_name(ChatFormat f);
-
-// Prompt tokens for msgs (ending with the assistant header, ready to generate) and, when `answer` is given,
-// the answer and end-of-turn appended with mask 1 on exactly those tokens.
-Sequence render(const Tokenizer& tok, ChatFormat f, const std::vector<chat::Message>& prompt, const std::string* answer);
+// Prompt tokens for msgs (chat::render with the generation prompt: ending with the assistant header, as at
+// inference) and, when `answer` is given, the answer and the template's end-of-turn token appended with mask 1
+// on exactly those tokens. The answer is encoded on its own, as the model will produce it after the header.
+Sequence render(const Tokenizer& tok, const chat::Template& tpl, const std::vector<chat::Message>& prompt,
+                const std::string* answer);
 
 struct Example {
     std::vector<chat::Message> prompt;  // every message before the (last) assistant one
@@ -55,18 +53,19 @@ struct Dataset {
 
 // Reads a JSONL file of {"messages": [...], "lang"?: ...}. Throws naming the file and line for a malformed
 // line, an example without an assistant message, or an empty file.
-Dataset load_dataset(const std::string& path, const Tokenizer& tok, ChatFormat f, const DataOptions& opt);
+Dataset load_dataset(const std::string& path, const Tokenizer& tok, const chat::Template& tpl, const DataOptions& opt);
 
+// Exact match of `model` (LoRA already applied) on the intent examples of the JSONL file at `path`, through
+// intent::evaluate (the code of `slm eval`: greedy, unconstrained, the model's template), without the system
+// prompt when drop_system (as the model was trained). limit < 0: all. Per-language counts in the result.
+// Where the prompt cannot fit the model's context it says so on stderr and returns n = 0.
 struct MatchResult {
     int n = 0, exact = 0;
     std::map<std::string, std::pair<int, int>> by_lang;  // lang -> (exact, n)
     double accuracy() const { return n ? double(exact) / n : 0.0; }
     std::string summary() const;  // "exact 0.512 (128/250); de 0.40 (10/25), ..."
 };
-
-// Greedy decoding (unconstrained, up to max_tokens, stopping at end of generation) of each example's prompt
-// with `model` (LoRA already applied), graded by intent::grade against the gold answer.
-MatchResult exact_match(const Model& model, Backend& backend, ChatFormat f, const std::vector<Example>& examples,
-                        int max_tokens = 48, bool progress = true);
+MatchResult exact_match(const Model& model, Backend& backend, const std::string& path, bool drop_system, int limit,
+                        const std::string& chat_template = "", bool progress = true);
 
 }  // namespace slm::train

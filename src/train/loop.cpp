@@ -98,7 +98,7 @@ int64_t load_checkpoint(const std::string& path, Trainer& tr, AdamW& adam) {
     return int64_t(f.get_uint("train.step"));
 }
 
-LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend holds it*/, const Dataset& train, const Dataset* val, ChatFormat fmt,
+LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend holds it*/, const Dataset& train, const Dataset* val,
                       const LoopOptions& opt) {
     if (opt.batch <= 0) fail("--batch must be positive (got %d)", opt.batch);
     if (opt.accum <= 0) fail("--accum must be positive (got %d)", opt.accum);
@@ -173,9 +173,7 @@ LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend hol
             if (opt.progress) std::fprintf(stderr, "\n");
             res.val_loss = dataset_loss(tr, *val, opt.batch);
             std::string match;
-            if (opt.eval_n != 0 && !opt.base_path.empty()) {
-                std::vector<Example> ex = val->examples;
-                if (opt.eval_n > 0 && ex.size() > size_t(opt.eval_n)) ex.resize(size_t(opt.eval_n));
+            if (opt.eval_n != 0 && !opt.base_path.empty() && !opt.val_path.empty()) {
                 const std::string tmp = (opt.out.empty() ? std::string("slm-train") : opt.out) + ".val.tmp.gguf";
                 tr.save(tmp);
                 std::unique_ptr<Model> m;
@@ -185,7 +183,8 @@ LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend hol
                     m = Model::load(opt.base_path, tr.backend());
                     m->load_lora(tmp, tr.backend());
                 }
-                res.val_match = exact_match(*m, tr.backend(), fmt, ex, 48, opt.progress);
+                res.val_match = exact_match(*m, tr.backend(), opt.val_path, opt.drop_system, opt.eval_n < 0 ? -1 : opt.eval_n,
+                                            opt.chat_template, opt.progress);
                 m.reset();
                 std::filesystem::remove(tmp);
                 match = "  val " + res.val_match.summary();

@@ -33,6 +33,9 @@ struct LoopOptions {
     std::string out;             // adapter (LoRA) or model (--full) written at the end ("" : none)
     std::string base_path;       // the base GGUF (for validation exact match: a fresh model + the adapter)
     int eval_n = 100;            // validation examples graded by exact match per epoch (0: none, < 0: all)
+    std::string val_path;        // the validation JSONL (graded through intent::evaluate)
+    bool drop_system = false;    // validation prompts without the system message (as trained)
+    std::string chat_template;   // --chat-template override ("" : the model's own)
     bool progress = true;
 };
 
@@ -47,8 +50,7 @@ struct LoopResult {
 // Mean loss per target token of a dataset (forward only, in batches of `batch` sequences).
 double dataset_loss(Trainer& tr, const Dataset& d, int batch);
 
-LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const Dataset* val, ChatFormat fmt,
-                      const LoopOptions& opt);
+LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const Dataset* val, const LoopOptions& opt);
 
 // Checkpoint files (GGUF: the parameters, AdamW's moments, the step).
 void save_checkpoint(const std::string& path, const Trainer& tr, const AdamW& adam, int64_t step, const LoopOptions& opt);
