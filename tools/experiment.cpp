@@ -40,6 +40,7 @@
 #include "args.h"
 #include "backend.h"
 #include "commands.h"
+#include "experiment.h"
 #include "common.h"
 #include "gguf.h"
 #include "input_file.h"
@@ -269,12 +270,10 @@ std::string cpu_model_name() {
 
 // ---- plots ----------------------------------------------------------------------------------------------
 
-struct Point {
-    std::string label;
-    double x, y;
-};
+}  // namespace
+}  // namespace slm::cli
 
-// Points that no other point beats on both axes (higher x and higher y are better), sorted by x.
+namespace slm::cli::experiment {
 std::vector<Point> pareto_front(std::vector<Point> pts) {
     std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.x > b.x || (a.x == b.x && a.y > b.y); });
     std::vector<Point> front;
@@ -287,6 +286,12 @@ std::vector<Point> pareto_front(std::vector<Point> pts) {
     std::reverse(front.begin(), front.end());
     return front;
 }
+}  // namespace slm::cli::experiment
+
+namespace slm::cli {
+namespace {
+using experiment::Point;
+using experiment::pareto_front;
 
 double nice_step(double range) {
     const double raw = range / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
