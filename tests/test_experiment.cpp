@@ -65,6 +65,7 @@ TEST_CASE("experiment: end to end on llama3-tiny, resume skips finished steps, r
     CHECK(n_files >= 15);
     CHECK(fs::exists(out + "/models/base-Q4_1.gguf"));
     CHECK(rep.at("training").at("steps").as_int() >= 1);
+    CHECK(rep.at("handwritten").at("tuned-F16").at("n").as_int() == 3);  // gen-data's hand-written messages, graded too
     const std::string md = test::read_text(out + "/report.md");
     CHECK(md.find("## Base vs tuned") != std::string::npos);
     CHECK(md.find("## Accuracy by format") != std::string::npos);

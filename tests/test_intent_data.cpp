@@ -6,6 +6,8 @@
 
 #include "common.h"
 #include "intent/data.h"
+#include "intent/eval.h"
+#include "intent/schema.h"
 #include "intent/lexicon.h"
 #include "json.h"
 #include "test_util.h"
@@ -179,4 +181,27 @@ TEST_CASE("intent: slm gen-data command line") {
         CHECK_MESSAGE(test::read_text(dir + "/err.txt").find("error") != std::string::npos, bad);
     }
     CHECK_FALSE(std::filesystem::exists(dir + "/bad"));  // bad options fail before anything is written
+}
+
+TEST_CASE("intent: the hand-written messages parse, grade by SPEC.md, cover every language and action, and no generator makes them") {
+    const std::vector<EvalItem> items = parse_eval_text(handwritten_jsonl(), "handwritten.jsonl");  // throws on a bad gold
+    CHECK(items.size() == 78);
+    std::set<std::string> langs, acts, texts;
+    for (const EvalItem& it : items) {
+        langs.insert(it.lang);
+        acts.insert(it.gold.at("action").as_string());
+        texts.insert(it.text);
+        CHECK(grade(it.gold.dump(), it.gold).exact);
+    }
+    CHECK(texts.size() == items.size());  // no message twice
+    for (const char* l : {"en", "es", "de", "fr", "it", "pt"}) CHECK_MESSAGE(langs.count(l), l);
+    CHECK(acts.size() == actions().size());
+    GenOptions opt;
+    opt.seed = 5;
+    for (Bank b : {Bank::train, Bank::test}) {
+        Generator g(opt, b);
+        int overlap = 0;
+        for (int i = 0; i < 20000; i++) overlap += texts.count(g.next().text) > 0;
+        CHECK(overlap == 0);
+    }
 }

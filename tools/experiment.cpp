@@ -74,7 +74,8 @@ const char* kHelp =
     "  --data DIR      use DIR/{train,val,test}.jsonl instead of generating them\n"
     "  --out DIR       output folder (default experiments/run); must be new unless --resume\n"
     "  --train-n N     training examples (default 480; --full: 2700); validation is a ninth of it\n"
-    "  --test-n N      test examples (default 200; --full: 600)\n"
+    "  --test-n N      test examples (default 200; --full: 600); the 78 hand-written messages (gen-data's\n"
+    "                  handwritten.jsonl) are graded too, the first N of them when N is smaller\n"
     "  --epochs E      training epochs (default 2; --full: 5)\n"
     "  --lr LR         peak learning rate (default 1e-3)\n"
     "  --batch N       sequences per optimizer step (default 8)\n"
@@ -449,6 +450,7 @@ double published(const std::string& format) {
 }
 
 void write_report(const Config& cfg, const std::string& out, const std::vector<Row>& rows, const json::Value& train,
+                  const json::Value& hw_base, const json::Value& hw_tuned,
                   const std::vector<std::pair<std::string, std::string>>& files, const json::Value& steps_json,
                   const std::string& machine, const std::string& backend_name, double total_s, const Rapl& rapl) {
     const std::vector<std::string> langs = {"en", "es", "de", "fr", "it", "pt", "mix"};
@@ -482,6 +484,18 @@ void write_report(const Config& cfg, const std::string& out, const std::vector<R
                      f3(num_or(path_of(r->eval, {"fields", "product"}), -1)).c_str(),
                      f3(num_or(path_of(r->eval, {"fields", "quantity"}), -1)).c_str(), by_lang_cells(r->eval, langs).c_str(),
                      f3(published(r->v.format)).c_str());
+    }
+
+    if (!hw_base.is_null() && !hw_tuned.is_null()) {
+        md += strfmt("\nOn the %d hand-written messages (`handwritten.jsonl`: phrasings no generator made, never trained on):\n\n",
+                     int(num_or(hw_base.find("n"), 0)));
+        md += "| model | exact match | valid JSON | action | product | quantity | en | es | de | fr | it | pt | mixed |\n";
+        md += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        for (const auto* e : {&hw_base, &hw_tuned})
+            md += strfmt("| %s | **%s** | %s | %s | %s | %s |%s\n", e == &hw_base ? "base" : "tuned F16",
+                         f3(num_or(e->find("exact"), -1)).c_str(), f3(num_or(e->find("valid_json"), -1)).c_str(),
+                         f3(num_or(path_of(*e, {"fields", "action"}), -1)).c_str(), f3(num_or(path_of(*e, {"fields", "product"}), -1)).c_str(),
+                         f3(num_or(path_of(*e, {"fields", "quantity"}), -1)).c_str(), by_lang_cells(*e, langs).c_str());
     }
 
     md += "\n## Accuracy by format\n\nEvery quantized variant is made from the tuned F16 model. KL and top-1 agreement: `slm audit` "
@@ -604,6 +618,16 @@ void write_report(const Config& cfg, const std::string& out, const std::vector<R
     c.set("gpu", cfg.gpu);
     j.set("config", c);
     j.set("training", train);
+    if (!hw_base.is_null()) {
+        json::Value hw = json::Value::object();
+        for (const auto& [name, e] : {std::pair<const char*, const json::Value*>{"base", &hw_base}, {"tuned-F16", &hw_tuned}}) {
+            json::Value o = json::Value::object();
+            for (const char* k : {"n", "exact", "valid_json", "fields", "by_lang"})
+                if (const json::Value* x = e->find(k)) o.set(k, *x);
+            hw.set(name, o);
+        }
+        j.set("handwritten", hw);
+    }
     json::Value rs = json::Value::array();
     for (const Row& r : rows) {
         json::Value o = json::Value::object();
@@ -856,6 +880,22 @@ int cmd_experiment(int argc, char** argv) {
                          eval_args(v), {v.eval}, ex_cost * cfg.test_n, {}});
     }
 
+    // The hand-written messages (slm gen-data writes them; a --data folder may have them): base and tuned F16.
+    const std::string hw_jsonl = (fs::path(data_dir) / "handwritten.jsonl").string();
+    const bool have_hw = cfg.data_arg.empty() || fs::is_regular_file(hw_jsonl, ec);
+    if (have_hw) {
+        for (const Variant& v0 : {variants[0], variants[1]}) {
+            Variant v = v0;
+            v.eval = P("eval/" + std::string(v.format == "base" ? "base" : "tuned-F16") + "-handwritten.json");
+            std::vector<std::string> a = eval_args(v);
+            a[4] = hw_jsonl;  // --data
+            if (cfg.test_n < 78) a.insert(a.end(), {"--limit", std::to_string(cfg.test_n)});
+            steps.push_back({std::string(v.format == "base" ? "eval-base" : "eval-F16") + "-hw",
+                             std::string("evaluate ") + (v.format == "base" ? "the base" : "tuned F16") + " on the hand-written messages",
+                             a, {v.eval}, ex_cost * (v.format == "base" ? 1.5 : 1.0) * 78, {}});
+        }
+    }
+
     if (cfg.dry_run) {
         for (size_t i = 0; i < steps.size(); i++)
             std::printf("%2zu/%zu %-12s %s\n       %s\n", i + 1, steps.size(), steps[i].name.c_str(), steps[i].what.c_str(),
@@ -948,6 +988,14 @@ int cmd_experiment(int argc, char** argv) {
         files.push_back({"evaluation " + (v.format == "base" ? std::string("base") : "tuned-" + v.format) + (v.gpu ? " (GPU)" : ""), v.eval});
         if (!v.audit.empty()) files.push_back({"audit " + v.format, v.audit});
     }
+    json::Value hw_base, hw_tuned;
+    if (have_hw) {
+        hw_base = read_json(P("eval/base-handwritten.json"));
+        hw_tuned = read_json(P("eval/tuned-F16-handwritten.json"));
+        files.push_back({"hand-written messages", hw_jsonl});
+        files.push_back({"evaluation base (hand-written)", P("eval/base-handwritten.json")});
+        files.push_back({"evaluation tuned-F16 (hand-written)", P("eval/tuned-F16-handwritten.json")});
+    }
     const json::Value train = fs::is_regular_file(train_json, ec) ? read_json(train_json) : json::Value();
     files.push_back({"training figures", train_json});
     files.push_back({"report", P("report.md")});
@@ -956,7 +1004,7 @@ int cmd_experiment(int argc, char** argv) {
     files.push_back({"plot: accuracy vs bits per weight", P("plots/accuracy_vs_bpw.svg")});
     double total_s = 0;
     for (const auto& [name, r] : results) total_s += r.seconds;
-    write_report(cfg, cfg.out, rows, train, files, steps_json, machine, backend_name, total_s, rapl);
+    write_report(cfg, cfg.out, rows, train, hw_base, hw_tuned, files, steps_json, machine, backend_name, total_s, rapl);
 
     // The headline on stdout.
     std::printf("\n%-22s %8s %8s %10s %8s\n", "model", "exact", "JSON ok", "gen tok/s", "bpw");

@@ -16,6 +16,8 @@ static const char* kHelp =
     "  DIR/train.jsonl  90% of --n examples      DIR/val.jsonl  the other 10%\n"
     "  DIR/test.jsonl   --n-test examples from a separate bank of phrasings and noise (never used for train/val)\n"
     "Each line: {\"messages\": [system, user, assistant], \"lang\": ..., \"noise\": [...]}.\n"
+    "  DIR/handwritten.jsonl  78 messages written by hand, not generated ({\"text\", \"gold\", \"lang\"}): for\n"
+    "                   `slm eval` only, to see whether a tuned model learned more than the generator's phrasings\n"
     "\n"
     "  -o, --out DIR    output directory (created if needed)\n"
     "  --n N            train + val examples (default 3000, 10..1e8; the free disk space is checked first)\n"
@@ -59,8 +61,8 @@ int cmd_gen_data(int argc, char** argv) {
         }
     }
     intent::DatasetCounts c = intent::write_dataset(out, int(n), int(n_test), opt, /*progress=*/true);
-    std::printf("wrote %s/train.jsonl (%d), %s/val.jsonl (%d), %s/test.jsonl (%d)\n", out.c_str(), c.train,
-                out.c_str(), c.val, out.c_str(), c.test);
+    std::printf("wrote %s/train.jsonl (%d), %s/val.jsonl (%d), %s/test.jsonl (%d), %s/handwritten.jsonl\n", out.c_str(),
+                c.train, out.c_str(), c.val, out.c_str(), c.test, out.c_str());
     return 0;
 }
 

@@ -773,7 +773,8 @@ DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const Gen
         }
     }
     // All three outputs exist (as temporaries) before the first example is made.
-    OutputFile train(dir + "/train.jsonl"), val(dir + "/val.jsonl"), test(dir + "/test.jsonl");
+    OutputFile train(dir + "/train.jsonl"), val(dir + "/val.jsonl"), test(dir + "/test.jsonl"),
+        handwritten(dir + "/handwritten.jsonl");
     DatasetCounts c;
     const int64_t total = int64_t(n) + n_test;
     Progress bar("gen-data", "examples", "examples/s", 1.0, progress, 1.0);
@@ -794,6 +795,8 @@ DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const Gen
     train.commit();
     val.commit();
     test.commit();
+    handwritten.write(std::string_view(handwritten_jsonl()));
+    handwritten.commit();
     return c;
 }
 

@@ -68,10 +68,14 @@ std::vector<std::string> template_strings(Bank bank);
 std::string to_jsonl(const Example& e);
 
 struct DatasetCounts { int train = 0, val = 0, test = 0; };
-// Writes DIR/train.jsonl (90% of n), DIR/val.jsonl (10%) and DIR/test.jsonl (n_test, from Bank::test).
+// Writes DIR/train.jsonl (90% of n), DIR/val.jsonl (10%) and DIR/test.jsonl (n_test, from Bank::test), and
+// DIR/handwritten.jsonl (handwritten_jsonl(): messages no generator made, for evaluation only).
 // Every output is created (output_file.h) and the free disk space checked before the first example is made;
 // with `progress`, a progress line on stderr once it runs longer than a second.
 DatasetCounts write_dataset(const std::string& dir, int n, int n_test, const GenOptions& opt, bool progress = false);
+
+// Hand-written test messages (src/intent/handwritten.cpp), JSONL in the {"text", "gold", "lang"} format.
+const char* handwritten_jsonl();
 
 // K solved examples for few-shot prompting: from Bank::train with a fixed seed (so disjoint from test.jsonl's
 // phrasings), the actions taken in turn so that K >= 10 shows every action.
