@@ -201,6 +201,24 @@ TEST_CASE("quantize: plan rules on synthetic shapes") {
         CHECK(entry(pbf, "blk.0.attn_q.weight").to == GgmlType::BF16);
         CHECK(pbf.bytes_to == p16.bytes_to);
     }
+    SUBCASE("IQ4_NL mix: Q5_K for attn_v (n_gqa >= 4) and the first eighth of ffn_down, Q6_K output") {
+        auto descs = synthetic_model(8, 256, 512, 64, true);
+        auto p = quant::make_plan(*quant::mix_from_name("iq4_nl"), shape, descs);
+        CHECK(p.mix.ftype == quant::FileType::MOSTLY_IQ4_NL);
+        CHECK(entry(p, "token_embd.weight").to == GgmlType::Q6_K);
+        CHECK(entry(p, "blk.3.attn_q.weight").to == GgmlType::IQ4_NL);
+        CHECK(entry(p, "blk.3.attn_v.weight").to == GgmlType::Q5_K);
+        CHECK(entry(p, "blk.0.ffn_down.weight").to == GgmlType::Q5_K);
+        CHECK(entry(p, "blk.1.ffn_down.weight").to == GgmlType::IQ4_NL);
+        quant::ModelShape gqa3 = shape;
+        gqa3.n_head_kv = 4;  // n_gqa = 2: attn_v keeps the mix's type
+        CHECK(entry(quant::make_plan(*quant::mix_from_name("IQ4_NL"), gqa3, descs), "blk.3.attn_v.weight").to == GgmlType::IQ4_NL);
+        // Rows of 96: Q5_K falls back to Q5_1, IQ4_NL (32 per block) fits as it is.
+        auto q = quant::make_plan(*quant::mix_from_name("IQ4_NL"), shape, synthetic_model(8, 96, 160, 32, true));
+        CHECK(entry(q, "blk.0.ffn_down.weight").to == GgmlType::Q5_1);
+        CHECK(entry(q, "blk.3.ffn_up.weight").to == GgmlType::IQ4_NL);
+        CHECK_FALSE(entry(q, "blk.3.ffn_up.weight").fallback);
+    }
     SUBCASE("Q2_K, Q3_K_L, Q4_K_S, Q3_K_S rules") {
         auto descs = synthetic_model(8, 256, 512, 64, true);
         auto q2 = quant::make_plan(*quant::mix_from_name("Q2_K"), shape, descs);

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's CPU tools (llama-bench, llama-quantize) OUTSIDE the project tree, for the comparisons in
-# RESULTS.md. Nothing of llama.cpp's code is kept in this repository: only these commands.
+# Builds llama.cpp's CPU tools (llama-bench, llama-quantize, llama-perplexity) OUTSIDE the project tree, for the
+# comparisons in RESULTS.md. Nothing of llama.cpp's code is kept in this repository: only these commands (and
+# tools/bench/ggml_iq4_nl_ref.c, slm's own program that calls ggml's public API).
 #
-#   usage: tools/bench/llamacpp.sh build SRC_DIR        # SRC_DIR: a llama.cpp checkout (e.g. /work/llama.cpp)
+#   usage: tools/bench/llamacpp.sh build SRC_DIR        # SRC_DIR: a llama.cpp checkout (e.g. /tmp/llama.cpp)
 #          tools/bench/llamacpp.sh bench SRC_DIR MODEL.gguf [llama-bench options...]
+#          tools/bench/llamacpp.sh quantize SRC_DIR IN.gguf OUT.gguf TYPE   # llama-quantize, 2 threads
+#          tools/bench/llamacpp.sh cmp SRC_DIR SLM IN.gguf TYPE DIR  # llama-quantize and slm quantize, then cmp
+#          tools/bench/llamacpp.sh iq4-golden SRC_DIR > tests/golden/iq4_nl.tsv   # ggml's IQ4_NL bytes and dots
+#          tools/bench/llamacpp.sh ppl SRC_DIR MODEL.gguf TEXT.txt [llama-perplexity options...]
 #
 # Source used for RESULTS.md: llama.cpp commit 0c1e57098bba43ac29e6e3b677cdceebdd22334f (2026-10-01), as vendored
 # in the PyPI sdist llama-cpp-python 0.3.36 (pip download llama-cpp-python==0.3.36 --no-binary :all:;
 # its vendor/llama.cpp directory).
+# (The fetch of github:ggml-org/llama.cpp is too large for this machine's snapshot limit; the sdist is small.)
 # Release, native, AMX off (its AMX kernel dies with an illegal instruction in these VMs), no OpenMP (ggml's own
 # thread pool), no network code.
 set -euo pipefail
@@ -17,12 +23,37 @@ case "$cmd" in
     cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF \
       -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF
-    nice cmake --build "$src/build" -j2 --target llama-bench llama-quantize
+    nice -n 19 cmake --build "$src/build" -j2 --target llama-bench llama-quantize llama-perplexity
+    ;;
+  quantize)
+    # llama-quantize without an importance matrix; its positional nthread argument last
+    "$src/build/bin/llama-quantize" "$1" "$2" "$3" 2
+    ;;
+  cmp)
+    slm=$1; in=$2; type=$3; dir=$4
+    mkdir -p "$dir"
+    "$src/build/bin/llama-quantize" "$in" "$dir/llamacpp-$type.gguf" "$type" 2 > "$dir/llamacpp-$type.log" 2>&1
+    "$slm" quantize "$in" "$dir/slm-$type.gguf" "$type" --threads 2 > "$dir/slm-$type.log" 2>&1
+    cmp "$dir/llamacpp-$type.gguf" "$dir/slm-$type.gguf" && echo "$type: identical ($(stat -c %s "$dir/slm-$type.gguf") bytes)"
+    ;;
+  iq4-golden)
+    here=$(cd "$(dirname "$0")" && pwd)
+    tmp=$(mktemp -d)
+    gcc -O2 -I"$src/ggml/include" -c "$here/ggml_iq4_nl_ref.c" -o "$tmp/ref.o"
+    g++ -o "$tmp/ggml_iq4_nl_ref" "$tmp/ref.o" "$src/build/ggml/src/libggml-cpu.a" "$src/build/ggml/src/libggml-base.a" -lm -pthread
+    echo "# IQ4_NL golden data: ggml_quantize_chunk (no importance matrix) and ggml's CPU vec_dot with Q8_0 activations,"
+    echo "# for the input of tools/bench/ggml_iq4_nl_ref.c (16 rows of 576); made by tools/bench/llamacpp.sh iq4-golden"
+    "$tmp/ggml_iq4_nl_ref"
+    rm -rf "$tmp"
+    ;;
+  ppl)
+    model=$1; text=$2; shift 2
+    "$src/build/bin/llama-perplexity" -m "$model" -f "$text" -t 2 "$@"
     ;;
   bench)
     model=$1; shift
     # weights read into memory (-mmp 0), 2 threads, pp512 and tg128 unless overridden
     "$src/build/bin/llama-bench" -m "$model" -mmp 0 -t 2 -p 512 -n 128 "$@"
     ;;
-  *) echo "usage: $0 build|bench SRC_DIR ..." >&2; exit 2 ;;
+  *) echo "usage: $0 build|bench|quantize|cmp|iq4-golden|ppl SRC_DIR ..." >&2; exit 2 ;;
 esac
