@@ -129,17 +129,23 @@ T choose_type(const Mix& mix, const ModelShape& shape, const TensorDesc& t, Plan
     // ffn_gate / ffn_up: only the IQ3_XS mix changes them.
 
     // Rows must hold whole blocks. A K type (256 per block) falls back to a legacy type of 32 per block with
-    // about as many bits; if even that does not fit, the tensor stays F16.
+    // about as many bits (llama.cpp's tensor_type_fallback at the commit tools/bench/llamacpp.sh names: Q2_K and
+    // Q3_K go to Q4_0; older llama.cpp sent them to IQ4_NL); a type of 32 per block stays itself. If even that
+    // does not fit, the tensor stays F16.
     *fallback = false;
     if (t.ne[0] % type_info(type).block_size != 0) {
         T fb;
         switch (type) {
             case T::Q2_K:
-            case T::Q3_K: fb = T::IQ4_NL; break;
+            case T::Q3_K: fb = T::Q4_0; break;
             case T::Q4_K: fb = T::Q5_0; break;
             case T::Q5_K: fb = T::Q5_1; break;
             case T::Q6_K: fb = T::Q8_0; break;
             default:
+                if (type_info(type).block_size <= 32) {
+                    fb = type;
+                    break;
+                }
                 fail("quantize: tensor %s has rows of %" PRId64 " elements, not a multiple of %" PRId64
                      " as %s requires, and %s has no fallback type",
                      name.c_str(), t.ne[0], type_info(type).block_size, type_name(type), type_name(type));

@@ -133,7 +133,8 @@ TEST_CASE("quantize: mix names and file types") {
     CHECK(quant::mix_from_name("Q3_K_S")->default_type == GgmlType::Q3_K);
     CHECK_FALSE(quant::mix_from_name("Q4_K_X").has_value());
     CHECK_FALSE(quant::mix_from_name("").has_value());
-    CHECK(quant::all_mixes().size() == 16);
+    CHECK(uint32_t(quant::mix_from_name("iq4_nl")->ftype) == 25);
+    CHECK(quant::all_mixes().size() == 17);
     CHECK(quant::mix_names().find("Q3_K_L") != std::string::npos);
 }
 
@@ -255,17 +256,24 @@ TEST_CASE("quantize: plan rules on synthetic shapes") {
         auto p5 = quant::make_plan(*quant::mix_from_name("Q5_K_S"), shape, descs);
         CHECK(entry(p5, "blk.1.attn_q.weight").to == GgmlType::Q5_1);
         auto p3 = quant::make_plan(*quant::mix_from_name("Q3_K_S"), shape, descs);
-        CHECK(entry(p3, "blk.1.attn_q.weight").to == GgmlType::IQ4_NL);  // llama.cpp's choice (slm cannot write it)
+        CHECK(entry(p3, "blk.1.attn_q.weight").to == GgmlType::Q4_0);  // (older llama.cpp: IQ4_NL)
+        CHECK(entry(p3, "blk.1.attn_q.weight").fallback);
+        auto p2 = quant::make_plan(*quant::mix_from_name("Q2_K"), shape, descs);
+        CHECK(entry(p2, "blk.1.ffn_up.weight").to == GgmlType::Q4_0);
         auto odd = synthetic_model(8, 256, 80, 64, true);  // ffn_down rows of 80: not even a multiple of 32 -> F16
         auto po = quant::make_plan(*quant::mix_from_name("Q4_K_M"), shape, odd);
         CHECK(entry(po, "blk.1.ffn_down.weight").to == GgmlType::F16);
         CHECK(entry(po, "blk.0.ffn_down.weight").to == GgmlType::F16);  // Q6_K -> Q8_0 -> F16
         CHECK(entry(po, "blk.1.ffn_up.weight").to == GgmlType::Q4_K);
-        // Q8_0 has no fallback (llama.cpp refuses too), and neither does the output at Q8_0.
-        CHECK_THROWS_WITH_AS(quant::make_plan(*quant::mix_from_name("Q8_0"), shape, odd),
-                             doctest::Contains("not a multiple of 32"), slm::Error);
-        CHECK_THROWS_WITH_AS(quant::make_plan(*quant::mix_from_name("Q4_K_M"), shape, synthetic_model(8, 48, 80, 16, true)),
-                             doctest::Contains("token_embd.weight"), slm::Error);
+        // A type of 32 per block stays itself, then F16 where even that does not fit (llama.cpp does the same),
+        // the output at Q8_0 too.
+        auto p8 = quant::make_plan(*quant::mix_from_name("Q8_0"), shape, odd);
+        CHECK(entry(p8, "blk.1.ffn_down.weight").to == GgmlType::F16);
+        CHECK(entry(p8, "blk.1.ffn_down.weight").fallback);
+        CHECK(entry(p8, "blk.1.ffn_up.weight").to == GgmlType::Q8_0);
+        auto p48 = quant::make_plan(*quant::mix_from_name("Q4_K_M"), shape, synthetic_model(8, 48, 80, 16, true));
+        CHECK(entry(p48, "token_embd.weight").to == GgmlType::F16);
+        CHECK(entry(p48, "blk.1.attn_q.weight").to == GgmlType::F16);
     }
     SUBCASE("8 experts and 70B rules") {
         auto descs = synthetic_model(8, 256, 512, 64, true);
