@@ -217,6 +217,10 @@ SLM_TARGET_AVX512VNNI inline float dot_iq4_nl_q8_0_avx512_body(int64_t n, const 
 SLM_TARGET_AVX512 static float dot_iq4_nl_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_iq4_nl_q8_0_avx512_body<false>(n, x, y); }
 SLM_TARGET_AVX512VNNI static float dot_iq4_nl_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_iq4_nl_q8_0_avx512_body<true>(n, x, y); }
 
+// llama.cpp's order (KernelOrder::llamacpp) is the AVX2 dot above; not modelled: on AVX2 CPUs llama.cpp repacks
+// IQ4_NL matrices whose row count is a multiple of 8 for its iq4_nl_8x8 GEMM/GEMV (as it does Q4_K, see
+// q4_K.cpp), which sums in another order, so --llamacpp-numerics logits of an IQ4_NL model may differ from
+// llama.cpp's in the last bits.
 TypeKernels kernels_iq4_nl() {
     TypeKernels k;
     k.ref = {GgmlType::IQ4_NL, quantize_row_iq4_nl, dequantize_row_iq4_nl, GgmlType::Q8_0, dot_iq4_nl_q8_0_scalar};

@@ -9,6 +9,8 @@
 #          tools/bench/llamacpp.sh cmp SRC_DIR SLM IN.gguf TYPE DIR  # llama-quantize and slm quantize, then cmp
 #          tools/bench/llamacpp.sh iq4-golden SRC_DIR > tests/golden/iq4_nl.tsv   # ggml's IQ4_NL bytes and dots
 #          tools/bench/llamacpp.sh ppl SRC_DIR MODEL.gguf TEXT.txt [llama-perplexity options...]
+#          tools/bench/llamacpp.sh api-build SRC_DIR    # only libllama + ggml, and tools/bench/llama_api_check.cpp
+#          tools/bench/llamacpp.sh api SRC_DIR quantize IN.gguf OUT.gguf FTYPE_ID | logits MODEL [--lora A] OUT.f32 IDS..
 #
 # Source used for RESULTS.md: llama.cpp commit 0c1e57098bba43ac29e6e3b677cdceebdd22334f (2026-10-01), as vendored
 # in the PyPI sdist llama-cpp-python 0.3.36 (pip download llama-cpp-python==0.3.36 --no-binary :all:;
@@ -18,11 +20,14 @@
 # thread pool), no network code.
 set -euo pipefail
 cmd=$1; src=$2; shift 2
+configure() {
+  cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF \
+    -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF
+}
 case "$cmd" in
   build)
-    cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF \
-      -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF \
-      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF
+    configure
     nice -n 19 cmake --build "$src/build" -j2 --target llama-bench llama-quantize llama-perplexity
     ;;
   quantize)
@@ -45,6 +50,18 @@ case "$cmd" in
     echo "# for the input of tools/bench/ggml_iq4_nl_ref.c (16 rows of 576); made by tools/bench/llamacpp.sh iq4-golden"
     "$tmp/ggml_iq4_nl_ref"
     rm -rf "$tmp"
+    ;;
+  api-build)
+    # libllama and ggml only (no common library, no tools), then slm's own caller of llama.cpp's public API
+    [ -f "$src/build/CMakeCache.txt" ] || configure
+    nice -n 19 cmake --build "$src/build" -j2 --target llama
+    here=$(cd "$(dirname "$0")" && pwd)
+    nice -n 19 g++ -std=c++17 -O2 -I"$src/include" -I"$src/ggml/include" "$here/llama_api_check.cpp" -o "$src/build/bin/llama_api_check" \
+      "$src/build/src/libllama.a" "$src/build/ggml/src/libggml.a" "$src/build/ggml/src/libggml-cpu.a" \
+      "$src/build/ggml/src/libggml-base.a" -lm -pthread
+    ;;
+  api)
+    "$src/build/bin/llama_api_check" "$@"
     ;;
   ppl)
     model=$1; text=$2; shift 2
