@@ -37,7 +37,13 @@ case "$cmd" in
   cmp)
     slm=$1; in=$2; type=$3; dir=$4
     mkdir -p "$dir"
-    "$src/build/bin/llama-quantize" "$in" "$dir/llamacpp-$type.gguf" "$type" 2 > "$dir/llamacpp-$type.log" 2>&1
+    if [ -x "$src/build/bin/llama-quantize" ]; then
+      "$src/build/bin/llama-quantize" "$in" "$dir/llamacpp-$type.gguf" "$type" 2 > "$dir/llamacpp-$type.log" 2>&1
+    else  # only libllama built (api-build): the same llama_model_quantize call, llama_ftype ids from llama.h
+      declare -A ftype=([Q4_0]=2 [Q4_1]=3 [Q8_0]=7 [Q5_0]=8 [Q5_1]=9 [Q2_K]=10 [Q3_K_S]=11 [Q3_K_M]=12 [Q3_K_L]=13
+                        [Q4_K_S]=14 [Q4_K_M]=15 [Q5_K_S]=16 [Q5_K_M]=17 [Q6_K]=18 [IQ4_NL]=25)
+      "$src/build/bin/llama_api_check" quantize "$in" "$dir/llamacpp-$type.gguf" "${ftype[$type]}" > "$dir/llamacpp-$type.log" 2>&1
+    fi
     "$slm" quantize "$in" "$dir/slm-$type.gguf" "$type" --threads 2 > "$dir/slm-$type.log" 2>&1
     cmp "$dir/llamacpp-$type.gguf" "$dir/slm-$type.gguf" && echo "$type: identical ($(stat -c %s "$dir/slm-$type.gguf") bytes)"
     ;;
