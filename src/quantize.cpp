@@ -87,6 +87,7 @@ T choose_type(const Mix& mix, const ModelShape& shape, const TensorDesc& t, Plan
         else if (f == FT::MOSTLY_Q3_K_L) type = T::Q5_K;
         else if ((f == FT::MOSTLY_Q4_K_M || f == FT::MOSTLY_Q5_K_M) && use_more_bits(i, st.n_attention_wv))
             type = T::Q6_K;
+        else if (f == FT::MOSTLY_IQ4_NL && shape.n_gqa() >= 4) type = T::Q5_K;
         else if (f == FT::MOSTLY_Q4_K_S && i < 4) type = T::Q5_K;
         if (shape.is_70b() && (type == T::Q3_K || type == T::Q4_K)) type = T::Q5_K;
         if (shape.n_expert == 8) type = T::Q8_0;
@@ -107,12 +108,13 @@ T choose_type(const Mix& mix, const ModelShape& shape, const TensorDesc& t, Plan
         else if (f == FT::MOSTLY_Q3_K_L) type = T::Q5_K;
         else if (f == FT::MOSTLY_Q4_K_M && use_more_bits(i, n_layer)) type = T::Q6_K;
         else if (f == FT::MOSTLY_Q5_K_M && use_more_bits(i, n_layer)) type = T::Q6_K;
+        else if (f == FT::MOSTLY_IQ4_NL && i < n_layer / 8) type = T::Q5_K;  // (llama.cpp: without an imatrix)
         else if (f == FT::MOSTLY_Q4_K_S && i < n_layer / 8) type = T::Q5_K;
         ++st.i_ffn_down;
     } else if (contains(name, "attn_output.weight")) {
         if (shape.n_expert == 8) {
             if (f == FT::MOSTLY_Q2_K || f == FT::MOSTLY_Q3_K_S || f == FT::MOSTLY_Q3_K_M ||
-                f == FT::MOSTLY_Q4_K_S || f == FT::MOSTLY_Q4_K_M)
+                f == FT::MOSTLY_Q4_K_S || f == FT::MOSTLY_Q4_K_M || f == FT::MOSTLY_IQ4_NL)
                 type = T::Q5_K;
         } else {
             if (f == FT::MOSTLY_Q2_K) type = T::Q3_K;
@@ -127,17 +129,23 @@ T choose_type(const Mix& mix, const ModelShape& shape, const TensorDesc& t, Plan
     // ffn_gate / ffn_up: only the IQ3_XS mix changes them.
 
     // Rows must hold whole blocks. A K type (256 per block) falls back to a legacy type of 32 per block with
-    // about as many bits; if even that does not fit, the tensor stays F16.
+    // about as many bits (llama.cpp's tensor_type_fallback at the commit tools/bench/llamacpp.sh names: Q2_K and
+    // Q3_K go to Q4_0; older llama.cpp sent them to IQ4_NL); a type of 32 per block stays itself. If even that
+    // does not fit, the tensor stays F16.
     *fallback = false;
     if (t.ne[0] % type_info(type).block_size != 0) {
         T fb;
         switch (type) {
             case T::Q2_K:
-            case T::Q3_K: fb = T::IQ4_NL; break;
+            case T::Q3_K: fb = T::Q4_0; break;
             case T::Q4_K: fb = T::Q5_0; break;
             case T::Q5_K: fb = T::Q5_1; break;
             case T::Q6_K: fb = T::Q8_0; break;
             default:
+                if (type_info(type).block_size <= 32) {
+                    fb = type;
+                    break;
+                }
                 fail("quantize: tensor %s has rows of %" PRId64 " elements, not a multiple of %" PRId64
                      " as %s requires, and %s has no fallback type",
                      name.c_str(), t.ne[0], type_info(type).block_size, type_name(type), type_name(type));
@@ -161,6 +169,7 @@ const std::vector<Mix>& all_mixes() {
         {"Q3_K_S", FT::MOSTLY_Q3_K_S, T::Q3_K},   {"Q2_K", FT::MOSTLY_Q2_K, T::Q2_K},
         {"Q4_0", FT::MOSTLY_Q4_0, T::Q4_0},       {"Q4_1", FT::MOSTLY_Q4_1, T::Q4_1},
         {"Q5_0", FT::MOSTLY_Q5_0, T::Q5_0},       {"Q5_1", FT::MOSTLY_Q5_1, T::Q5_1},
+        {"IQ4_NL", FT::MOSTLY_IQ4_NL, T::IQ4_NL},
         {"F16", FT::MOSTLY_F16, T::F16},          {"BF16", FT::MOSTLY_BF16, T::BF16},
     };
     return mixes;

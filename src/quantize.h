@@ -29,7 +29,7 @@ enum class FileType : uint32_t {
     ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q4_1 = 3, MOSTLY_Q8_0 = 7, MOSTLY_Q5_0 = 8,
     MOSTLY_Q5_1 = 9, MOSTLY_Q2_K = 10, MOSTLY_Q3_K_S = 11, MOSTLY_Q3_K_M = 12, MOSTLY_Q3_K_L = 13,
     MOSTLY_Q4_K_S = 14, MOSTLY_Q4_K_M = 15, MOSTLY_Q5_K_S = 16, MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18,
-    MOSTLY_BF16 = 32,
+    MOSTLY_IQ4_NL = 25, MOSTLY_BF16 = 32,
 };
 
 // A quantization mix: its name on the command line, the file type it records, and the type most tensors get.

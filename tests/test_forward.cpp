@@ -201,7 +201,7 @@ TEST_CASE("forward: matmul of every supported type matches the dequantized refer
     int tested = 0;
     for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
                        GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                       GgmlType::Q6_K}) {
+                       GgmlType::Q6_K, GgmlType::IQ4_NL}) {
         if (!kernels::has_ops(t) || !kernels::type_ops(t).quantize) continue;
         const kernels::TypeOps& ops = kernels::type_ops(t);
         if (ops.vec_dot_type != GgmlType::F32 &&

@@ -11,7 +11,8 @@ namespace {
 
 constexpr GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
                                GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q2_K,
-                               GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K};
+                               GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K,
+                               GgmlType::IQ4_NL};
 
 TypeKernels load(GgmlType t) {
     switch (t) {
@@ -30,6 +31,7 @@ TypeKernels load(GgmlType t) {
         case GgmlType::Q5_K: return kernels_q5_K();
         case GgmlType::Q6_K: return kernels_q6_K();
         case GgmlType::Q8_K: return kernels_q8_K();
+        case GgmlType::IQ4_NL: return kernels_iq4_nl();
         default: fail("internal error: no kernel table for %s", type_name(t));
     }
 }

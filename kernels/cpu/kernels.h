@@ -142,5 +142,6 @@ TypeKernels kernels_q4_K();
 TypeKernels kernels_q5_K();
 TypeKernels kernels_q6_K();
 TypeKernels kernels_q8_K();
+TypeKernels kernels_iq4_nl();
 
 }  // namespace slm::kernels
