@@ -25,6 +25,9 @@
 // a branch taken once per staged element, outside the weight loop.
 // Limit: the fp16 partial sums overflow if |x| * 15 * 16 exceeds 65504 (|x| > ~270 in one group); the tests and
 // the logits check bound the error on real shapes.
+#include <cstdlib>
+#include <string>
+
 #include "cuda/kernels.cuh"
 
 namespace slm::cuda {
@@ -75,13 +78,17 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
                                                              const float* __restrict__ x, float* __restrict__ y, int n_in,
                                                              int n_out, int group_size, int n_groups) {
     extern __shared__ uint4 xs4[];  // [4][n_vec]: word 4v+w's pairs at xs4[w * n_vec + v]
+    pdl_trigger();
     const int n_vec = n_in / 32;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    {  // start the weight stream while x is staged
+    {  // start the weight stream (the first loop iteration's lines) while x is staged / the previous kernel ends
         const int row0 = (blockIdx.x * kWarps + warp) * kRows;
         for (int r = 0; r < kRows; r++)
-            if (row0 + r < n_out && lane < n_vec) prefetch_l2(qw + size_t(row0 + r) * n_vec + lane);
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (row0 + r < n_out && lane + 32 * u < n_vec) prefetch_l2(qw + size_t(row0 + r) * n_vec + lane + 32 * u);
     }
+    pdl_wait();  // x (and y, with kAcc) come from the kernels before
     // One thread per word j (8 columns): its 4 pairs become one 16-byte store. 8 words per thread are loaded
     // before any is stored, so the staging costs about one memory latency, not one per element.
     constexpr int kBatch = 8;
@@ -158,13 +165,17 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
                                                             float* __restrict__ y, int n_in, int n_out) {
     extern __shared__ float xf[];  // two planes: x[8v..8v+4) at xf4[v], x[8v+4..8v+8) at xf4[n_vec + v]
     float4* xf4 = reinterpret_cast<float4*>(xf);
+    pdl_trigger();
     const int n_vec = n_in / 8;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     {
         const int row0 = (blockIdx.x * kWarps + warp) * kRows;
         for (int r = 0; r < kRows; r++)
-            if (row0 + r < n_out && lane < n_vec) prefetch_l2(w + size_t(row0 + r) * n_vec + lane);
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (row0 + r < n_out && lane + 32 * u < n_vec) prefetch_l2(w + size_t(row0 + r) * n_vec + lane + 32 * u);
     }
+    pdl_wait();
     // One thread per 8 columns, 8 such groups loaded before any is stored (see the int4 kernel).
     constexpr int kBatch = 8;
     for (int v0 = threadIdx.x; v0 < n_vec; v0 += blockDim.x * kBatch) {
@@ -247,24 +258,49 @@ void allow_smem(K kernel, size_t bytes) {
     if (bytes > 48 * 1024) SLM_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
 }
 
+// Launches with programmatic stream serialization (see kernels.cuh) unless SLM_CUDA_PDL=0.
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), int grid, size_t smem, cudaStream_t st, A... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(unsigned(grid));
+    cfg.blockDim = dim3(kThreads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    SLM_CUDA(cudaLaunchKernelEx(&cfg, kernel, P(args)...));
+}
+
 template <bool P, bool S, bool A>
 void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
     constexpr int U = 2;
     const size_t smem = size_t(w.n_in) * 2;
     allow_smem(gemv_int4_kernel<P, S, A, U>, smem);
-    gemv_int4_kernel<P, S, A, U><<<grid_for(gemv_int4_kernel<P, S, A, U>, smem, w.n_out), kThreads, smem, st>>>(
-        reinterpret_cast<const uint4*>(w.qweight), w.scales, w.zeros, w.perm, x, y, w.n_in, w.n_out, w.group_size,
-        w.n_groups);
+    launch(gemv_int4_kernel<P, S, A, U>, grid_for(gemv_int4_kernel<P, S, A, U>, smem, w.n_out), smem, st,
+           reinterpret_cast<const uint4*>(w.qweight), w.scales, w.zeros, w.perm, x, y, w.n_in, w.n_out, w.group_size,
+           w.n_groups);
 }
 template <bool S, bool A>
 void launch_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st) {
     constexpr int U = 4;
     const size_t smem = size_t(n_in) * 4;
     allow_smem(gemv_f16_kernel<S, A, U>, smem);
-    gemv_f16_kernel<S, A, U><<<grid_for(gemv_f16_kernel<S, A, U>, smem, n_out), kThreads, smem, st>>>(reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
+    launch(gemv_f16_kernel<S, A, U>, grid_for(gemv_f16_kernel<S, A, U>, smem, n_out), smem, st,
+           reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
 }
 
 }  // namespace
+
+bool pdl_enabled() {
+    static const bool on = [] {
+        const char* e = std::getenv("SLM_CUDA_PDL");
+        return e && std::string(e) == "1";
+    }();
+    return on;
+}
 
 bool gemv_int4_supported(int n_in, int group_size) {
     return n_in > 0 && n_in % 32 == 0 && group_size > 0 && group_size % 32 == 0 && size_t(n_in) * 2 <= 200 * 1024;
