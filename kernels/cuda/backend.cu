@@ -128,7 +128,7 @@ public:
         float* p = nullptr;
         const size_t bytes = std::max<size_t>(n, 1) * sizeof(float);
         SLM_CUDA(cudaMalloc(&p, bytes));
-        SLM_CUDA(cudaMemset(p, 0, bytes));
+        SLM_CUDA(cudaMemsetAsync(p, 0, bytes, st_));  // on st_: ordered before the ops that use it
         *buffer_bytes_ += bytes;
         Counter c = buffer_bytes_;
         return Buffer(std::shared_ptr<float>(p, [c, bytes](float* q) { cudaFree(q), *c -= bytes; }), n);
@@ -317,7 +317,10 @@ private:
     T* upload(const T* h, size_t n) {
         T* d = nullptr;
         SLM_CUDA(cudaMalloc(&d, std::max<size_t>(n, 1) * sizeof(T)));
-        SLM_CUDA(cudaMemcpy(d, h, n * sizeof(T), cudaMemcpyHostToDevice));
+        // On st_ and waited for: a plain cudaMemcpy from pageable memory may return before its DMA lands, and
+        // st_ (non-blocking) would not wait for it; h may be freed when this returns.
+        SLM_CUDA(cudaMemcpyAsync(d, h, n * sizeof(T), cudaMemcpyHostToDevice, st_));
+        SLM_CUDA(cudaStreamSynchronize(st_));
         owned_.push_back(d);
         weight_bytes_ += std::max<size_t>(n, 1) * sizeof(T);
         return d;

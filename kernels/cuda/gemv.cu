@@ -5,7 +5,7 @@
 //   bandwidth. 2048x8192 (ffn_down of Llama-3.2-1B): int4 8.5 MB -> 2.0 us at 4.3 TB/s, fp16 33.6 MB -> 7.8 us.
 //
 // Design (both kernels): blocks of 4 warps, each warp 2 rows at a time, as many blocks as fill one wave of the
-// chip (up to 8 per SM, as occupancy allows; a larger matrix loops). Every block first prefetches its first weight lines into L2, then
+// chip (up to 8 per SM, as occupancy allows; a larger matrix loops). Every warp first loads its first weight vectors into registers (their latency overlaps what follows), then
 // stages x once in shared memory (fp16 pairs for int4, float for fp16; fused input ops happen here: SwiGLU of
 // a [gate | up] vector, so the FFN needs no separate kernel), then each warp's lanes stride along its rows in
 // 16-byte loads (ld.global.nc.L1::no_allocate: weights are streamed, never reused), U loads per row in
@@ -70,7 +70,17 @@ __device__ __forceinline__ float input_at(const float* __restrict__ x, int c, in
     return g / (1.0f + __expf(-g)) * x[n_in + c];
 }
 
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+// One loop iteration's weights of a warp: U 16-byte loads per lane for each of its R rows (tail rows and
+// vectors past the row's end are clamped: reloaded, never used).
+template <int U, int R>
+__device__ __forceinline__ void load_rows(uint4 (&q)[U][R], const uint4* __restrict__ w, int row0, int v0, int n_vec,
+                                          int n_out) {
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            q[u][r] = load_stream(w + size_t(min(row0 + r, n_out - 1)) * n_vec + min(v0 + 32 * u, n_vec - 1));
+}
 
 template <bool kPerm, bool kSwiglu, bool kAcc, int U>
 __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __restrict__ qw, const __half* __restrict__ scales,
@@ -81,13 +91,11 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
     pdl_trigger();
     const int n_vec = n_in / 32;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    {  // start the weight stream (the first loop iteration's lines) while x is staged / the previous kernel ends
-        const int row0 = (blockIdx.x * kWarps + warp) * kRows;
-        for (int r = 0; r < kRows; r++)
-#pragma unroll
-            for (int u = 0; u < U; u++)
-                if (row0 + r < n_out && lane + 32 * u < n_vec) prefetch_l2(qw + size_t(row0 + r) * n_vec + lane + 32 * u);
-    }
+    // The first loop iteration's weights go into registers before x is staged, so their memory latency overlaps
+    // the staging's (weights are constant: also before pdl_wait).
+    uint4 q[U][kRows];
+    if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec)
+        load_rows(q, qw, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out);
     pdl_wait();  // x (and y, with kAcc) come from the kernels before
     // One thread per word j (8 columns): its 4 pairs become one 16-byte store. 8 words per thread are loaded
     // before any is stored, so the staging costs about one memory latency, not one per element.
@@ -113,20 +121,14 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
         }
     }
     __syncthreads();
+    bool preloaded = true;  // q holds the first iteration (a lane that never iterates never reads it)
     for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
         float acc[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
         for (int v0 = lane; v0 < n_vec; v0 += 32 * U) {
-            uint4 q[U][kRows];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-#pragma unroll
-                for (int r = 0; r < kRows; r++) {
-                    const int row = min(row0 + r, n_out - 1);  // tail rows recompute the last row, not written
-                    const int v = min(v0 + 32 * u, n_vec - 1);  // past the row's end: reloads, not used
-                    q[u][r] = load_stream(qw + size_t(row) * n_vec + v);
-                }
+            if (!preloaded) load_rows(q, qw, row0, v0, n_vec, n_out);
+            preloaded = false;
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + 32 * u;
@@ -168,13 +170,9 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
     pdl_trigger();
     const int n_vec = n_in / 8;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    {
-        const int row0 = (blockIdx.x * kWarps + warp) * kRows;
-        for (int r = 0; r < kRows; r++)
-#pragma unroll
-            for (int u = 0; u < U; u++)
-                if (row0 + r < n_out && lane + 32 * u < n_vec) prefetch_l2(w + size_t(row0 + r) * n_vec + lane + 32 * u);
-    }
+    uint4 q[U][kRows];  // the first iteration's weights, loaded before x is staged (see the int4 kernel)
+    if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec)
+        load_rows(q, w, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out);
     pdl_wait();
     // One thread per 8 columns, 8 such groups loaded before any is stored (see the int4 kernel).
     constexpr int kBatch = 8;
@@ -196,17 +194,14 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
         }
     }
     __syncthreads();
+    bool preloaded = true;
     for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
         float acc[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
         for (int v0 = lane; v0 < n_vec; v0 += 32 * U) {
-            uint4 q[U][kRows];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-#pragma unroll
-                for (int r = 0; r < kRows; r++)
-                    q[u][r] = load_stream(w + size_t(min(row0 + r, n_out - 1)) * n_vec + min(v0 + 32 * u, n_vec - 1));
+            if (!preloaded) load_rows(q, w, row0, v0, n_vec, n_out);
+            preloaded = false;
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + 32 * u;

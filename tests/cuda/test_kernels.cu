@@ -608,6 +608,7 @@ void test_backend_vs_cpu() {
                         cpu_be->matmul(*a[i], xc.data(), n, yc.data(), Numerics::fast);
                         Buffer xg = gpu_be->alloc(x.size()), yg = gpu_be->alloc(size_t(n) * N);
                         SLM_CUDA(cudaMemcpy(xg.data(), x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+                        SLM_CUDA(cudaDeviceSynchronize());  // the backend's stream does not wait for this copy
                         gpu_be->matmul(*b[i], xg.data(), n, yg.data(), Numerics::fast);
                         std::vector<float> got(static_cast<size_t>(n) * N);
                         gpu_be->to_host(yg.data(), got.data(), got.size());
