@@ -111,7 +111,14 @@ struct Sizes {
 Sizes sizes(const Model& m) {
     Sizes s;
     auto add = [&](const Weight& w) {
-        s.weight_bytes += double(w.w.row_size()) * double(w.w.n_out);
+        if (w.w.format == WeightFormat::gptq) {  // the stored parts (qweight, scales, zeros, perm)
+            for (int i = 0; i < w.w.n_parts; i++) {
+                const WeightPart& p = w.w.parts[size_t(i)];
+                s.weight_bytes += double(row_bytes(p.type, p.ne0)) * double(p.ne1);
+            }
+        } else {
+            s.weight_bytes += double(w.w.row_size()) * double(w.w.n_out);
+        }
         s.matmul_params += double(w.w.n_in) * double(w.w.n_out);
     };
     for (const LayerWeights& l : m.layers())

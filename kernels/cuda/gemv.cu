@@ -72,6 +72,22 @@ __device__ __forceinline__ float input_at(const float* __restrict__ x, int c, in
 
 // One loop iteration's weights of a warp: U 16-byte loads per lane for each of its R rows (tail rows and
 // vectors past the row's end are clamped: reloaded, never used).
+// The int4 kernel's loads of one iteration also fetch each (vector, row)'s group scale and zero, so those
+// loads are in flight with the weights instead of waited for inside the arithmetic.
+template <int U, int R>
+__device__ __forceinline__ void load_group_params(__half (&sc)[U][R], int8_t (&zr)[U][R], const __half* __restrict__ scales,
+                                                  const int8_t* __restrict__ zeros, int row0, int v0, int n_vec, int n_out,
+                                                  int group_size, int n_groups) {
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + (min(v0 + 32 * u, n_vec - 1) * 32) / group_size;
+            sc[u][r] = scales[gi];
+            zr[u][r] = zeros[gi];
+        }
+}
+
 template <int U, int R>
 __device__ __forceinline__ void load_rows(uint4 (&q)[U][R], const uint4* __restrict__ w, int row0, int v0, int n_vec,
                                           int n_out) {
@@ -94,8 +110,12 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
     // The first loop iteration's weights go into registers before x is staged, so their memory latency overlaps
     // the staging's (weights are constant: also before pdl_wait).
     uint4 q[U][kRows];
-    if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec)
+    __half sc[U][kRows];
+    int8_t zr[U][kRows];
+    if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec) {
         load_rows(q, qw, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out);
+        load_group_params(sc, zr, scales, zeros, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out, group_size, n_groups);
+    }
     pdl_wait();  // x (and y, with kAcc) come from the kernels before
     // One thread per word j (8 columns): its 4 pairs become one 16-byte store. 8 words per thread are loaded
     // before any is stored, so the staging costs about one memory latency, not one per element.
@@ -127,19 +147,20 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
 #pragma unroll
         for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
         for (int v0 = lane; v0 < n_vec; v0 += 32 * U) {
-            if (!preloaded) load_rows(q, qw, row0, v0, n_vec, n_out);
+            if (!preloaded) {
+                load_rows(q, qw, row0, v0, n_vec, n_out);
+                load_group_params(sc, zr, scales, zeros, row0, v0, n_vec, n_out, group_size, n_groups);
+            }
             preloaded = false;
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + 32 * u;
                 if (v >= n_vec) break;
                 const uint4 x0 = xs4[v], x1 = xs4[n_vec + v], x2 = xs4[2 * n_vec + v], x3 = xs4[3 * n_vec + v];
-                const int g = (v * 32) / group_size;
 #pragma unroll
                 for (int r = 0; r < kRows; r++) {
-                    const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + g;
-                    const float s = __half2float(scales[gi]);
-                    const __half zh = __ushort_as_half(static_cast<unsigned short>(0x6400 + zeros[gi]));
+                    const float s = __half2float(sc[u][r]);
+                    const __half zh = __ushort_as_half(static_cast<unsigned short>(0x6400 + zr[u][r]));
                     const __half2 zz = __halves2half2(zh, zh);
                     __half2 a = __float2half2_rn(0.0f);
                     a = dot_word(q[u][r].x, x0, zz, a);
@@ -269,14 +290,21 @@ void launch(void (*kernel)(P...), int grid, size_t smem, cudaStream_t st, A... a
     SLM_CUDA(cudaLaunchKernelEx(&cfg, kernel, P(args)...));
 }
 
-template <bool P, bool S, bool A>
-void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
-    constexpr int U = 2;
+// U, the 16-byte loads per row per lane in flight: 4 on long rows (n_in >= 4096: at 2, 2048x8192 waited four
+// latencies per row), 2 otherwise (fewer registers, more blocks per SM: the 128256-row head ran at 53% of copy
+// with 4, 61% with 2).
+template <bool P, bool S, bool A, int U>
+void launch_int4_u(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
     const size_t smem = size_t(w.n_in) * 2;
     allow_smem(gemv_int4_kernel<P, S, A, U>, smem);
     launch(gemv_int4_kernel<P, S, A, U>, grid_for(gemv_int4_kernel<P, S, A, U>, smem, w.n_out), smem, st,
            reinterpret_cast<const uint4*>(w.qweight), w.scales, w.zeros, w.perm, x, y, w.n_in, w.n_out, w.group_size,
            w.n_groups);
+}
+template <bool P, bool S, bool A>
+void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
+    if (w.n_in >= 4096) launch_int4_u<P, S, A, 4>(w, x, y, st);
+    else launch_int4_u<P, S, A, 2>(w, x, y, st);
 }
 template <bool S, bool A>
 void launch_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st) {
