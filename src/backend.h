@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common.h"
 #include "tensor.h"
@@ -58,6 +59,11 @@ public:
     // Whether this backend can compute with the weight (format, type, shape). Model::load asks it for every
     // matrix, so an unsupported file is refused at load with the tensor's name, not in the middle of a run.
     virtual bool supports(const WeightView& w) const = 0;
+    // Why supports(w) is false, for the load error ("" when it is true or the backend gives no reason).
+    virtual std::string why_unsupported(const WeightView& w) const {
+        (void)w;
+        return "";
+    }
     // Called once per model before the first op (a GPU backend uploads the weights). The CPU does nothing.
     virtual void prepare(const WeightView&) {}
 
@@ -91,6 +97,28 @@ public:
     // rmsnorm(x, norm) out^T, written to host memory. `scratch` holds at least n * E floats.
     virtual void logits(const float* x, int n, const WeightView& norm, float eps, const Weight& out, float* scratch,
                         float* logits_host, Numerics num) = 0;
+
+    // ---- measuring (slm bench, slm run --verbose); the defaults say "nothing to report" ----
+    // Memory this backend holds outside the host's heap (a GPU's VRAM), by use; all 0 for the CPU.
+    struct DeviceMemory {
+        size_t weights = 0, kv = 0, scratch = 0;
+        size_t total() const { return weights + kv + scratch; }
+    };
+    virtual DeviceMemory device_memory() const { return {}; }
+    // Per-kernel-kind profile: while on, each op's device time is measured alone (a GPU backend serializes the
+    // ops to do so, so a profiled run is slower) and counted with the bytes and flops of its speed of light (the
+    // fewest bytes it must move, the operations it must do). take_profile returns the counts since the last call.
+    struct KernelTime {
+        std::string kind;  // "gemv f16", "gemv int4", "gemm f16", "attention", "elementwise", ...
+        int64_t calls = 0;
+        double seconds = 0, bytes = 0, flops = 0;
+    };
+    virtual bool can_profile() const { return false; }
+    virtual void set_profiling(bool on) { (void)on; }
+    virtual std::vector<KernelTime> take_profile() { return {}; }
+    // The device's memory ceiling measured now: GB/s (1e9 bytes) of a device-to-device copy, read + write
+    // counted; 0 when the backend has no device.
+    virtual double copy_bandwidth_gbs() { return 0; }
 
     // ---- training (src/train/) ----
     // What backpropagation needs beyond inference: the two transposed products of a linear layer. A backend
@@ -139,6 +167,10 @@ double peak_gflops(ThreadPool& pool, double seconds = 0.2);
 namespace codec {
 bool can_dequantize(GgmlType t);
 bool can_quantize(GgmlType t);
+// The type the CPU converts activations to before a dot product with a weight of type t (ggml's vec_dot_type:
+// Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants, F32 for F16/BF16/F32). A backend that
+// computes with such a weight dequantized rounds its activations the same way, so its logits match the CPU's.
+GgmlType activation_type(GgmlType t);
 // y[0..n) = dequantized x (n a multiple of the type's block size). Throws slm::Error for a type without one.
 void dequantize_row(GgmlType t, const void* x, float* y, int64_t n);
 // The reference quantizer (byte-identical to ggml's, no importance matrix). Throws for a type without one.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -509,6 +510,120 @@ json::Value float_json(float f) {
 
 // ---- convert ------------------------------------------------------------------------------------------
 
+// ---- GPTQ checkpoints (AutoGPTQ / GPTQModel) ---------------------------------------------------------
+// The layout these tools write for each linear layer NAME (HF shapes, row-major; K inputs, N outputs, G groups):
+//   NAME.qweight  I32 [K/8, N]  packed along K: word [i][n] holds inputs 8i..8i+7 of output n, input 8i+j in
+//                               bits 4j..4j+3 (unsigned 0..15)
+//   NAME.qzeros   I32 [G, N/8]  packed along N: word [g][j] holds the zero points of outputs 8j..8j+7, output
+//                               8j+i in bits 4i..4i+3. AutoGPTQ's format ("gptq", GPTQModel's "v1") stores
+//                               zero - 1 (so a zero of 8 is stored as 7); GPTQModel's "gptq_v2" stores the zero.
+//   NAME.scales   F16 [G, N]
+//   NAME.g_idx    I32 [K]       the group of each input (k / group_size without act-order; with desc_act the
+//                               inputs keep their places and g_idx says where each was quantized); may be absent
+//   W[n][k] = scales[g][n] * (q[k][n] - zero[g][n]),  g = g_idx[k]
+// The settings are in quantize_config.json ({"bits": 4, "group_size": 128, "desc_act": ..., "sym": ...,
+// "checkpoint_format": "gptq"}) or in config.json's "quantization_config" ({"quant_method": "gptq", ...}).
+// slm's layout (kernels/cpu/gptq.cpp) stores the inputs in the order they were quantized, so the groups are
+// contiguous: perm = g_idx's stable argsort (stored input k = input perm[k]), which requires every group to
+// hold group_size inputs (the last one fewer), as GPTQ makes them; zeros become int8, scales are transposed.
+struct GptqConfig {
+    bool on = false;
+    int group_size = 0;
+    bool desc_act = false, sym = false;
+    bool zero_minus_one = true;  // the v1 convention
+};
+
+GptqConfig read_gptq_config(const std::string& dir) {
+    GptqConfig g;
+    std::string file = dir + "/quantize_config.json";
+    json::Value q;
+    if (fs::exists(file)) {
+        q = read_json(file);
+    } else {
+        file = dir + "/config.json";
+        const json::Value c = read_json(file);
+        const json::Value* qc = c.find("quantization_config");
+        if (!qc || qc->is_null()) return g;
+        if (!qc->is_object()) fail("%s: quantization_config: expected an object", file.c_str());
+        q = *qc;
+        file += " (quantization_config)";
+    }
+    if (const json::Value* m = q.find("quant_method"); m && !(m->is_string() && m->as_string() == "gptq"))
+        fail("%s: quant_method %s: slm imports GPTQ checkpoints only", file.c_str(), m->is_string() ? m->as_string().c_str() : "?");
+    const int64_t bits = int_field(q, "bits", file, 4, 1, 64, true);
+    if (bits != 4) fail("%s: bits = %lld: slm imports 4-bit GPTQ only", file.c_str(), (long long)bits);
+    const json::Value* gs = q.find("group_size");
+    if (!gs || !gs->is_integer()) fail("%s: group_size: expected an integer", file.c_str());
+    if (gs->as_int() == -1)
+        fail("%s: group_size = -1 (one group per row): slm's GPTQ format has one group size per file; re-quantize "
+             "with a group size", file.c_str());
+    g.group_size = int(int_field(q, "group_size", file, 128, 8, 1 << 20, true));
+    if (g.group_size % 8) fail("%s: group_size = %d: expected a multiple of 8", file.c_str(), g.group_size);
+    auto flag = [&](const char* key) {
+        const json::Value* v = q.find(key);
+        if (!v || v->is_null()) return false;
+        if (!v->is_bool()) fail("%s: %s: expected true or false", file.c_str(), key);
+        return v->as_bool();
+    };
+    g.desc_act = flag("desc_act");
+    g.sym = flag("sym");
+    if (const json::Value* f = q.find("checkpoint_format"); f && !f->is_null()) {
+        const std::string v = f->is_string() ? f->as_string() : "";
+        if (v == "gptq") g.zero_minus_one = true;
+        else if (v == "gptq_v2") g.zero_minus_one = false;
+        else fail("%s: checkpoint_format \"%s\": slm imports \"gptq\" (v1) and \"gptq_v2\"", file.c_str(), v.c_str());
+    }
+    g.on = true;
+    return g;
+}
+
+// One GPTQ linear layer's sources and its shape (HF order: N outputs, K inputs).
+struct GptqSource {
+    Source qweight, qzeros, scales, g_idx;  // g_idx.info null when absent
+    int64_t K = 0, N = 0, G = 0;
+};
+
+const int32_t* i32_data(const Source& s) { return reinterpret_cast<const int32_t*>(s.file->data(*s.info)); }
+
+// Checks the parts' dtypes and shapes, and that g_idx makes contiguous groups after sorting; returns perm
+// (stable argsort of g_idx; empty when it is the identity).
+std::vector<int32_t> gptq_check_source(const GptqSource& q, const GptqConfig& c, const std::string& base) {
+    auto want = [&](const Source& s, const char* part, const char* dtype, std::vector<int64_t> shape) {
+        if (s.info->dtype != dtype || s.info->shape != shape)
+            fail("%s: tensor %s.%s: %s %s, expected %s %s (AutoGPTQ layout, 4 bits)", s.file->path().c_str(), base.c_str(),
+                 part, s.info->dtype.c_str(), shape_str(s.info->shape).c_str(), dtype, shape_str(shape).c_str());
+    };
+    want(q.qweight, "qweight", "I32", {q.K / 8, q.N});
+    want(q.qzeros, "qzeros", "I32", {q.G, q.N / 8});
+    want(q.scales, "scales", "F16", {q.G, q.N});
+    std::vector<int32_t> g(size_t(q.K));
+    for (int64_t k = 0; k < q.K; k++) g[size_t(k)] = int32_t(k / c.group_size);
+    if (q.g_idx.info) {
+        want(q.g_idx, "g_idx", "I32", {q.K});
+        const int32_t* gi = i32_data(q.g_idx);
+        for (int64_t k = 0; k < q.K; k++) {
+            if (gi[k] < 0 || gi[k] >= q.G)
+                fail("%s: tensor %s.g_idx: input %lld has group %d, expected 0..%lld", q.g_idx.file->path().c_str(),
+                     base.c_str(), (long long)k, gi[k], (long long)(q.G - 1));
+            g[size_t(k)] = gi[k];
+        }
+    }
+    std::vector<int32_t> perm(size_t(q.K));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::stable_sort(perm.begin(), perm.end(), [&](int32_t a, int32_t b) { return g[size_t(a)] < g[size_t(b)]; });
+    bool identity = true;
+    for (int64_t k = 0; k < q.K; k++) {
+        if (g[size_t(perm[size_t(k)])] != k / c.group_size)
+            fail("%s: tensor %s.g_idx: groups of other sizes than group_size %d (input %lld is in group %d): slm "
+                 "stores GPTQ groups contiguous",
+                 q.g_idx.file->path().c_str(), base.c_str(), c.group_size, (long long)perm[size_t(k)],
+                 g[size_t(perm[size_t(k)])]);
+        identity = identity && perm[size_t(k)] == k;
+    }
+    if (identity) perm.clear();
+    return perm;
+}
+
 ConvertResult convert(const std::string& dir, const std::string& out_path, const Backend& backend,
                       const ConvertOptions& opt) {
     const auto t0 = Clock::now();
@@ -541,8 +656,23 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
         if (!src.count(name)) fail("%s/%s: tensor %s (listed in the index) is missing", dir.c_str(), f.c_str(), name.c_str());
 
     const std::vector<Expect> expect = expected_tensors(cfg);
+    const GptqConfig gq = read_gptq_config(dir);
+    if (gq.on && !opt.type.empty())
+        fail("%s: a GPTQ checkpoint keeps its 4-bit layers; --type applies to F32/F16/BF16 checkpoints", dir.c_str());
+    // GPTQ: the layers' linear matrices (2-D, inside model.layers) are stored as parts instead of NAME.weight.
+    auto is_gptq = [&](const Expect& e) {
+        return gq.on && e.shape.size() == 2 && e.hf.rfind("model.layers.", 0) == 0;
+    };
+    std::map<std::string, GptqSource> gsrc;  // by Expect::hf
     std::set<std::string> known;
-    for (const Expect& e : expect) known.insert(e.hf);
+    for (const Expect& e : expect) {
+        if (!is_gptq(e)) {
+            known.insert(e.hf);
+            continue;
+        }
+        const std::string base = e.hf.substr(0, e.hf.size() - std::string(".weight").size());
+        for (const char* part : {".qweight", ".qzeros", ".scales", ".g_idx"}) known.insert(base + part);
+    }
     for (const auto& [name, s] : src) {
         if (known.count(name)) continue;
         if (name.size() > 22 && name.compare(name.size() - 22, 22, "rotary_emb.inv_freq") == 0) continue;
@@ -551,6 +681,28 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
              name.c_str(), cfg.n_layer, cfg.tied ? ", tied embeddings" : "");
     }
     for (const Expect& e : expect) {
+        if (is_gptq(e)) {
+            const std::string base = e.hf.substr(0, e.hf.size() - std::string(".weight").size());
+            GptqSource q;
+            q.N = e.shape[0], q.K = e.shape[1];
+            if (q.K % 8 || q.N % 8)
+                fail("%s: %s is %lld x %lld: the GPTQ layout packs 8 values a word on both sides (multiples of 8)",
+                     dir.c_str(), base.c_str(), (long long)q.N, (long long)q.K);
+            q.G = (q.K + gq.group_size - 1) / gq.group_size;
+            for (auto [part, slot] : {std::pair<const char*, Source*>{".qweight", &q.qweight}, {".qzeros", &q.qzeros},
+                                      {".scales", &q.scales}, {".g_idx", &q.g_idx}}) {
+                auto it = src.find(base + part);
+                if (it == src.end()) {
+                    if (std::string(part) == ".g_idx") continue;
+                    fail("%s: tensor %s%s is missing (a GPTQ checkpoint: quantization settings found)",
+                         (dir + "/" + shards[0]).c_str(), base.c_str(), part);
+                }
+                *slot = it->second;
+            }
+            (void)gptq_check_source(q, gq, base);
+            gsrc[e.hf] = q;
+            continue;
+        }
         auto it = src.find(e.hf);
         if (it == src.end())
             fail("%s: tensor %s is missing (config.json expects it)", (dir + "/" + shards[0]).c_str(), e.hf.c_str());
@@ -589,6 +741,7 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
     std::vector<Plan> plan;
     std::map<GgmlType, int> count2d;
     for (const Expect& e : expect) {
+        if (is_gptq(e)) continue;  // written as parts below
         const Source s = src.at(e.hf);
         const GgmlType from = st_type(s.info->dtype, s.file->path(), e.hf);
         GgmlType to = e.shape.size() == 1 ? GgmlType::F32 : forced ? want : from;
@@ -600,8 +753,15 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
     int best = -1;
     for (auto [t, n] : count2d)
         if (n > best) best = n, main_type = t;
-    w.set("general.file_type", Value::make_u32(file_type_of(forced ? want : main_type)));
-    if (main_type == GgmlType::Q8_0) w.set("general.quantization_version", Value::make_u32(2));
+    if (gq.on) {  // as `slm quantize ... GPTQ-4` writes them (no ggml file type describes GPTQ)
+        w.set("slm.gptq.bits", Value::make_u32(4));
+        w.set("slm.gptq.group_size", Value::make_u32(uint32_t(gq.group_size)));
+        w.set("slm.gptq.act_order", Value::make_bool(gq.desc_act));
+        w.set("slm.gptq.sym", Value::make_bool(gq.sym));
+    } else {
+        w.set("general.file_type", Value::make_u32(file_type_of(forced ? want : main_type)));
+    }
+    if (!gq.on && main_type == GgmlType::Q8_0) w.set("general.quantization_version", Value::make_u32(2));
 
     // Tokenizer.
     w.set("tokenizer.ggml.model", Value::make_string(voc.model));
@@ -628,7 +788,11 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
 
     uint64_t total = 0;
     for (const Plan& p : plan) total += p.s.info->nbytes();
-    auto prog = std::make_shared<TensorProgress>("convert", plan.size() + (cfg.rope3.on ? 1 : 0), total, opt.progress);
+    for (const auto& [name, q] : gsrc) total += q.qweight.info->nbytes() + q.qzeros.info->nbytes() + q.scales.info->nbytes();
+    size_t n_gptq_tensors = 0;
+    for (const auto& [name, q] : gsrc) n_gptq_tensors += 3 + (gptq_check_source(q, gq, name).empty() ? 0 : 1);
+    auto prog = std::make_shared<TensorProgress>("convert", plan.size() + n_gptq_tensors + (cfg.rope3.on ? 1 : 0), total,
+                                                 opt.progress);
     if (cfg.rope3.on) {
         const std::vector<float> rf = llama3_rope_freqs(cfg.head_dim, cfg.rope_theta, cfg.rope3.factor, cfg.rope3.low,
                                                         cfg.rope3.high, cfg.rope3.orig);
@@ -640,7 +804,70 @@ ConvertResult convert(const std::string& dir, const std::string& out_path, const
         });
     }
     ConvertResult res;
-    for (const Plan& p : plan) {
+    // One GPTQ matrix as slm's parts (kernels/cpu/gptq.cpp), GGUF row r from HF output row hf_row(r) (the Q/K
+    // permutation acts on outputs, i.e. on rows of every part).
+    auto add_gptq = [&](const Expect& e) {
+        const GptqSource q = gsrc.at(e.hf);
+        const std::string gbase = e.gguf.substr(0, e.gguf.size() - std::string(".weight").size());
+        const std::string hbase = e.hf.substr(0, e.hf.size() - std::string(".weight").size());
+        const auto perm = std::make_shared<const std::vector<int32_t>>(gptq_check_source(q, gq, hbase));
+        const int perm_heads = e.perm_heads, head_dim = cfg.head_dim;
+        const bool zm1 = gq.zero_minus_one;
+        auto hf_row = [perm_heads, head_dim](int64_t r) { return perm_heads ? hf_row_of_gguf_row(r, head_dim) : r; };
+        const int64_t K = q.K, N = q.N, G = q.G;
+        res.bytes += uint64_t(N) * (K / 2 + 3 * G) + perm->size() * 4;
+        w.add_tensor_lazy(gbase + ".qweight", GgmlType::I32, {K / 8, N}, [q, perm, hf_row, K, N, prog]() {
+            const uint32_t* src = reinterpret_cast<const uint32_t*>(i32_data(q.qweight));
+            std::vector<uint8_t> out(size_t(N * (K / 8)) * 4);
+            uint32_t* dst = reinterpret_cast<uint32_t*>(out.data());
+            for (int64_t r = 0; r < N; r++) {
+                const int64_t n = hf_row(r);
+                for (int64_t k = 0; k < K; k++) {
+                    const int64_t c = perm->empty() ? k : (*perm)[size_t(k)];  // the input stored at k
+                    const uint32_t v = (src[size_t((c / 8) * N + n)] >> (4 * (c % 8))) & 15u;
+                    dst[size_t(r * (K / 8) + k / 8)] |= v << (4 * (k % 8));
+                }
+            }
+            prog->step(q.qweight.info->nbytes());
+            return out;
+        });
+        w.add_tensor_lazy(gbase + ".scales", GgmlType::F16, {G, N}, [q, hf_row, N, G, prog]() {
+            const uint16_t* src = reinterpret_cast<const uint16_t*>(q.scales.file->data(*q.scales.info));
+            std::vector<uint8_t> out(size_t(N * G) * 2);
+            uint16_t* dst = reinterpret_cast<uint16_t*>(out.data());
+            for (int64_t r = 0; r < N; r++)
+                for (int64_t g = 0; g < G; g++) dst[size_t(r * G + g)] = src[size_t(g * N + hf_row(r))];
+            prog->step(q.scales.info->nbytes());
+            return out;
+        });
+        w.add_tensor_lazy(gbase + ".zeros", GgmlType::I8, {G, N}, [q, hf_row, N, G, zm1, prog]() {
+            const uint32_t* src = reinterpret_cast<const uint32_t*>(i32_data(q.qzeros));
+            std::vector<uint8_t> out(size_t(N * G));
+            for (int64_t r = 0; r < N; r++) {
+                const int64_t n = hf_row(r);
+                for (int64_t g = 0; g < G; g++) {
+                    const int z = int((src[size_t(g * (N / 8) + n / 8)] >> (4 * (n % 8))) & 15u);
+                    out[size_t(r * G + g)] = uint8_t(int8_t(zm1 ? z + 1 : z));  // v1: stored zero - 1 (16 stays 16)
+                }
+            }
+            prog->step(q.qzeros.info->nbytes());
+            return out;
+        });
+        if (!perm->empty())
+            w.add_tensor_lazy(gbase + ".perm", GgmlType::I32, {K}, [perm, prog]() {
+                std::vector<uint8_t> out(perm->size() * 4);
+                std::memcpy(out.data(), perm->data(), out.size());
+                prog->step(0);
+                return out;
+            });
+    };
+    size_t next_plan = 0;
+    for (const Expect& ex : expect) {
+        if (is_gptq(ex)) {
+            add_gptq(ex);
+            continue;
+        }
+        const Plan& p = plan[next_plan++];
         const Expect& e = *p.e;
         std::vector<int64_t> ne(e.shape.rbegin(), e.shape.rend());
         const int64_t cols = e.shape.back(), rows = e.shape.size() == 2 ? e.shape[0] : 1;

@@ -82,9 +82,11 @@ int positive_key(const gguf::File& f, const std::string& key, int64_t def = -1) 
 // A weight matrix the backend must compute with: refused here, at load, if it cannot.
 WeightView checked_view(const gguf::File& f, const gguf::TensorInfo& t, const Backend& backend) {
     WeightView w = view_of(f, t);
-    if (!backend.supports(w))
-        fail("%s: tensor %s has type %s, which the %s backend does not support", f.path().c_str(), t.name.c_str(),
-             type_name(t.type), backend.name().c_str());
+    if (!backend.supports(w)) {
+        const std::string why = backend.why_unsupported(w);
+        fail("%s: tensor %s has type %s, which the %s backend does not support%s%s", f.path().c_str(), t.name.c_str(),
+             type_name(t.type), backend.name().c_str(), why.empty() ? "" : ": ", why.c_str());
+    }
     return w;
 }
 
@@ -239,9 +241,13 @@ std::unique_ptr<Model> Model::from_file(gguf::File file, const Backend& backend)
             const std::string base = name.substr(0, name.size() - std::string(".weight").size());
             if (f.find_tensor(base + ".qweight")) {
                 WeightView w = gptq_weight_view(f, base, n_in, n_out);
-                if (!backend.supports(w))
-                    fail("%s: GPTQ weight %s (%lld -> %lld): malformed parts, or the %s backend does not support it",
-                         f.path().c_str(), base.c_str(), (long long)n_in, (long long)n_out, backend.name().c_str());
+                if (!backend.supports(w)) {
+                    const std::string why = backend.why_unsupported(w);
+                    fail("%s: GPTQ weight %s (%lld -> %lld): %s", f.path().c_str(), base.c_str(), (long long)n_in,
+                         (long long)n_out,
+                         why.empty() ? strfmt("malformed parts, or the %s backend does not support it", backend.name().c_str()).c_str()
+                                     : why.c_str());
+                }
                 return Weight{name, w, {}};
             }
         }

@@ -8,10 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <numeric>
+#include <random>
 #include <set>
 
 #include "common.h"
 #include "gguf.h"
+#include "gptq.h"
 #include "backend.h"
 #include "hf.h"
 #include "json.h"
@@ -339,4 +343,161 @@ TEST_CASE("hf: broken checkpoint directories are clear errors naming the file an
     // The output is checked before any work (the shared OutputFile rule): a device is never replaced.
     CHECK(error_of([&] { hf::convert(dir + "/ok", "/dev/null", test::cpu(), c); }).find("/dev/null") != std::string::npos);
     CHECK(error_of([&] { hf::convert(dir + "/ok", dir + "/no-such-folder/out.gguf", test::cpu(), c); }).find("no-such-folder") != std::string::npos);
+}
+
+// ---- GPTQ checkpoints in the AutoGPTQ / GPTQModel layout (src/hf.cpp draws it) ----
+namespace {
+
+// A GPTQ checkpoint written from slm's own quantization q (kernels/cpu/gptq.cpp's layout) of an HF matrix
+// [N][K]: the inverse of what slm convert does, written here from the layout's description only.
+void add_autogptq(safetensors::Writer& w, const std::string& base, const gptq::Quantized& q, bool v1, bool with_g_idx) {
+    const int64_t K = q.n_in, N = q.n_out, G = q.group_size, ng = (K + G - 1) / G;
+    std::vector<int64_t> stored_at(static_cast<size_t>(K));  // input c is stored column stored_at[c]
+    for (int64_t k = 0; k < K; k++) stored_at[size_t(q.perm.empty() ? k : q.perm[size_t(k)])] = k;
+    std::vector<uint32_t> qw(size_t(K / 8 * N), 0), qz(size_t(ng * (N / 8)), 0);
+    std::vector<int32_t> g_idx(static_cast<size_t>(K));
+    std::vector<uint16_t> sc(static_cast<size_t>(ng * N));
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t c = 0; c < K; c++) {
+            const int64_t k = stored_at[size_t(c)];
+            const uint32_t v = (q.qweight[size_t(n * (K / 8) + k / 8)] >> (4 * (k % 8))) & 15u;
+            qw[size_t((c / 8) * N + n)] |= v << (4 * (c % 8));
+        }
+        for (int64_t g = 0; g < ng; g++) {
+            sc[size_t(g * N + n)] = q.scales[size_t(n * ng + g)];
+            const int z = q.zeros[size_t(n * ng + g)] - (v1 ? 1 : 0);
+            qz[size_t(g * (N / 8) + n / 8)] |= uint32_t(z & 15) << (4 * (n % 8));
+        }
+    }
+    for (int64_t c = 0; c < K; c++) g_idx[size_t(c)] = int32_t(stored_at[size_t(c)] / G);
+    auto bytes = [](const auto& v) {
+        std::vector<uint8_t> b(v.size() * sizeof(v[0]));
+        std::memcpy(b.data(), v.data(), b.size());
+        return b;
+    };
+    w.add(base + ".qweight", "I32", {K / 8, N}, bytes(qw));
+    w.add(base + ".qzeros", "I32", {ng, N / 8}, bytes(qz));
+    w.add(base + ".scales", "F16", {ng, N}, bytes(sc));
+    if (with_g_idx) w.add(base + ".g_idx", "I32", {K}, bytes(g_idx));
+}
+
+}  // namespace
+
+TEST_CASE("hf: GPTQ checkpoints (AutoGPTQ v1 with act-order, GPTQModel v2) import to the same dequantized values") {
+    SLM_REQUIRE_FIXTURE("models/llama3-tiny-f16.gguf");
+    const std::string dir = test::scratch_dir("hf-gptq");
+    hf::ExportOptions e;
+    e.progress = false;
+    hf::export_hf(test::fixture("models/llama3-tiny-f16.gguf"), dir + "/hf", test::cpu(), e);
+    const json::Value cfg = json::parse(test::read_text(dir + "/hf/config.json"));
+    const int n_layer = int(cfg.at("num_hidden_layers").as_int()), head_dim = int(cfg.at("hidden_size").as_int() /
+                                                                                    cfg.at("num_attention_heads").as_int());
+    struct Variant {
+        const char* name;
+        bool v1, act_order, sym, g_idx, config_in_config_json;
+    };
+    for (Variant v : {Variant{"v1-act-order-sym", true, true, true, true, false},
+                      Variant{"v2-asym", false, false, false, false, true}}) {
+        CAPTURE(v.name);
+        const std::string d = dir + "/" + v.name;
+        fs::remove_all(d);
+        fs::copy(dir + "/hf", d);
+        safetensors::File st = safetensors::File::open(dir + "/hf/model.safetensors");
+        safetensors::Writer w;
+        std::map<std::string, gptq::Quantized> quantized;  // by HF name without ".weight"
+        std::mt19937 rng(7);
+        gptq::Options o;
+        o.group_size = 32;
+        o.sym = v.sym;
+        for (const safetensors::TensorInfo& t : st.tensors()) {
+            const uint8_t* data = st.data(t);
+            const bool linear = t.shape.size() == 2 && t.name.rfind("model.layers.", 0) == 0;
+            if (!linear) {
+                w.add(t.name, t.dtype, t.shape, std::vector<uint8_t>(data, data + t.nbytes()));
+                continue;
+            }
+            REQUIRE(t.dtype == "F16");
+            const int64_t N = t.shape[0], K = t.shape[1];
+            std::vector<float> W(static_cast<size_t>(N * K));
+            for (size_t i = 0; i < W.size(); i++) {
+                uint16_t h;
+                std::memcpy(&h, data + 2 * i, 2);
+                W[i] = fp16_to_fp32(h);
+            }
+            // Act-order: quantize the columns in a random order (stored column k = input perm[k]).
+            std::vector<int32_t> perm(static_cast<size_t>(K));
+            std::iota(perm.begin(), perm.end(), 0);
+            if (v.act_order) std::shuffle(perm.begin(), perm.end(), rng);
+            std::vector<float> Wp(W.size());
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t k = 0; k < K; k++) Wp[size_t(n * K + k)] = W[size_t(n * K + perm[size_t(k)])];
+            gptq::Quantized q = gptq::quantize_rtn(Wp.data(), N, K, o);
+            if (v.act_order) q.perm = perm;
+            const std::string base = t.name.substr(0, t.name.size() - 7);
+            add_autogptq(w, base, q, v.v1, v.g_idx);
+            quantized.emplace(base, std::move(q));
+        }
+        w.write(d + "/model.safetensors");
+        json::Value qc = json::Value::object();
+        qc.push_member("bits", json::Value(4));
+        qc.push_member("group_size", json::Value(32));
+        qc.push_member("desc_act", json::Value(v.act_order));
+        qc.push_member("sym", json::Value(v.sym));
+        qc.push_member("checkpoint_format", json::Value(v.v1 ? "gptq" : "gptq_v2"));
+        if (v.config_in_config_json) {
+            json::Value c2 = cfg;
+            qc.push_member("quant_method", json::Value("gptq"));
+            c2.set("quantization_config", qc);
+            std::ofstream(d + "/config.json") << c2.dump(2);
+        } else {
+            std::ofstream(d + "/quantize_config.json") << qc.dump(2);
+        }
+        hf::ConvertOptions c;
+        c.progress = false;
+        hf::convert(d, d + "/out.gguf", test::cpu(), c);
+        gguf::File f = gguf::File::open(d + "/out.gguf");
+        CHECK(f.get_int("slm.gptq.group_size") == 32);
+        CHECK((f.find_tensor("blk.0.attn_q.perm") != nullptr) == v.act_order);
+        CHECK(f.find_tensor("blk.0.attn_q.weight") == nullptr);
+        auto m = Model::load(d + "/out.gguf", test::cpu());
+        // Every row of every matrix dequantizes to the values of slm's quantization it was written from
+        // (Q and K rows through the HF -> GGUF row permutation).
+        int64_t compared = 0, differ = 0;
+        for (int l = 0; l < n_layer; l++) {
+            const LayerWeights& L = m->layers()[size_t(l)];
+            const std::string h = "model.layers." + std::to_string(l) + ".";
+            const std::pair<const Weight*, std::string> mats[] = {
+                {&L.wq, h + "self_attn.q_proj"}, {&L.wk, h + "self_attn.k_proj"}, {&L.wv, h + "self_attn.v_proj"},
+                {&L.wo, h + "self_attn.o_proj"}, {&L.w_gate, h + "mlp.gate_proj"}, {&L.w_up, h + "mlp.up_proj"},
+                {&L.w_down, h + "mlp.down_proj"}};
+            for (const auto& [W, name] : mats) {
+                CAPTURE(name);
+                REQUIRE(W->w.format == WeightFormat::gptq);
+                const gptq::Quantized& q = quantized.at(name);
+                const bool perm_rows = name.find("q_proj") != std::string::npos || name.find("k_proj") != std::string::npos;
+                std::vector<float> got(static_cast<size_t>(q.n_in)), want(size_t(q.n_in));
+                for (int64_t r = 0; r < q.n_out; r++) {
+                    codec::dequantize_weight_row(W->w, r, got.data());
+                    codec::dequantize_weight_row(q.view(), perm_rows ? hf::hf_row_of_gguf_row(r, head_dim) : r, want.data());
+                    differ += std::memcmp(got.data(), want.data(), got.size() * 4) != 0;
+                    compared++;
+                }
+            }
+        }
+        CHECK(compared > 0);
+        CHECK(differ == 0);
+    }
+    // Settings slm cannot hold are refused, naming the file and the field.
+    const std::string d = dir + "/v1-act-order-sym";
+    auto with_config = [&](const std::string& text) {
+        std::ofstream(d + "/quantize_config.json") << text;
+        hf::ConvertOptions c;
+        c.progress = false;
+        return error_of([&] { hf::convert(d, d + "/bad.gguf", test::cpu(), c); });
+    };
+    CHECK(with_config(R"({"bits": 8, "group_size": 32})").find("bits = 8") != std::string::npos);
+    CHECK(with_config(R"({"bits": 4, "group_size": -1})").find("group_size = -1") != std::string::npos);
+    // groups of 64 over parts made with 32: the parts have twice the groups the settings imply
+    CHECK(with_config(R"({"bits": 4, "group_size": 64})").find("qzeros: I32 [") != std::string::npos);
+    CHECK(with_config(R"({"bits": 4, "group_size": 32, "checkpoint_format": "marlin"})").find("marlin") != std::string::npos);
 }

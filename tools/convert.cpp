@@ -1,5 +1,6 @@
 // `slm convert HF_DIR -o OUT.gguf [--type F32|F16|BF16|Q8_0]`: a Hugging Face LlamaForCausalLM checkpoint
-// (config.json, safetensors, tokenizer.json) to GGUF, as llama.cpp's converter writes it (src/hf.cpp).
+// (config.json, safetensors, tokenizer.json) to GGUF, as llama.cpp's converter writes it (src/hf.cpp); GPTQ
+// checkpoints in the AutoGPTQ layout to slm's GPTQ-4 layout.
 #include <cstdio>
 
 #include "args.h"
@@ -24,6 +25,12 @@ int cmd_convert(int argc, char** argv) {
             "tokens, add_bos_token, chat_template or chat_template.jinja) and generation_config.json. Tensor names,\n"
             "the Q/K row permutation, rope_freqs.weight and metadata as llama.cpp's converter writes them.\n"
             "Weights are streamed one tensor at a time from the mapped shards, with a progress line.\n"
+            "\n"
+            "GPTQ checkpoints (AutoGPTQ / GPTQModel, 4 bits: quantize_config.json or config.json's\n"
+            "quantization_config with quant_method \"gptq\"; each layer matrix as qweight / qzeros / scales / g_idx,\n"
+            "checkpoint_format \"gptq\" (zeros stored minus one) or \"gptq_v2\") become slm's GPTQ-4 layout\n"
+            "(kernels/cpu/gptq.cpp: act-order columns sorted by g_idx, stored with their permutation); embeddings,\n"
+            "norms and lm_head convert as above. --type does not apply to them.\n"
             "\n"
             "  -o, --out PATH   the GGUF file to write\n"
             "  --type T         matrix type: F32, F16, BF16 or Q8_0 (default: as stored); norms are always F32\n"

@@ -17,7 +17,7 @@ namespace slm::cli {
 
 static const char* kEvalHelp =
     "usage: slm eval -m MODEL.gguf --data FILE.jsonl [--lora ADAPTER.gguf] [--constrained] [--few-shot K]\n"
-    "                [--threads N] [--limit N] [--max-tokens N] [--report OUT.md] [--json OUT.json] [--quiet]\n"
+    "                [--threads N] [--limit N] [--max-tokens N] [--report OUT.md] [--json OUT.json] [--quiet] [--gpu]\n"
     "\n"
     "Evaluates a model on the e-commerce intent task (../shared/intents/SPEC.md). For each example the model\n"
     "gets a chat prompt in the model's template (the fixed system prompt, K solved few-shot turns, the user's\n"
@@ -38,13 +38,15 @@ static const char* kEvalHelp =
     "  --limit N            evaluate the first N examples only\n"
     "  --max-tokens N       unconstrained token budget per answer (default 48)\n"
     "  --report PATH        write a Markdown report      --json PATH   write a JSON report (with every reply)\n"
-    "  --quiet              no progress line on stderr\n";
+    "  --quiet              no progress line on stderr\n"
+    "  --gpu                compute on CUDA device 0 (build/slm-cuda; F16 and GPTQ-4 weights as stored, other\n"
+    "                       types dequantized to fp32 with the CPU's activation rounding; f16 KV cache; no LoRA)\n";
 
 int cmd_eval(int argc, char** argv) {
     Args args(argc, argv,
               {"-m", "--model", "--data", "--lora", "--lora-scale", "--few-shot", "--threads", "-t", "--limit",
                "--max-tokens", "--report", "--json", "--chat-template"},
-              {"--constrained", "--quiet", "--no-system"});
+              {"--constrained", "--quiet", "--no-system", "--gpu"});
     if (args.help()) {
         std::fputs(kEvalHelp, stdout);
         return 0;
@@ -75,7 +77,7 @@ int cmd_eval(int argc, char** argv) {
     if (args.given({"--json"})) json_out.emplace(args.get({"--json"}));
     std::vector<intent::EvalItem> items = intent::read_eval_file(data_path);
     ThreadPool pool{int(threads)};
-    std::unique_ptr<Backend> backend = make_cpu_backend(pool);
+    std::unique_ptr<Backend> backend = args.has("--gpu") ? make_cuda_backend(0) : make_cpu_backend(pool);
     std::unique_ptr<Model> model = Model::load(model_path, *backend);
     std::string lora = args.get({"--lora"});
     if (!lora.empty()) model->load_lora(lora, *backend, float(lora_scale));

@@ -108,6 +108,7 @@ int cmd_run(int argc, char** argv) {
     std::fprintf(stderr, "prompt: %d tokens in %.3f s (%.1f tok/s) | generation: %zu tokens in %.3f s (%.1f tok/s) | stop: %s\n",
                  r.n_prompt, r.prompt_seconds, r.prompt_seconds > 0 ? r.n_prompt / r.prompt_seconds : 0.0, n_gen,
                  r.gen_seconds, r.gen_seconds > 0 ? double(n_gen) / r.gen_seconds : 0.0, r.stop_reason.c_str());
+    if (!l.verbose) print_device_memory(*l.backend, "memory");  // --gpu: VRAM by use (--verbose prints it below)
     if (l.verbose) {
         std::fprintf(stderr, "timings: load %.3f s (%s), prompt %.3f s, generation %.3f s (%d forward passes)\n",
                      l.load_seconds, load_mode_name(l.mode), r.prompt_seconds, r.gen_seconds, r.n_gen_evals);

@@ -29,8 +29,9 @@ const char* kModelHelp =
     "  --no-mmap             read the weights into memory instead of mapping the file\n"
     "  --mlock               map the file and lock it in RAM (mlock), so idle pages are not reclaimed\n"
     "  -v, --verbose         configuration, load mode, SIMD level, timings and peak RSS on stderr\n"
-    "  --gpu                 compute on CUDA device 0 (F16 and GPTQ-4 weights as stored, other types as fp16;\n"
-    "                        f16 KV cache; needs the binary `make cuda` builds: build/slm-cuda)\n";
+    "  --gpu                 compute on CUDA device 0 (F16 and GPTQ-4 weights as stored, other types dequantized\n"
+    "                        to fp32 with the CPU's activation rounding; f16 KV cache; no LoRA; needs the binary\n"
+    "                        `make cuda` builds: build/slm-cuda); --verbose and run's summary print VRAM by use\n";
 
 const char* kSamplerHelp =
     "  --temp T              temperature (default 0.8; 0 = greedy)\n"
@@ -137,6 +138,14 @@ void print_memory(const Loaded& l, const Session& ctx) {
     std::fprintf(stderr, "memory: peak RSS %.1f MiB (VmHWM), KV cache %.1f MiB (%d positions, %s)\n",
                  double(peak_rss_kib()) / 1024.0, double(ctx.kv_bytes()) / 1048576.0, ctx.n_ctx(),
                  type_name(ctx.kv_type()));
+    print_device_memory(*l.backend, "memory");
+}
+
+void print_device_memory(const Backend& b, const char* prefix) {
+    const Backend::DeviceMemory m = b.device_memory();
+    if (m.total() == 0) return;
+    std::fprintf(stderr, "%s: device memory (%s) %.1f MiB = weights %.1f + KV cache %.1f + scratch %.1f MiB\n", prefix,
+                 b.name().c_str(), m.total() / 1048576.0, m.weights / 1048576.0, m.kv / 1048576.0, m.scratch / 1048576.0);
 }
 
 }  // namespace slm::cli

@@ -44,5 +44,8 @@ extern const char* kChatTemplateHelp;
 
 // A line with peak RSS (VmHWM), for --verbose.
 void print_memory(const Loaded& l, const Session& ctx);
+// "PREFIX: device memory (cuda ...) T MiB = weights W + KV cache K + scratch S MiB" on stderr; nothing for a
+// backend without device memory (the CPU).
+void print_device_memory(const Backend& b, const char* prefix);
 
 }  // namespace slm::cli

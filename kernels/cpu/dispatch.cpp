@@ -174,6 +174,8 @@ bool can_quantize(GgmlType t) {
     return kernels::has_ops(t) && kernels::type_ops(t).quantize;
 }
 
+GgmlType activation_type(GgmlType t) { return kernels::type_ops(t).vec_dot_type; }
+
 void dequantize_row(GgmlType t, const void* x, float* y, int64_t n) {
     const int64_t bs = type_info(t).block_size;
     if (n % bs) fail("dequantize %s: row length %lld is not a multiple of the block size %lld", type_name(t), (long long)n, (long long)bs);

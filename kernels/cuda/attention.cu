@@ -20,6 +20,7 @@ constexpr int kThreads = 256, kWarps = kThreads / 32, kMaxHd = 128;
 
 __global__ void __launch_bounds__(kThreads) attention_kernel(const float* q, const __half* kc, const __half* vc, int pos0,
                                                              const int* pos_dev, int n_head, int n_kv, int hd, float* out) {
+    pdl_trigger();
     extern __shared__ float p[];
     __shared__ float qs[kMaxHd];
     __shared__ float part[kWarps][kMaxHd];

@@ -297,6 +297,9 @@ CudaLlama::CudaLlama(const HostLlama& m) : impl_(new Impl) {
     I.count = I.track(dev_alloc<int>(1, sb));
     I.scratch_bytes = sb;
     logits_.resize(size_t(s.n_vocab));
+    // cudaMemcpy from pageable memory may return before its DMA lands, and I.st does not wait for the legacy
+    // stream it ran on: wait here, before any kernel on I.st reads the weights.
+    SLM_CUDA(cudaDeviceSynchronize());
 }
 
 CudaLlama::~CudaLlama() {

@@ -12,6 +12,7 @@ namespace slm::cuda {
 namespace {
 
 __global__ void rmsnorm_kernel(const float* x, const float* w, int d, float eps, float* out) {
+    pdl_trigger();
     const float* xr = x + size_t(blockIdx.x) * d;
     float* orow = out + size_t(blockIdx.x) * d;
     float ss = 0;
@@ -32,6 +33,7 @@ __global__ void rmsnorm_kernel(const float* x, const float* w, int d, float eps,
 
 __global__ void rope_kernel(float* q, int n_head, float* k, int n_kv, int hd, int n_rot, int n, int pos0,
                             const int* pos_dev, const double* inv_freq) {
+    pdl_trigger();
     const int pairs = n_rot / 2, heads = n_head + n_kv;
     const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (idx >= int64_t(n) * heads * pairs) return;
@@ -47,6 +49,7 @@ __global__ void rope_kernel(float* q, int n_head, float* k, int n_kv, int hd, in
 }
 
 __global__ void swiglu_kernel(const float* g, const float* u, int64_t n, float* out) {
+    pdl_trigger();
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) {
         const float a = g[i];
@@ -55,11 +58,13 @@ __global__ void swiglu_kernel(const float* g, const float* u, int64_t n, float* 
 }
 
 __global__ void add_kernel(float* x, const float* y, int64_t n) {
+    pdl_trigger();
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < n) x[i] += y[i];
 }
 
 __global__ void embed_kernel(const __half* table, const int32_t* ids, int d, float* x) {
+    pdl_trigger();
     const __half* row = table + size_t(ids[blockIdx.x]) * d;
     for (int i = threadIdx.x; i < d; i += blockDim.x) x[size_t(blockIdx.x) * d + i] = __half2float(row[i]);
 }
@@ -71,6 +76,7 @@ __global__ void f32_to_f16_kernel(const float* x, int64_t n, __half* out) {
 
 __global__ void store_kv_kernel(const float* k, const float* v, int n, int dkv, int pos0, const int* pos_dev,
                                 __half* kc, __half* vc) {
+    pdl_trigger();
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= int64_t(n) * dkv) return;
     const int64_t t = i / dkv, c = i % dkv;
@@ -80,6 +86,7 @@ __global__ void store_kv_kernel(const float* k, const float* v, int n, int dkv, 
 }
 
 __global__ void split_kernel(const float* src, int n, int sw, int off, int w, float* dst) {
+    pdl_trigger();
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < int64_t(n) * w) dst[i] = src[(i / w) * sw + off + i % w];
 }
@@ -137,6 +144,21 @@ void store_kv(const float* k, const float* v, int n, int dkv, int pos0, const in
     if (n <= 0) return;
     store_kv_kernel<<<blocks_for(int64_t(n) * dkv, 256), 256, 0, st>>>(k, v, n, dkv, pos0, pos_dev, k_cache, v_cache);
     SLM_CUDA_LAUNCH(store_kv);
+}
+
+namespace {
+__global__ void spin_kernel(long long ns) {
+    unsigned long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do {
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    } while (t - t0 < (unsigned long long)ns);
+}
+}  // namespace
+
+void spin(int ns, cudaStream_t st) {
+    spin_kernel<<<1, 1, 0, st>>>(ns);
+    SLM_CUDA_LAUNCH(spin);
 }
 
 }  // namespace slm::cuda

@@ -5,7 +5,7 @@
 //   bandwidth. 2048x8192 (ffn_down of Llama-3.2-1B): int4 8.5 MB -> 2.0 us at 4.3 TB/s, fp16 33.6 MB -> 7.8 us.
 //
 // Design (both kernels): blocks of 4 warps, each warp 2 rows at a time, as many blocks as fill one wave of the
-// chip (up to 8 per SM, as occupancy allows; a larger matrix loops). Every block first prefetches its first weight lines into L2, then
+// chip (up to 8 per SM, as occupancy allows; a larger matrix loops). Every warp first loads its first weight vectors into registers (their latency overlaps what follows), then
 // stages x once in shared memory (fp16 pairs for int4, float for fp16; fused input ops happen here: SwiGLU of
 // a [gate | up] vector, so the FFN needs no separate kernel), then each warp's lanes stride along its rows in
 // 16-byte loads (ld.global.nc.L1::no_allocate: weights are streamed, never reused), U loads per row in
@@ -25,6 +25,9 @@
 // a branch taken once per staged element, outside the weight loop.
 // Limit: the fp16 partial sums overflow if |x| * 15 * 16 exceeds 65504 (|x| > ~270 in one group); the tests and
 // the logits check bound the error on real shapes.
+#include <cstdlib>
+#include <string>
+
 #include "cuda/kernels.cuh"
 
 namespace slm::cuda {
@@ -67,7 +70,33 @@ __device__ __forceinline__ float input_at(const float* __restrict__ x, int c, in
     return g / (1.0f + __expf(-g)) * x[n_in + c];
 }
 
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+// One loop iteration's weights of a warp: U 16-byte loads per lane for each of its R rows (tail rows and
+// vectors past the row's end are clamped: reloaded, never used).
+// The int4 kernel's loads of one iteration also fetch each (vector, row)'s group scale and zero, so those
+// loads are in flight with the weights instead of waited for inside the arithmetic.
+template <int U, int R>
+__device__ __forceinline__ void load_group_params(__half (&sc)[U][R], int8_t (&zr)[U][R], const __half* __restrict__ scales,
+                                                  const int8_t* __restrict__ zeros, int row0, int v0, int n_vec, int n_out,
+                                                  int group_size, int n_groups) {
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + (min(v0 + 32 * u, n_vec - 1) * 32) / group_size;
+            sc[u][r] = scales[gi];
+            zr[u][r] = zeros[gi];
+        }
+}
+
+template <int U, int R>
+__device__ __forceinline__ void load_rows(uint4 (&q)[U][R], const uint4* __restrict__ w, int row0, int v0, int n_vec,
+                                          int n_out) {
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            q[u][r] = load_stream(w + size_t(min(row0 + r, n_out - 1)) * n_vec + min(v0 + 32 * u, n_vec - 1));
+}
 
 template <bool kPerm, bool kSwiglu, bool kAcc, int U>
 __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __restrict__ qw, const __half* __restrict__ scales,
@@ -75,13 +104,19 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
                                                              const float* __restrict__ x, float* __restrict__ y, int n_in,
                                                              int n_out, int group_size, int n_groups) {
     extern __shared__ uint4 xs4[];  // [4][n_vec]: word 4v+w's pairs at xs4[w * n_vec + v]
+    pdl_trigger();
     const int n_vec = n_in / 32;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    {  // start the weight stream while x is staged
-        const int row0 = (blockIdx.x * kWarps + warp) * kRows;
-        for (int r = 0; r < kRows; r++)
-            if (row0 + r < n_out && lane < n_vec) prefetch_l2(qw + size_t(row0 + r) * n_vec + lane);
+    // The first loop iteration's weights go into registers before x is staged, so their memory latency overlaps
+    // the staging's (weights are constant: also before pdl_wait).
+    uint4 q[U][kRows];
+    __half sc[U][kRows];
+    int8_t zr[U][kRows];
+    if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec) {
+        load_rows(q, qw, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out);
+        load_group_params(sc, zr, scales, zeros, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out, group_size, n_groups);
     }
+    pdl_wait();  // x (and y, with kAcc) come from the kernels before
     // One thread per word j (8 columns): its 4 pairs become one 16-byte store. 8 words per thread are loaded
     // before any is stored, so the staging costs about one memory latency, not one per element.
     constexpr int kBatch = 8;
@@ -106,31 +141,26 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
         }
     }
     __syncthreads();
+    bool preloaded = true;  // q holds the first iteration (a lane that never iterates never reads it)
     for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
         float acc[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
         for (int v0 = lane; v0 < n_vec; v0 += 32 * U) {
-            uint4 q[U][kRows];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-#pragma unroll
-                for (int r = 0; r < kRows; r++) {
-                    const int row = min(row0 + r, n_out - 1);  // tail rows recompute the last row, not written
-                    const int v = min(v0 + 32 * u, n_vec - 1);  // past the row's end: reloads, not used
-                    q[u][r] = load_stream(qw + size_t(row) * n_vec + v);
-                }
+            if (!preloaded) {
+                load_rows(q, qw, row0, v0, n_vec, n_out);
+                load_group_params(sc, zr, scales, zeros, row0, v0, n_vec, n_out, group_size, n_groups);
+            }
+            preloaded = false;
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + 32 * u;
                 if (v >= n_vec) break;
                 const uint4 x0 = xs4[v], x1 = xs4[n_vec + v], x2 = xs4[2 * n_vec + v], x3 = xs4[3 * n_vec + v];
-                const int g = (v * 32) / group_size;
 #pragma unroll
                 for (int r = 0; r < kRows; r++) {
-                    const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + g;
-                    const float s = __half2float(scales[gi]);
-                    const __half zh = __ushort_as_half(static_cast<unsigned short>(0x6400 + zeros[gi]));
+                    const float s = __half2float(sc[u][r]);
+                    const __half zh = __ushort_as_half(static_cast<unsigned short>(0x6400 + zr[u][r]));
                     const __half2 zz = __halves2half2(zh, zh);
                     __half2 a = __float2half2_rn(0.0f);
                     a = dot_word(q[u][r].x, x0, zz, a);
@@ -158,13 +188,13 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
                                                             float* __restrict__ y, int n_in, int n_out) {
     extern __shared__ float xf[];  // two planes: x[8v..8v+4) at xf4[v], x[8v+4..8v+8) at xf4[n_vec + v]
     float4* xf4 = reinterpret_cast<float4*>(xf);
+    pdl_trigger();
     const int n_vec = n_in / 8;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    {
-        const int row0 = (blockIdx.x * kWarps + warp) * kRows;
-        for (int r = 0; r < kRows; r++)
-            if (row0 + r < n_out && lane < n_vec) prefetch_l2(w + size_t(row0 + r) * n_vec + lane);
-    }
+    uint4 q[U][kRows];  // the first iteration's weights, loaded before x is staged (see the int4 kernel)
+    if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec)
+        load_rows(q, w, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out);
+    pdl_wait();
     // One thread per 8 columns, 8 such groups loaded before any is stored (see the int4 kernel).
     constexpr int kBatch = 8;
     for (int v0 = threadIdx.x; v0 < n_vec; v0 += blockDim.x * kBatch) {
@@ -185,17 +215,14 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
         }
     }
     __syncthreads();
+    bool preloaded = true;
     for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
         float acc[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
         for (int v0 = lane; v0 < n_vec; v0 += 32 * U) {
-            uint4 q[U][kRows];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-#pragma unroll
-                for (int r = 0; r < kRows; r++)
-                    q[u][r] = load_stream(w + size_t(min(row0 + r, n_out - 1)) * n_vec + min(v0 + 32 * u, n_vec - 1));
+            if (!preloaded) load_rows(q, w, row0, v0, n_vec, n_out);
+            preloaded = false;
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + 32 * u;
@@ -247,24 +274,56 @@ void allow_smem(K kernel, size_t bytes) {
     if (bytes > 48 * 1024) SLM_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
 }
 
-template <bool P, bool S, bool A>
-void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
-    constexpr int U = 2;
+// Launches with programmatic stream serialization (see kernels.cuh) unless SLM_CUDA_PDL=0.
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), int grid, size_t smem, cudaStream_t st, A... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(unsigned(grid));
+    cfg.blockDim = dim3(kThreads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    SLM_CUDA(cudaLaunchKernelEx(&cfg, kernel, P(args)...));
+}
+
+// U, the 16-byte loads per row per lane in flight: 4 on long rows (n_in >= 4096: at 2, 2048x8192 waited four
+// latencies per row), 2 otherwise (fewer registers, more blocks per SM: the 128256-row head ran at 53% of copy
+// with 4, 61% with 2).
+template <bool P, bool S, bool A, int U>
+void launch_int4_u(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
     const size_t smem = size_t(w.n_in) * 2;
     allow_smem(gemv_int4_kernel<P, S, A, U>, smem);
-    gemv_int4_kernel<P, S, A, U><<<grid_for(gemv_int4_kernel<P, S, A, U>, smem, w.n_out), kThreads, smem, st>>>(
-        reinterpret_cast<const uint4*>(w.qweight), w.scales, w.zeros, w.perm, x, y, w.n_in, w.n_out, w.group_size,
-        w.n_groups);
+    launch(gemv_int4_kernel<P, S, A, U>, grid_for(gemv_int4_kernel<P, S, A, U>, smem, w.n_out), smem, st,
+           reinterpret_cast<const uint4*>(w.qweight), w.scales, w.zeros, w.perm, x, y, w.n_in, w.n_out, w.group_size,
+           w.n_groups);
+}
+template <bool P, bool S, bool A>
+void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
+    if (w.n_in >= 4096) launch_int4_u<P, S, A, 4>(w, x, y, st);
+    else launch_int4_u<P, S, A, 2>(w, x, y, st);
 }
 template <bool S, bool A>
 void launch_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st) {
     constexpr int U = 4;
     const size_t smem = size_t(n_in) * 4;
     allow_smem(gemv_f16_kernel<S, A, U>, smem);
-    gemv_f16_kernel<S, A, U><<<grid_for(gemv_f16_kernel<S, A, U>, smem, n_out), kThreads, smem, st>>>(reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
+    launch(gemv_f16_kernel<S, A, U>, grid_for(gemv_f16_kernel<S, A, U>, smem, n_out), smem, st,
+           reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
 }
 
 }  // namespace
+
+bool pdl_enabled() {
+    static const bool on = [] {
+        const char* e = std::getenv("SLM_CUDA_PDL");
+        return e && std::string(e) == "1";
+    }();
+    return on;
+}
 
 bool gemv_int4_supported(int n_in, int group_size) {
     return n_in > 0 && n_in % 32 == 0 && group_size > 0 && group_size % 32 == 0 && size_t(n_in) * 2 <= 200 * 1024;

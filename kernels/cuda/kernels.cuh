@@ -29,6 +29,18 @@ namespace slm::cuda {
     } while (0)
 #define SLM_CUDA_LAUNCH(name) SLM_CUDA(cudaGetLastError())
 
+// Programmatic dependent launch (Hopper), opt-in with SLM_CUDA_PDL=1: the GEMVs are then launched so that they
+// may start while the kernel before them finishes (their weight prefetch overlapping its tail and the launch
+// gap). Every kernel calls pdl_trigger() first (no effect unless the next kernel was launched that way); a
+// GEMV calls pdl_wait() before it touches anything earlier kernels wrote (it returns once they have completed
+// and their writes are visible). Off by default: measured on an H200 it made the GEMVs slower (2048x8192 int4
+// 10.3 -> 17.6 us, decode 832 -> 787 tok/s; kernels/cuda/NOTES.md, v4).
+#ifdef __CUDACC__
+__device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+#endif
+bool pdl_enabled();
+
 // A GPTQ-4 matrix on the device (parts as in the file; perm null without act-order).
 struct GptqDev {
     const uint32_t* qweight = nullptr;  // [n_out][n_in / 8]
@@ -52,6 +64,14 @@ void gemv_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st, Gemv
 void gemv_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st,
               GemvInput in = GemvInput::plain, bool accumulate = false);
 
+// The same for fp32 W [n_out][n_in] (f32.cu: the exact form of the other ggml types), n rows of x and y
+// (n_in a multiple of 4).
+void gemv_f32(const float* w, int n_in, int n_out, const float* x, int n, float* y, cudaStream_t st);
+// Y[n][N] = X[n][K] W^T with W fp32 [N][K] (f32.cu, prefill of those types).
+void gemm_f32(const float* w, int K, int N, const float* x, int n, float* y, cudaStream_t st);
+// x[t] = row ids[t] of an fp32 table [rows][d] (ids: device).
+void embed_f32(const float* table, const int32_t* ids, int n, int d, float* x, cudaStream_t st);
+
 // ---- prefill ----
 // Y[n][N] = X[n][K] W^T with W fp16 [N][K] on the tensor cores (fp16 inputs, fp32 accumulation). `xh` is
 // scratch of at least n*K halves (X is rounded to fp16 there first). K a multiple of 8.
@@ -67,6 +87,19 @@ void attention(const float* q, const __half* k_cache, const __half* v_cache, int
 // Stores k, v [n][dkv] as fp16 at positions pos0.. of one layer's cache.
 void store_kv(const float* k, const float* v, int n, int dkv, int pos0, const int* pos_dev, __half* k_cache,
               __half* v_cache, cudaStream_t st);
+
+// ---- the CPU's activation rounding (activations.cu), for ggml weights computed dequantized ----
+// none: F16/BF16/F32 weights (the CPU keeps activations f32); q8_32: Q8_0/Q8_1 blocks of 32 (weights Q4_0,
+// Q5_0, Q8_0, Q4_1, Q5_1); q8_K: Q8_K blocks of 256 (the K-quants).
+enum class ActRound { none, q8_32, q8_K };
+int act_round_block(ActRound r);  // 32, 256, or 1 for none
+// out[0..n) = x rounded as the CPU rounds it, as floats (n a multiple of the block; out may alias x).
+void round_activations(ActRound r, const float* x, int64_t n, float* out, cudaStream_t st);
+
+// ---- profiling aid ----
+// A kernel that spins for `ns` nanoseconds: launched before a timed op, it keeps the device busy while the host
+// queues the op, so the op's events measure the kernel and not the launch latency.
+void spin(int ns, cudaStream_t st);
 
 // ---- fused elementwise ----
 // out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, n rows of d (out may alias x).
