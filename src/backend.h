@@ -96,6 +96,21 @@ public:
     // What backpropagation needs beyond inference: the two transposed products of a linear layer. A backend
     // that does not train keeps these defaults, which throw "not supported by this backend".
     //
+    // The forward product of training: y[n][W.n_out] = x[n][W.n_in] W^T, plus scale * (x A^T) B^T when `lora`
+    // is given (A [r][n_in], B [W.n_out][r], PEFT's shapes; lora->u receives u = x A^T [n][r], which the
+    // backward needs). Overwrites y. All in f32: a quantized W, frozen, is dequantized tile by tile inside, and
+    // the activations are not quantized (unlike matmul(), whose numerics inference pins).
+    struct LoraTerm {
+        const float* A = nullptr;
+        const float* B = nullptr;
+        int r = 0;
+        float scale = 0;
+        float* u = nullptr;
+    };
+    virtual void matmul_train(const WeightView& W, const float* x, int n, float* y, const LoraTerm* lora) {
+        (void)W, (void)x, (void)n, (void)y, (void)lora;
+        not_supported("matmul_train");
+    }
     // dx[n][W.n_in] = dy[n][W.n_out] W (the gradient through a weight of any type supports() accepts; a
     // quantized frozen base is dequantized tile by tile inside, never stored whole). accumulate: dx += instead.
     // The LoRA pairs of W are not included (the trainer differentiates those itself).
