@@ -16,6 +16,7 @@ struct Scratch {
     std::vector<float> xt;                        // a transposed operand (X^T, (scale dY)^T)
     std::vector<float> ut, wt;                    // LoRA's (scale) u^T [r][n]; a transposed dW
     std::vector<std::vector<float>> tiles, yt;    // per thread: a dequantized weight tile, a block of Y^T
+    std::vector<std::vector<float>> att;          // per thread: attention's transposes and score matrices
 };
 }  // namespace slm::cpu_train
 
@@ -57,6 +58,17 @@ public:
     void matmul_train(const WeightView& W, const float* x, int n, float* y, const LoraTerm* lora) override;
     void matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate) override;
     void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) override;
+    void swiglu_train(const float* gate, const float* up, int64_t n, float* out) override;
+    void swiglu_backward(const float* gate, const float* up, const float* dout, int64_t n, float* dgate,
+                         float* dup) override;
+    void cross_entropy(float* z, int m, int V, const int32_t* targets, double dloss, bool backward,
+                       double* loss) override;
+    void attention_train(const float* q, const float* k, const float* v, const int* seg_off, const int* seg_len,
+                         const size_t* prob_off, int n_seg, const AttentionShape& s, float* out, float* probs) override;
+    void attention_train_backward(const float* q, const float* k, const float* v, const float* probs,
+                                  const int* seg_off, const int* seg_len, const size_t* prob_off, int n_seg,
+                                  const AttentionShape& s, const float* dout, float* dq, float* dk,
+                                  float* dv) override;
 
     ThreadPool& pool() { return pool_; }
 

@@ -19,6 +19,7 @@
 //   matmul_dw: dW[o][i] += scale * sum_t dy[t][o] x[t][i] = (scale dy)^T x (or its transpose when x is narrow).
 //     Work items: blocks of 64 rows x 128 columns; K = all tokens in one partial sum.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/gemm_f32.h"
 #include "cpu/kernels.h"
+#include "cpu/train_ops.h"
 #include "threadpool.h"
 
 namespace slm {
@@ -176,6 +178,121 @@ void matmul_dw(ThreadPool& pool, Scratch& s, const float* dy, const float* x, in
     }
 }
 
+// ---- attention over packed sequences, every product on the GEMM micro-kernel ----
+// Work items: (sequence, KV head); an item walks the query heads of its group in order, so the GQA sums into
+// dk, dv of its KV head have a fixed order and no two items write the same rows. Causality trims the products
+// to row blocks of the micro-kernel's height: scores of row block [r0, r0+mr) need keys 0 .. r0+mr-1 only.
+
+void attention_train(ThreadPool& pool, Scratch& s, const float* q, const float* k, const float* v, const int* seg_off,
+                     const int* seg_len, const size_t* prob_off, int n_seg, const AttentionShape& sh, float* out,
+                     float* probs) {
+    const SimdLevel lvl = simd_level();
+    const Kernel kern = kernels::gemm_f32::for_level(lvl);
+    const int H = sh.n_head, G = sh.n_head_kv, hd = sh.head_dim, group = H / G;
+    const int64_t Dq = int64_t(H) * hd, Dkv = int64_t(G) * hd;
+    const float scale = float(1.0 / std::sqrt(double(hd)));
+    s.att.resize(size_t(pool.size()));
+    pool.parallel_for(int64_t(n_seg) * G, 1, [&](int64_t b0, int64_t b1, int thread) {
+        std::vector<float>& buf = s.att[size_t(thread)];
+        for (int64_t item = b0; item < b1; item++) {
+            const int seg = int(item / G), g = int(item % G), L = seg_len[seg];
+            const int64_t o = seg_off[seg], ldp = int64_t(H) * L;
+            const float* kg = k + o * Dkv + int64_t(g) * hd;
+            const float* vg = v + o * Dkv + int64_t(g) * hd;
+            buf.resize(size_t(hd) * size_t(L));
+            float* kt = buf.data();  // K_g^T [hd][L]
+            kernels::gemm_f32::transpose(kg, L, hd, Dkv, kt, L, 1.0f, false);
+            for (int h = g * group; h < (g + 1) * group; h++) {
+                const float* qh = q + o * Dq + int64_t(h) * hd;
+                float* P = probs + prob_off[seg] + int64_t(h) * L;  // row t at P + t * ldp
+                float* oh = out + o * Dq + int64_t(h) * hd;
+                for (int t = 0; t < L; t++) {
+                    std::fill(P + t * ldp, P + t * ldp + L, 0.0f);
+                    std::fill(oh + t * Dq, oh + t * Dq + hd, 0.0f);
+                }
+                for (int r0 = 0; r0 < L; r0 += kern.mr) {
+                    const int mr = std::min(kern.mr, L - r0), nk = std::min(L, r0 + mr);
+                    kernels::gemm_f32::gemm(kern, mr, nk, hd, qh + r0 * Dq, Dq, kt, L, P + r0 * ldp, ldp);
+                }
+                for (int t = 0; t < L; t++) {
+                    kernels::train_ops::softmax(lvl, P + t * ldp, t + 1, scale);
+                    std::fill(P + t * ldp + t + 1, P + t * ldp + L, 0.0f);
+                }
+                for (int r0 = 0; r0 < L; r0 += kern.mr) {
+                    const int mr = std::min(kern.mr, L - r0), nk = std::min(L, r0 + mr);
+                    kernels::gemm_f32::gemm(kern, mr, hd, nk, P + r0 * ldp, ldp, vg, Dkv, oh + r0 * Dq, Dq);
+                }
+            }
+        }
+    });
+}
+
+void attention_train_backward(ThreadPool& pool, Scratch& s, const float* q, const float* k, const float* v,
+                              const float* probs, const int* seg_off, const int* seg_len, const size_t* prob_off,
+                              int n_seg, const AttentionShape& sh, const float* dout, float* dq, float* dk, float* dv) {
+    const Kernel kern = kernels::gemm_f32::for_level(simd_level());
+    const int H = sh.n_head, G = sh.n_head_kv, hd = sh.head_dim, group = H / G;
+    const int64_t Dq = int64_t(H) * hd, Dkv = int64_t(G) * hd;
+    const float scale = float(1.0 / std::sqrt(double(hd)));
+    s.att.resize(size_t(pool.size()));
+    pool.parallel_for(int64_t(n_seg) * G, 1, [&](int64_t b0, int64_t b1, int thread) {
+        std::vector<float>& buf = s.att[size_t(thread)];
+        for (int64_t item = b0; item < b1; item++) {
+            const int seg = int(item / G), g = int(item % G), L = seg_len[seg];
+            const int64_t o = seg_off[seg], ldp = int64_t(H) * L, LL = int64_t(L) * L;
+            const float* kg = k + o * Dkv + int64_t(g) * hd;
+            const float* vg = v + o * Dkv + int64_t(g) * hd;
+            float* dkg = dk + o * Dkv + int64_t(g) * hd;
+            float* dvg = dv + o * Dkv + int64_t(g) * hd;
+            buf.resize(size_t(int64_t(hd) * L + 2 * LL));
+            float* vt = buf.data();  // V_g^T [hd][L]
+            float* dS = vt + int64_t(hd) * L;  // dP, then dS [t][j]
+            float* tr = dS + LL;               // P^T, then dS^T [j][t]
+            kernels::gemm_f32::transpose(vg, L, hd, Dkv, vt, L, 1.0f, false);
+            for (int h = g * group; h < (g + 1) * group; h++) {
+                const float* P = probs + prob_off[seg] + int64_t(h) * L;
+                const float* qh = q + o * Dq + int64_t(h) * hd;
+                const float* doh = dout + o * Dq + int64_t(h) * hd;
+                float* dqh = dq + o * Dq + int64_t(h) * hd;
+                // dP = dO V^T (t >= j only)
+                std::fill(dS, dS + LL, 0.0f);
+                for (int r0 = 0; r0 < L; r0 += kern.mr) {
+                    const int mr = std::min(kern.mr, L - r0), nk = std::min(L, r0 + mr);
+                    kernels::gemm_f32::gemm(kern, mr, nk, hd, doh + r0 * Dq, Dq, vt, L, dS + r0 * L, L);
+                }
+                // dS = P (dP - sum_j P dP) / sqrt(hd)
+                for (int t = 0; t < L; t++) {
+                    const float* pt = P + t * ldp;
+                    float* d = dS + int64_t(t) * L;
+                    float pdp = 0;
+                    for (int j = 0; j <= t; j++) pdp += pt[j] * d[j];
+                    for (int j = 0; j <= t; j++) d[j] = pt[j] * (d[j] - pdp) * scale;
+                    std::fill(d + t + 1, d + L, 0.0f);
+                }
+                // dV_g += P^T dO (row j needs t >= j)
+                kernels::gemm_f32::transpose(P, L, L, ldp, tr, L, 1.0f, false);
+                for (int r0 = 0; r0 < L; r0 += kern.mr) {
+                    const int mr = std::min(kern.mr, L - r0);
+                    kernels::gemm_f32::gemm(kern, mr, hd, L - r0, tr + int64_t(r0) * L + r0, L, doh + r0 * Dq, Dq,
+                                            dvg + r0 * Dkv, Dkv);
+                }
+                // dQ_h += dS K_g (row t needs j <= t)
+                for (int r0 = 0; r0 < L; r0 += kern.mr) {
+                    const int mr = std::min(kern.mr, L - r0), nk = std::min(L, r0 + mr);
+                    kernels::gemm_f32::gemm(kern, mr, hd, nk, dS + int64_t(r0) * L, L, kg, Dkv, dqh + r0 * Dq, Dq);
+                }
+                // dK_g += dS^T Q_h (row j needs t >= j)
+                kernels::gemm_f32::transpose(dS, L, L, L, tr, L, 1.0f, false);
+                for (int r0 = 0; r0 < L; r0 += kern.mr) {
+                    const int mr = std::min(kern.mr, L - r0);
+                    kernels::gemm_f32::gemm(kern, mr, hd, L - r0, tr + int64_t(r0) * L + r0, L, qh + r0 * Dq, Dq,
+                                            dkg + r0 * Dkv, Dkv);
+                }
+            }
+        }
+    });
+}
+
 }  // namespace cpu_train
 
 namespace kernels {
@@ -188,6 +305,42 @@ void CpuBackend::matmul_dx(const WeightView& W, const float* dy, int n, float* d
 }
 void CpuBackend::matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) {
     cpu_train::matmul_dw(pool_, train_, dy, x, n, n_out, n_in, scale, dW);
+}
+
+
+// Elementwise: chunks of 16K elements over the pool (each element's result does not depend on the split).
+void CpuBackend::swiglu_train(const float* gate, const float* up, int64_t n, float* out) {
+    const SimdLevel l = simd_level();
+    pool_.parallel_for((n + 16383) / 16384, 1, [&](int64_t b0, int64_t b1, int) {
+        const int64_t i0 = b0 * 16384, i1 = std::min(n, b1 * 16384);
+        train_ops::swiglu(l, gate + i0, up + i0, i1 - i0, out + i0);
+    });
+}
+void CpuBackend::swiglu_backward(const float* gate, const float* up, const float* dout, int64_t n, float* dgate,
+                                 float* dup) {
+    const SimdLevel l = simd_level();
+    pool_.parallel_for((n + 16383) / 16384, 1, [&](int64_t b0, int64_t b1, int) {
+        const int64_t i0 = b0 * 16384, i1 = std::min(n, b1 * 16384);
+        train_ops::swiglu_backward(l, gate + i0, up + i0, dout + i0, i1 - i0, dgate + i0, dup + i0);
+    });
+}
+void CpuBackend::cross_entropy(float* z, int m, int V, const int32_t* targets, double dloss, bool backward,
+                               double* loss) {
+    const SimdLevel l = simd_level();
+    pool_.parallel_for(m, 1, [&](int64_t i0, int64_t i1, int) {
+        for (int64_t i = i0; i < i1; i++)
+            loss[i] = train_ops::cross_entropy(l, z + size_t(i) * size_t(V), V, targets[i], dloss, backward);
+    });
+}
+void CpuBackend::attention_train(const float* q, const float* k, const float* v, const int* seg_off, const int* seg_len,
+                                 const size_t* prob_off, int n_seg, const AttentionShape& s, float* out, float* probs) {
+    cpu_train::attention_train(pool_, train_, q, k, v, seg_off, seg_len, prob_off, n_seg, s, out, probs);
+}
+void CpuBackend::attention_train_backward(const float* q, const float* k, const float* v, const float* probs,
+                                          const int* seg_off, const int* seg_len, const size_t* prob_off, int n_seg,
+                                          const AttentionShape& s, const float* dout, float* dq, float* dk, float* dv) {
+    cpu_train::attention_train_backward(pool_, train_, q, k, v, probs, seg_off, seg_len, prob_off, n_seg, s, dout, dq,
+                                        dk, dv);
 }
 
 }  // namespace kernels
