@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backend.h"
@@ -155,6 +156,29 @@ TEST_CASE("train: matmul_dw's two paths (narrow dy, narrow x) match the referenc
                 got[threads - 1] = dW;
             }
             CHECK(got[0] == got[1]);
+        }
+    }
+}
+
+TEST_CASE("kernel sets: every level's dequantizer is bit-identical to the reference (training's weight tiles)") {
+    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+                       GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
+                       GgmlType::Q6_K}) {
+        CAPTURE(type_name(t));
+        const kernels::TypeOps& ref = kernels::type_ops(t);
+        const bool has_quantizer = ref.quantize != nullptr;
+        REQUIRE(has_quantizer);
+        const int64_t n = 3 * 256;
+        const std::vector<float> x = test::random_vec(size_t(n), 77, 3.0f);
+        std::vector<uint8_t> q(static_cast<size_t>(row_bytes(t, n)));
+        ref.quantize(x.data(), q.data(), n);
+        std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+        ref.dequantize(q.data(), want.data(), n);
+        for (const kernels::KernelSet* s : test::simd_sets("dequantize")) {
+            CAPTURE(s->name());
+            std::fill(got.begin(), got.end(), -1.0f);
+            s->dequantizer(t)(q.data(), got.data(), n);
+            CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
         }
     }
 }

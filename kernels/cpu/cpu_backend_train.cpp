@@ -59,14 +59,14 @@ static void transpose_par(ThreadPool& pool, const float* src, int64_t rows, int6
 
 // Rows [o0, o0+nr) x columns [i0, i0+nc) of W as f32: a pointer into W itself for F32, else dequantized into
 // `tile` (row stride nc). Returns the pointer and sets *ld to its row stride.
-static const float* weight_tile(const WeightView& W, const kernels::TypeOps& ops, int64_t o0, int64_t nr, int64_t i0,
+static const float* weight_tile(const WeightView& W, kernels::dequantize_row_fn dequantize, int64_t o0, int64_t nr, int64_t i0,
                                 int64_t nc, float* tile, int64_t* ld) {
     if (W.type == GgmlType::F32) {
         *ld = W.n_in;
         return reinterpret_cast<const float*>(W.row(o0)) + i0;
     }
     const int64_t bs = type_info(W.type).block_size, bpb = type_info(W.type).type_size;
-    for (int64_t r = 0; r < nr; r++) ops.dequantize(W.row(o0 + r) + (i0 / bs) * bpb, tile + r * nc, nc);
+    for (int64_t r = 0; r < nr; r++) dequantize(W.row(o0 + r) + (i0 / bs) * bpb, tile + r * nc, nc);
     *ld = nc;
     return tile;
 }
@@ -75,7 +75,7 @@ void matmul_train(ThreadPool& pool, Scratch& s, const WeightView& W, const float
                   const Backend::LoraTerm* lora) {
     check_ggml(W, "matmul_train");
     if (n <= 0) return;
-    const kernels::TypeOps& ops = kernels::type_ops(W.type);
+    const kernels::dequantize_row_fn dequantize = kernels::active().dequantizer(W.type);
     const Kernel k = kernels::gemm_f32::for_level(simd_level());
     const int64_t n_in = W.n_in, n_out = W.n_out;
     constexpr int64_t kK = 256;  // a multiple of every block size (32, 256)
@@ -106,7 +106,7 @@ void matmul_train(ThreadPool& pool, Scratch& s, const WeightView& W, const float
             for (int64_t i0 = 0; i0 < n_in; i0 += kK) {
                 const int64_t kc = std::min(kK, n_in - i0);
                 int64_t lda = 0;
-                const float* a = weight_tile(W, ops, o0, nr, i0, kc, tile.data(), &lda);
+                const float* a = weight_tile(W, dequantize, o0, nr, i0, kc, tile.data(), &lda);
                 kernels::gemm_f32::gemm(k, nr, n, kc, a, lda, s.xt.data() + i0 * n, n, yt.data(), n);
             }
             if (r) kernels::gemm_f32::gemm(k, nr, n, r, lora->B + o0 * r, r, s.ut.data(), n, yt.data(), n);
@@ -117,7 +117,7 @@ void matmul_train(ThreadPool& pool, Scratch& s, const WeightView& W, const float
 
 void matmul_dx(ThreadPool& pool, Scratch& s, const WeightView& W, const float* dy, int n, float* dx, bool accumulate) {
     check_ggml(W, "matmul_dx");
-    const kernels::TypeOps& ops = kernels::type_ops(W.type);
+    const kernels::dequantize_row_fn dequantize = kernels::active().dequantizer(W.type);
     const Kernel k = kernels::gemm_f32::for_level(simd_level());
     const int64_t n_in = W.n_in, n_out = W.n_out, bs = type_info(W.type).block_size;
     constexpr int64_t kRowTile = 128;
@@ -135,7 +135,7 @@ void matmul_dx(ThreadPool& pool, Scratch& s, const WeightView& W, const float* d
             for (int64_t o0 = 0; o0 < n_out; o0 += kRowTile) {
                 const int64_t nr = std::min<int64_t>(kRowTile, n_out - o0);
                 int64_t ldw = 0;
-                const float* w = weight_tile(W, ops, o0, nr, i0, nc, tile.data(), &ldw);
+                const float* w = weight_tile(W, dequantize, o0, nr, i0, nc, tile.data(), &ldw);
                 kernels::gemm_f32::gemm(k, n, nc, nr, dy + o0, n_out, w, ldw, dx + i0, n_in);
             }
         }
