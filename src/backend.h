@@ -124,6 +124,21 @@ public:
     // What backpropagation needs beyond inference: the two transposed products of a linear layer. A backend
     // that does not train keeps these defaults, which throw "not supported by this backend".
     //
+    // The forward product of training: y[n][W.n_out] = x[n][W.n_in] W^T, plus scale * (x A^T) B^T when `lora`
+    // is given (A [r][n_in], B [W.n_out][r], PEFT's shapes; lora->u receives u = x A^T [n][r], which the
+    // backward needs). Overwrites y. All in f32: a quantized W, frozen, is dequantized tile by tile inside, and
+    // the activations are not quantized (unlike matmul(), whose numerics inference pins).
+    struct LoraTerm {
+        const float* A = nullptr;
+        const float* B = nullptr;
+        int r = 0;
+        float scale = 0;
+        float* u = nullptr;
+    };
+    virtual void matmul_train(const WeightView& W, const float* x, int n, float* y, const LoraTerm* lora) {
+        (void)W, (void)x, (void)n, (void)y, (void)lora;
+        not_supported("matmul_train");
+    }
     // dx[n][W.n_in] = dy[n][W.n_out] W (the gradient through a weight of any type supports() accepts; a
     // quantized frozen base is dequantized tile by tile inside, never stored whole). accumulate: dx += instead.
     // The LoRA pairs of W are not included (the trainer differentiates those itself).
@@ -135,6 +150,44 @@ public:
     virtual void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) {
         (void)dy, (void)x, (void)n, (void)n_out, (void)n_in, (void)scale, (void)dW;
         not_supported("matmul_dw");
+    }
+
+    // The rest of a layer in f32 with the backend's own exp (training only; inference's swiglu and attention
+    // keep their numerics). Host memory on the CPU.
+    // out[i] = silu(gate[i]) * up[i], i < n.
+    virtual void swiglu_train(const float* gate, const float* up, int64_t n, float* out) {
+        (void)gate, (void)up, (void)n, (void)out;
+        not_supported("swiglu_train");
+    }
+    // dgate[i] = dout[i] up[i] s (1 + g (1 - s)), dup[i] = dout[i] g s with s = sigmoid(g) (overwrites both).
+    virtual void swiglu_backward(const float* gate, const float* up, const float* dout, int64_t n, float* dgate,
+                                 float* dup) {
+        (void)gate, (void)up, (void)dout, (void)n, (void)dgate, (void)dup;
+        not_supported("swiglu_backward");
+    }
+    // Softmax cross-entropy of m rows of logits z[m][V] against targets[m]: loss[i] = -log softmax(z_i)[target_i].
+    // z is scratch: with backward, each row becomes dloss * (softmax(z_i) - onehot(target_i)).
+    virtual void cross_entropy(float* z, int m, int V, const int32_t* targets, double dloss, bool backward,
+                               double* loss) {
+        (void)z, (void)m, (void)V, (void)targets, (void)dloss, (void)backward, (void)loss;
+        not_supported("cross_entropy");
+    }
+    // Causal attention over a packed batch of n_seg sequences (sequence s: rows seg_off[s] .. + seg_len[s] of
+    // q [n][Dq], k, v [n][Dkv], positions from 0), as ops::attention per sequence: out [n][Dq], and the softmax
+    // weights of sequence s at probs + prob_off[s], laid out [L_s][n_head][L_s] (zero beyond each token).
+    virtual void attention_train(const float* q, const float* k, const float* v, const int* seg_off, const int* seg_len,
+                                 const size_t* prob_off, int n_seg, const AttentionShape& s, float* out, float* probs) {
+        (void)q, (void)k, (void)v, (void)seg_off, (void)seg_len, (void)prob_off, (void)n_seg, (void)s, (void)out, (void)probs;
+        not_supported("attention_train");
+    }
+    // Its backward from the saved probs, as ops::attention_backward per sequence: dq, dk, dv += (GQA sums the
+    // query heads of a group into their KV head).
+    virtual void attention_train_backward(const float* q, const float* k, const float* v, const float* probs,
+                                          const int* seg_off, const int* seg_len, const size_t* prob_off, int n_seg,
+                                          const AttentionShape& s, const float* dout, float* dq, float* dk, float* dv) {
+        (void)q, (void)k, (void)v, (void)probs, (void)seg_off, (void)seg_len, (void)prob_off, (void)n_seg, (void)s;
+        (void)dout, (void)dq, (void)dk, (void)dv;
+        not_supported("attention_train_backward");
     }
 
 protected:

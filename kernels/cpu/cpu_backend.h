@@ -10,6 +10,16 @@
 #include "cpu/matmul.h"
 #include "threadpool.h"
 
+namespace slm::cpu_train {
+// Reused buffers of the training products (cpu_backend_train.cpp), so a step allocates nothing.
+struct Scratch {
+    std::vector<float> xt;                        // a transposed operand (X^T, (scale dY)^T)
+    std::vector<float> ut, wt;                    // LoRA's (scale) u^T [r][n]; a transposed dW
+    std::vector<std::vector<float>> tiles, yt;    // per thread: a dequantized weight tile, a block of Y^T
+    std::vector<std::vector<float>> att;          // per thread: attention's transposes and score matrices
+};
+}  // namespace slm::cpu_train
+
 namespace slm::kernels {
 
 // The KV cache in host memory. Per layer, K is [n_ctx][Dkv] (one row per position) and V is stored transposed,
@@ -45,8 +55,20 @@ public:
                 float* logits_host, Numerics num) override;
 
     // ---- training ops (cpu_backend_train.cpp) ----
+    void matmul_train(const WeightView& W, const float* x, int n, float* y, const LoraTerm* lora) override;
     void matmul_dx(const WeightView& W, const float* dy, int n, float* dx, bool accumulate) override;
     void matmul_dw(const float* dy, const float* x, int n, int n_out, int n_in, float scale, float* dW) override;
+    void swiglu_train(const float* gate, const float* up, int64_t n, float* out) override;
+    void swiglu_backward(const float* gate, const float* up, const float* dout, int64_t n, float* dgate,
+                         float* dup) override;
+    void cross_entropy(float* z, int m, int V, const int32_t* targets, double dloss, bool backward,
+                       double* loss) override;
+    void attention_train(const float* q, const float* k, const float* v, const int* seg_off, const int* seg_len,
+                         const size_t* prob_off, int n_seg, const AttentionShape& s, float* out, float* probs) override;
+    void attention_train_backward(const float* q, const float* k, const float* v, const float* probs,
+                                  const int* seg_off, const int* seg_len, const size_t* prob_off, int n_seg,
+                                  const AttentionShape& s, const float* dout, float* dq, float* dk,
+                                  float* dv) override;
 
     ThreadPool& pool() { return pool_; }
 
@@ -55,6 +77,7 @@ private:
 
     ThreadPool& pool_;
     MatmulScratch mm_;
+    cpu_train::Scratch train_;
     std::vector<float> lora_tmp_, rope_cs_, scores_;
     std::map<std::tuple<int, float, const float*>, std::vector<double>> inv_freq_;  // per rope configuration
 };

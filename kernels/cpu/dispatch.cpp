@@ -79,7 +79,9 @@ struct SetBuilder {
                 k.quantize = pick(v.quantize, k.quantize);
                 k.quantize_activation = pick(v.quantize_activation, k.quantize_activation);
                 k.gemm = pick(v.gemm, k.gemm);
+                k.dequantize = pick(v.dequantize, k.dequantize);
             }
+            k.dequantize = pick(k.dequantize, tk.ref.dequantize);
             k.dot = pick(k.dot, tk.ref.dot_ref);
             k.quantize = pick(k.quantize, tk.ref.quantize);
             k.quantize_activation = pick(k.quantize_activation, pick(tk.ref.quantize_activation, k.quantize));

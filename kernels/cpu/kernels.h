@@ -62,6 +62,7 @@ struct LevelKernels {
     quantize_row_fn quantize = nullptr;             // byte-identical to TypeOps::quantize
     quantize_row_fn quantize_activation = nullptr;  // byte-identical to TypeOps::quantize_activation
     gemm_fn gemm = nullptr;                         // a tile over many tokens; nullptr: one dot per output
+    dequantize_row_fn dequantize = nullptr;         // bit-identical to TypeOps::dequantize (training's tiles)
 };
 
 constexpr int kNumSimdLevels = 4;
@@ -103,6 +104,8 @@ public:
     quantize_row_fn activation_quantizer(GgmlType t) const;
     // The weight quantizer of t (byte-identical to the reference; this level's fastest code), or nullptr.
     quantize_row_fn quantizer(GgmlType t) const { return row(t).k.quantize; }
+    // The dequantizer of t (bit-identical to the reference; this level's fastest code).
+    dequantize_row_fn dequantizer(GgmlType t) const { return row(t).k.dequantize; }
 
     // The set that sums as llama.cpp does on a CPU of this level (itself if it is one already).
     const KernelSet& llamacpp() const { return *llamacpp_; }

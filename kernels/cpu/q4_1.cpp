@@ -129,12 +129,26 @@ SLM_TARGET_AVX512VNNI inline float dot_q4_1_q8_1_avx512_body(int64_t n, const vo
 SLM_TARGET_AVX512 static float dot_q4_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return dot_q4_1_q8_1_avx512_body<false>(n, x, y); }
 SLM_TARGET_AVX512VNNI static float dot_q4_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q4_1_q8_1_avx512_body<true>(n, x, y); }
 
+// Dequantization for training's weight tiles: the reference's d * q + m, unfused (bit-identical).
+SLM_TARGET_AVX512 static void dequantize_row_q4_1_avx512(const void* vx, float* y, int64_t n) {
+    const block_q4_1* x = static_cast<const block_q4_1*>(vx);
+    const __m128i low = _mm_set1_epi8(0x0f);
+    for (int64_t i = 0; i < n / QK4_1; i++, y += QK4_1) {
+        const __m512 d = _mm512_set1_ps(simd::half(x[i].d)), m = _mm512_set1_ps(simd::half(x[i].m));
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs));
+        const __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(q, low)));
+        const __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), low)));
+        _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(q0, d), m));
+        _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_mul_ps(q1, d), m));
+    }
+}
 
 TypeKernels kernels_q4_1() {
     TypeKernels k;
     k.ref = {GgmlType::Q4_1, quantize_row_q4_1, dequantize_row_q4_1, GgmlType::Q8_1, dot_q4_1_q8_1_scalar};
     k.level[int(SimdLevel::avx2)].dot = dot_q4_1_q8_1_avx2;
     k.level[int(SimdLevel::avx512)].dot = dot_q4_1_q8_1_avx512bw;
+    k.level[int(SimdLevel::avx512)].dequantize = dequantize_row_q4_1_avx512;
     k.level[int(SimdLevel::avx512_vnni)].dot = dot_q4_1_q8_1_avx512vnni;
     return k;
 }

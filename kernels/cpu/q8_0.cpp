@@ -117,6 +117,18 @@ SLM_TARGET_AVX512 static float dot_q8_0_q8_0_avx512bw(int64_t n, const void* x, 
 SLM_TARGET_AVX512VNNI static float dot_q8_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q8_0_q8_0_avx512_body<true>(n, x, y); }
 
 
+// Dequantization for training's weight tiles: float(q) * d, as the reference (bit-identical).
+SLM_TARGET_AVX512 static void dequantize_row_q8_0_avx512(const void* vx, float* y, int64_t n) {
+    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
+    for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+        const __m512 d = _mm512_set1_ps(simd::half(x[i].d));
+        const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs));
+        const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs + 16));
+        _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d));
+        _mm512_storeu_ps(y + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d));
+    }
+}
+
 TypeKernels kernels_q8_0() {
     TypeKernels k;
     k.ref = {GgmlType::Q8_0, quantize_row_q8_0_ref, dequantize_row_q8_0, GgmlType::Q8_0, dot_q8_0_q8_0_scalar,
@@ -126,6 +138,7 @@ TypeKernels kernels_q8_0() {
     avx2.quantize = quantize_row_q8_0_avx2;
     avx2.quantize_activation = quantize_row_q8_0_act_avx2;
     k.level[int(SimdLevel::avx512)].dot = dot_q8_0_q8_0_avx512bw;
+    k.level[int(SimdLevel::avx512)].dequantize = dequantize_row_q8_0_avx512;
     k.level[int(SimdLevel::avx512_vnni)].dot = dot_q8_0_q8_0_avx512vnni;
     return k;
 }

@@ -80,8 +80,9 @@ struct Trainer::Impl {
     std::vector<LayerActs> acts;
     HeadActs head;
     // Scratch of one batch.
-    std::vector<float> x, xn, tmp, dx, dh, dxn, datt, dq, dk, dv, dgate, dup, dact, du, logits, rope_cs;
+    std::vector<float> x, xn, y, d_act, dx, dh, dxn, datt, dq, dk, dv, dgate, dup, dact, du, logits, rope_cs;
     std::vector<int> seg_off, seg_len;
+    std::vector<double> row_loss;
     std::vector<size_t> prob_off;
 };
 
@@ -234,18 +235,19 @@ void Trainer::zero_grads() { std::fill(grad_.begin(), grad_.end(), 0.0f); }
 namespace {
 
 // y[n][n_out] = x W^T + scale B (A x); saves u = A x.
-void lin_forward(Backend& be, const Lin& l, const float* x, int n, float* y, std::vector<float>& u, std::vector<float>& tmp) {
-    be.matmul(l.base, x, n, y, Numerics::fast);
-    if (!l.r) return;
-    Weight a, b;
-    a.w = f32_matrix(l.A, l.n_in, l.r);
-    b.w = f32_matrix(l.B, l.r, l.n_out);
+void lin_forward(Backend& be, const Lin& l, const float* x, int n, float* y, std::vector<float>& u) {
+    if (!l.r) {
+        be.matmul_train(l.base.w, x, n, y, nullptr);
+        return;
+    }
     u.resize(size_t(n) * size_t(l.r));
-    tmp.resize(size_t(n) * size_t(l.n_out));
-    be.matmul(a, x, n, u.data(), Numerics::fast);
-    be.matmul(b, u.data(), n, tmp.data(), Numerics::fast);
-    const size_t m = size_t(n) * size_t(l.n_out);
-    for (size_t i = 0; i < m; i++) y[i] += l.scale * tmp[i];
+    Backend::LoraTerm lt;
+    lt.A = l.A;
+    lt.B = l.B;
+    lt.r = l.r;
+    lt.scale = l.scale;
+    lt.u = u.data();
+    be.matmul_train(l.base.w, x, n, y, &lt);
 }
 
 // dx (+)= dy W + scale (dy B) A;  dW += dy^T x;  dB += scale dy^T u;  dA += (scale dy B)^T x.
@@ -255,14 +257,7 @@ void lin_backward(Backend& be, const Lin& l, const float* x, const std::vector<f
     if (l.dW) be.matmul_dw(dy, x, n, int(l.n_out), int(l.n_in), 1.0f, l.dW);
     if (!l.r) return;
     du.resize(size_t(n) * size_t(l.r));
-    // du = dy B as the forward product with B^T [r][n_out] (r rows of n_out: long dot products), rather than
-    // matmul_dx over B's r-column rows.
-    std::vector<float> bt(size_t(l.r) * size_t(l.n_out));
-    for (int64_t o = 0; o < l.n_out; o++)
-        for (int k = 0; k < l.r; k++) bt[size_t(k) * size_t(l.n_out) + size_t(o)] = l.B[size_t(o) * size_t(l.r) + size_t(k)];
-    Weight btw;
-    btw.w = f32_matrix(bt.data(), l.n_out, l.r);
-    be.matmul(btw, dy, n, du.data(), Numerics::fast);
+    be.matmul_dx(f32_matrix(l.B, l.r, l.n_out), dy, n, du.data(), false);  // dy B
     for (float& v : du) v *= l.scale;
     be.matmul_dw(dy, u.data(), n, int(l.n_out), l.r, l.scale, l.dB);
     be.matmul_dw(du.data(), x, n, l.r, int(l.n_in), 1.0f, l.dA);
@@ -336,9 +331,9 @@ double Trainer::run(const std::vector<const Sequence*>& batch, bool backward, do
         A.q.resize(size_t(n) * Dq);
         A.k.resize(size_t(n) * Dkv);
         A.v.resize(size_t(n) * Dkv);
-        lin_forward(be_, T.p[P_Q], xn, n, A.q.data(), A.u[P_Q], I.tmp);
-        lin_forward(be_, T.p[P_K], xn, n, A.k.data(), A.u[P_K], I.tmp);
-        lin_forward(be_, T.p[P_V], xn, n, A.v.data(), A.u[P_V], I.tmp);
+        lin_forward(be_, T.p[P_Q], xn, n, A.q.data(), A.u[P_Q]);
+        lin_forward(be_, T.p[P_K], xn, n, A.k.data(), A.u[P_K]);
+        lin_forward(be_, T.p[P_V], xn, n, A.v.data(), A.u[P_V]);
         for (int t = 0; t < n; t++) {
             const float* tab = cs(t, seg_of[size_t(t)]);
             ops::rope_rotate(A.q.data() + size_t(t) * Dq, c.n_head, c.head_dim, c.n_rot, tab);
@@ -346,27 +341,22 @@ double Trainer::run(const std::vector<const Sequence*>& batch, bool backward, do
         }
         A.probs.resize(n_prob);
         A.att.resize(size_t(n) * Dq);
-        pool_.parallel_for(n_seg, 1, [&](int64_t s0, int64_t s1, int) {
-            for (int64_t s = s0; s < s1; s++) {
-                const size_t o = size_t(I.seg_off[size_t(s)]);
-                ops::attention(A.q.data() + o * Dq, A.k.data() + o * Dkv, A.v.data() + o * Dkv, I.seg_len[size_t(s)], 0,
-                               ashape, A.att.data() + o * Dq, A.probs.data() + I.prob_off[size_t(s)]);
-            }
-        });
-        I.tmp.resize(std::max(I.tmp.size(), nE));
-        std::vector<float> y(nE);
-        lin_forward(be_, T.p[P_O], A.att.data(), n, y.data(), A.u[P_O], I.tmp);
+        be_.attention_train(A.q.data(), A.k.data(), A.v.data(), I.seg_off.data(), I.seg_len.data(), I.prob_off.data(),
+                            n_seg, ashape, A.att.data(), A.probs.data());
+        I.y.resize(nE);
+        float* y = I.y.data();
+        lin_forward(be_, T.p[P_O], A.att.data(), n, y, A.u[P_O]);
         for (size_t i = 0; i < nE; i++) x[i] += y[i];
         A.h.assign(x, x + nE);
         A.rms2.resize(size_t(n));
         for (int t = 0; t < n; t++) A.rms2[size_t(t)] = ops::rmsnorm(x + size_t(t) * E, T.ffn_norm, xn + size_t(t) * E, E, c.rms_eps);
         A.gate.resize(size_t(n) * F);
         A.up.resize(size_t(n) * F);
-        lin_forward(be_, T.p[P_GATE], xn, n, A.gate.data(), A.u[P_GATE], I.tmp);
-        lin_forward(be_, T.p[P_UP], xn, n, A.up.data(), A.u[P_UP], I.tmp);
+        lin_forward(be_, T.p[P_GATE], xn, n, A.gate.data(), A.u[P_GATE]);
+        lin_forward(be_, T.p[P_UP], xn, n, A.up.data(), A.u[P_UP]);
         I.dact.resize(size_t(n) * F);
-        ops::swiglu(A.gate.data(), A.up.data(), I.dact.data(), int64_t(n) * F);  // the activation (recomputed later)
-        lin_forward(be_, T.p[P_DOWN], I.dact.data(), n, y.data(), A.u[P_DOWN], I.tmp);
+        be_.swiglu_train(A.gate.data(), A.up.data(), int64_t(n) * F, I.dact.data());  // the activation (recomputed later)
+        lin_forward(be_, T.p[P_DOWN], I.dact.data(), n, y, A.u[P_DOWN]);
         for (size_t i = 0; i < nE; i++) x[i] += y[i];
     }
     // Head: only the rows that predict a target.
@@ -375,31 +365,19 @@ double Trainer::run(const std::vector<const Sequence*>& batch, bool backward, do
     for (int i = 0; i < m; i++)
         hd.rms[size_t(i)] = ops::rmsnorm(x + size_t(hd.rows[size_t(i)]) * E, I.out_norm, hd.xn.data() + size_t(i) * E, E, c.rms_eps);
     I.logits.resize(size_t(m) * size_t(V));
-    lin_forward(be_, I.output, hd.xn.data(), m, I.logits.data(), hd.u, I.tmp);
+    lin_forward(be_, I.output, hd.xn.data(), m, I.logits.data(), hd.u);
     if (all_logits) {
         *all_logits = I.logits;
         return 0.0;
     }
-    std::vector<double> row_loss(static_cast<size_t>(m));
-    pool_.parallel_for(m, 1, [&](int64_t i0, int64_t i1, int) {
-        for (int64_t i = i0; i < i1; i++)
-            row_loss[size_t(i)] = ops::cross_entropy(I.logits.data() + size_t(i) * V, V, hd.targets[size_t(i)]);
-    });
+    // Loss (and, for the backward, dlogits in place over the logits) of every target row.
+    I.row_loss.resize(size_t(m));
+    be_.cross_entropy(I.logits.data(), m, V, hd.targets.data(), loss_scale, backward, I.row_loss.data());
     double loss = 0;
-    for (double l : row_loss) loss += l;
+    for (double l : I.row_loss) loss += l;
     if (!backward) return loss;
 
     // ---- backward ----
-    // dlogits (in place over the logits)
-    pool_.parallel_for(m, 1, [&](int64_t i0, int64_t i1, int) {
-        std::vector<float> d(static_cast<size_t>(V));
-        for (int64_t i = i0; i < i1; i++) {
-            float* z = I.logits.data() + size_t(i) * V;
-            std::fill(d.begin(), d.end(), 0.0f);
-            ops::cross_entropy_backward(z, V, hd.targets[size_t(i)], loss_scale, d.data());
-            std::copy(d.begin(), d.end(), z);
-        }
-    });
     I.dxn.resize(std::max(I.dxn.size(), size_t(m) * E));
     lin_backward(be_, I.output, hd.xn.data(), hd.u, m, I.logits.data(), I.dxn.data(), false, I.du);
     I.dx.assign(nE, 0.0f);
@@ -420,12 +398,10 @@ double Trainer::run(const std::vector<const Sequence*>& batch, bool backward, do
         const LayerT& T = I.layers[size_t(il)];
         LayerActs& A = I.acts[size_t(il)];
         // FFN block: x_out = h + down(swiglu(gate(xn2), up(xn2))), I.dx = d x_out.
-        ops::swiglu(A.gate.data(), A.up.data(), I.dact.data(), int64_t(n) * F);  // recomputed activation
-        std::vector<float> d_act(size_t(n) * F);
-        lin_backward(be_, T.p[P_DOWN], I.dact.data(), A.u[P_DOWN], n, I.dx.data(), d_act.data(), false, I.du);
-        std::fill(I.dgate.begin(), I.dgate.end(), 0.0f);
-        std::fill(I.dup.begin(), I.dup.end(), 0.0f);
-        ops::swiglu_backward(A.gate.data(), A.up.data(), d_act.data(), I.dgate.data(), I.dup.data(), int64_t(n) * F);
+        be_.swiglu_train(A.gate.data(), A.up.data(), int64_t(n) * F, I.dact.data());  // recomputed activation
+        I.d_act.resize(size_t(n) * F);
+        lin_backward(be_, T.p[P_DOWN], I.dact.data(), A.u[P_DOWN], n, I.dx.data(), I.d_act.data(), false, I.du);
+        be_.swiglu_backward(A.gate.data(), A.up.data(), I.d_act.data(), int64_t(n) * F, I.dgate.data(), I.dup.data());
         for (int t = 0; t < n; t++)  // recomputed rmsnorm(h)
             ops::rmsnorm(A.h.data() + size_t(t) * E, T.ffn_norm, xn + size_t(t) * E, E, c.rms_eps);
         lin_backward(be_, T.p[P_GATE], xn, A.u[P_GATE], n, I.dgate.data(), I.dxn.data(), false, I.du);
@@ -439,15 +415,9 @@ double Trainer::run(const std::vector<const Sequence*>& batch, bool backward, do
         std::fill(I.dq.begin(), I.dq.end(), 0.0f);
         std::fill(I.dk.begin(), I.dk.end(), 0.0f);
         std::fill(I.dv.begin(), I.dv.end(), 0.0f);
-        pool_.parallel_for(n_seg, 1, [&](int64_t s0, int64_t s1, int) {
-            for (int64_t s = s0; s < s1; s++) {
-                const size_t o = size_t(I.seg_off[size_t(s)]);
-                ops::attention_backward(A.q.data() + o * Dq, A.k.data() + o * Dkv, A.v.data() + o * Dkv,
-                                        A.probs.data() + I.prob_off[size_t(s)], I.seg_len[size_t(s)], 0, ashape,
-                                        I.datt.data() + o * Dq, I.dq.data() + o * Dq, I.dk.data() + o * Dkv,
-                                        I.dv.data() + o * Dkv);
-            }
-        });
+        be_.attention_train_backward(A.q.data(), A.k.data(), A.v.data(), A.probs.data(), I.seg_off.data(),
+                                     I.seg_len.data(), I.prob_off.data(), n_seg, ashape, I.datt.data(), I.dq.data(),
+                                     I.dk.data(), I.dv.data());
         for (int t = 0; t < n; t++) {
             const float* tab = cs(t, seg_of[size_t(t)]);
             ops::rope_rotate_backward(I.dq.data() + size_t(t) * Dq, c.n_head, c.head_dim, c.n_rot, tab);

@@ -1,5 +1,6 @@
 // The training forward and backward of a Llama model by hand, through the Backend (src/backend.h) for the
-// matmuls and the scalar ops of src/ops.h for the rest. Two modes:
+// matmuls, attention, SwiGLU and the cross-entropy (its training section: f32, tested against src/ops.h), and
+// the scalar ops of src/ops.h for the rest (rmsnorm, RoPE, residuals: O(n E) each). Two modes:
 //   LoRA (default): the base stays frozen in whatever type it is stored (a quantized base is QLoRA); each
 //     targeted projection W gets A [r][n_in] (uniform +-1/sqrt(n_in), PEFT's kaiming-uniform(a=sqrt 5)) and
 //     B [n_out][r] = 0, y = W x + alpha/r * B (A x).
