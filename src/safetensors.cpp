@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "common.h"
+#include "input_file.h"
 #include "json.h"
 #include "output_file.h"
 
@@ -129,12 +130,13 @@ File File::open(const std::string& path) {
     File f;
     Impl& im = *f.impl_;
     im.path = path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("%s: cannot open: %s", path.c_str(), std::strerror(errno));
+    // input_file.h: the type is checked before anything can block (a FIFO would wait forever).
+    int fd = open_input(path, "a safetensors file");
     struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        const int e = errno;
         ::close(fd);
-        fail("%s: not a regular file", path.c_str());
+        fail("%s: cannot stat: %s", path.c_str(), std::strerror(e));
     }
     im.size = uint64_t(st.st_size);
     if (im.size > 0) {
