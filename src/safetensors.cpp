@@ -227,23 +227,8 @@ std::string Writer::header() const {
     return h;
 }
 
-std::vector<uint8_t> Writer::to_bytes() const {
-    std::string h = header();
-    while ((8 + h.size()) % 8 != 0) h += ' ';
-    std::vector<uint8_t> out(8);
-    for (int i = 0; i < 8; i++) out[size_t(i)] = uint8_t(uint64_t(h.size()) >> (8 * i));
-    out.insert(out.end(), h.begin(), h.end());
-    for (const T& t : tensors_) out.insert(out.end(), t.data.begin(), t.data.end());
-    return out;
-}
-
-void Writer::write(const std::string& path) const {
-    OutputFile out(path);
-    write(out);
-    out.commit();
-}
-
-void Writer::write(OutputFile& out) const {
+template <class Sink>
+void Writer::emit(Sink& out) const {
     std::string h = header();
     while ((8 + h.size()) % 8 != 0) h += ' ';
     uint8_t len[8];
@@ -253,5 +238,17 @@ void Writer::write(OutputFile& out) const {
     for (const T& t : tensors_)
         if (!t.data.empty()) out.write(t.data.data(), t.data.size());
 }
+
+std::vector<uint8_t> Writer::to_bytes() const {
+    MemorySink sink;
+    emit(sink);
+    return std::move(sink.bytes);
+}
+
+void Writer::write(const std::string& path) const {
+    write_output_file(path, [&](OutputFile& out) { emit(out); });
+}
+
+void Writer::write(OutputFile& out) const { emit(out); }
 
 }  // namespace slm::safetensors
