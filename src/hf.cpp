@@ -761,6 +761,16 @@ json::Value byte_level(bool use_regex) {
 }
 
 // tokenizer.json for a GGUF vocabulary: byte-level BPE (gpt2) or SentencePiece-style BPE with byte fallback.
+// A tokenizer.json "Replace" normalizer / decoder step: every `from` becomes `to`.
+json::Value replace_step(const char* from, const char* to) {
+    json::Value step = json::Value::object(), pattern = json::Value::object();
+    step.push_member("type", "Replace");
+    pattern.push_member("String", from);
+    step.push_member("pattern", pattern);
+    step.push_member("content", to);
+    return step;
+}
+
 std::string tokenizer_json(const Tokenizer& tok) {
     json::Value root = json::Value::object();
     root.push_member("version", "1.0");
@@ -839,24 +849,14 @@ std::string tokenizer_json(const Tokenizer& tok) {
             pre.push_member("prepend", "\xe2\x96\x81");
             list.push_back(pre);
         }
-        json::Value rep = json::Value::object(), pat = json::Value::object();
-        rep.push_member("type", "Replace");
-        pat.push_member("String", " ");
-        rep.push_member("pattern", pat);
-        rep.push_member("content", "\xe2\x96\x81");
-        list.push_back(rep);
+        list.push_back(replace_step(" ", "\xe2\x96\x81"));
         norm.push_member("normalizers", list);
         root.push_member("normalizer", norm);
         root.push_member("pre_tokenizer", json::Value());
         root.push_member("post_processor", add_bos ? bos_post_processor(tok.token_text(bos), bos) : json::Value());
         json::Value dec = json::Value::object(), ds = json::Value::array();
         dec.push_member("type", "Sequence");
-        json::Value r2 = json::Value::object(), p2 = json::Value::object();
-        r2.push_member("type", "Replace");
-        p2.push_member("String", "\xe2\x96\x81");
-        r2.push_member("pattern", p2);
-        r2.push_member("content", " ");
-        ds.push_back(r2);
+        ds.push_back(replace_step("\xe2\x96\x81", " "));
         json::Value bf = json::Value::object(), fu = json::Value::object(), st = json::Value::object();
         bf.push_member("type", "ByteFallback");
         fu.push_member("type", "Fuse");
