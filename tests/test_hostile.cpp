@@ -38,19 +38,11 @@
 #include "unicode.h"
 
 using namespace slm;
+using test::contains;
+using test::error_of;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 double seconds(const std::function<void()>& fn) {
     const auto t0 = std::chrono::steady_clock::now();
