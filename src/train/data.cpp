@@ -41,17 +41,11 @@ Sequence render(const Tokenizer& tok, ChatFormat f, const std::vector<chat::Mess
             break;
         }
         case ChatFormat::chatml: {
-            // <|im_start|>ROLE\nCONTENT<|im_end|>\n ... <|im_start|>assistant\n
-            const int32_t st = tok.find_token("<|im_start|>");
+            // <|im_start|>ROLE\nCONTENT<|im_end|>\n ... <|im_start|>assistant\n, by the one renderer. The family is
+            // named, not read from the model's template: no default system message is inserted (SmolLM2's
+            // template would add one), so --drop-system trains on prompts without any system text.
+            s.ids = chat::render(tok, chat::resolve(tok, "", "chatml"), prompt, true).ids;
             end_id = tok.find_token("<|im_end|>");
-            for (const chat::Message& m : prompt) {
-                s.ids.push_back(st);
-                append(s.ids, tok.encode(m.role + "\n" + m.content, false, false));
-                s.ids.push_back(end_id);
-                append(s.ids, tok.encode("\n", false, false));
-            }
-            s.ids.push_back(st);
-            append(s.ids, tok.encode("assistant\n", false, false));
             break;
         }
         case ChatFormat::none: {
