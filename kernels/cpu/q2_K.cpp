@@ -137,21 +137,13 @@ float dot_q2_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
 // AVX2: 32 values (sub-blocks 2k, 2k+1) per register; maddubs(q, qy) then madd with the scales.
 namespace {
 
-// pshufb control that, applied to a register holding 8 int16 scales in both 128-bit lanes, broadcasts
-// scale 2t over the low lane and scale 2t+1 over the high lane (the two 16-value halves of sub-block pair t).
-SLM_TARGET_AVX2 inline __m256i scale_pair_shuffle(int t) {
-    const __m128i lo = _mm_set1_epi16(int16_t(((4 * t + 1) << 8) | (4 * t)));
-    const __m128i hi = _mm_set1_epi16(int16_t(((4 * t + 3) << 8) | (4 * t + 2)));
-    return _mm256_set_m128i(hi, lo);
-}
-
 SLM_TARGET_AVX2 float dot_q2_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     const block_q2_K* x = static_cast<const block_q2_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m15 = _mm_set1_epi8(15);
-    const __m256i shuf[4] = {scale_pair_shuffle(0), scale_pair_shuffle(1), scale_pair_shuffle(2),
-                             scale_pair_shuffle(3)};
+    const __m256i shuf[4] = {simd::k16_scale_pair_shuffle(0), simd::k16_scale_pair_shuffle(1),
+                             simd::k16_scale_pair_shuffle(2), simd::k16_scale_pair_shuffle(3)};
     // One accumulator takes both terms, the min term first (-dmin * mins.bsums, then d * scales.q.a), per
     // block in order: ggml's summation order, so the result equals llama.cpp's to the bit.
     __m256 acc = _mm256_setzero_ps();

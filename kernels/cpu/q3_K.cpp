@@ -230,21 +230,13 @@ SLM_TARGET_AVX2 inline __m256i q3_scales_avx2(const uint8_t* s) {
     return _mm256_cvtepi8_epi16(sc8);
 }
 
-// pshufb control that, applied to a register holding 8 int16 scales in both 128-bit lanes, broadcasts
-// scale 2t over the low lane and scale 2t+1 over the high lane (the two 16-value halves of sub-block pair t).
-SLM_TARGET_AVX2 inline __m256i scale_pair_shuffle(int t) {
-    const __m128i lo = _mm_set1_epi16(int16_t(((4 * t + 1) << 8) | (4 * t)));
-    const __m128i hi = _mm_set1_epi16(int16_t(((4 * t + 3) << 8) | (4 * t + 2)));
-    return _mm256_set_m128i(hi, lo);
-}
-
 SLM_TARGET_AVX2 float dot_q3_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     const block_q3_K* x = static_cast<const block_q3_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m256i m4 = _mm256_set1_epi8(4);
-    const __m256i shuf[4] = {scale_pair_shuffle(0), scale_pair_shuffle(1), scale_pair_shuffle(2),
-                             scale_pair_shuffle(3)};
+    const __m256i shuf[4] = {simd::k16_scale_pair_shuffle(0), simd::k16_scale_pair_shuffle(1),
+                             simd::k16_scale_pair_shuffle(2), simd::k16_scale_pair_shuffle(3)};
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = _cvtsh_ss(x[i].d) * y[i].d;

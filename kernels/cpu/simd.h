@@ -245,7 +245,18 @@ SLM_TARGET_AVX512VNNI static inline __m512i k4_chunk_pair_512(__m512i sumi, __m5
     }
 }
 
-// ---------------------------------------------------------------- Q2_K / Q3_K, AVX-512
+// ---------------------------------------------------------------- Q2_K / Q3_K
+
+// AVX2 (32 values, sub-blocks 2k and 2k+1, per register): the pshufb control that, applied to a register
+// holding 8 int16 scales in both 128-bit lanes, broadcasts scale 2t over the low lane and scale 2t+1 over the
+// high lane (the two 16-value halves of sub-block pair t).
+SLM_TARGET_AVX2 static inline __m256i k16_scale_pair_shuffle(int t) {
+    const __m128i lo = _mm_set1_epi16(int16_t(((4 * t + 1) << 8) | (4 * t)));
+    const __m128i hi = _mm_set1_epi16(int16_t(((4 * t + 3) << 8) | (4 * t + 2)));
+    return _mm256_set_m128i(hi, lo);
+}
+
+// AVX-512
 
 // Both have 16 sub-blocks of 16 values with one scale each. 64 values (sub-blocks 4m..4m+3) per register,
 // one sub-block per 128-bit lane; the 16 scales are s16 in the low 256 bits of sc512.
