@@ -829,16 +829,9 @@ void Writer::emit(Sink& out) const {
     }
 }
 
-std::vector<uint8_t> Writer::to_bytes() const {
-    MemorySink sink;
-    emit(sink);
-    return std::move(sink.bytes);
-}
-
-void Writer::write(const std::string& path) const {
-    write_output_file(path, [&](OutputFile& out) { emit(out); });
-}
-
+// The three forms share emit(): memory, a file by name, a file opened before the work.
+std::vector<uint8_t> Writer::to_bytes() const { return emitted_bytes([&](MemorySink& s) { emit(s); }); }
+void Writer::write(const std::string& path) const { write_output_file(path, [&](OutputFile& f) { emit(f); }); }
 void Writer::write(OutputFile& out) const { emit(out); }
 
 

@@ -75,5 +75,12 @@ struct MemorySink {
     }
     void write(std::string_view s) { write(s.data(), s.size()); }
 };
+// The bytes emit(sink) writes, in memory.
+template <class Emit>
+std::vector<uint8_t> emitted_bytes(Emit&& emit) {
+    MemorySink sink;
+    emit(sink);
+    return std::move(sink.bytes);
+}
 
 }  // namespace slm
