@@ -215,6 +215,18 @@ double read_bandwidth_gbs(ThreadPool& pool, size_t bytes = size_t(1) << 30, int 
 // GFLOP/s of f32 fused multiply-adds held in registers at the active SIMD level, all the pool's threads: the
 // compute ceiling prefill is measured against.
 double peak_gflops(ThreadPool& pool, double seconds = 0.2);
+
+// The dot products of weight type t that the CPU kernel sets hold, for a benchmark that times the kernels
+// themselves (tools/bench/dot_bench.cpp): the scalar reference first, then each SIMD level up to this run's
+// (SLM_SIMD caps it) that has a variant of its own. Empty for a type without kernels.
+struct DotVariant {
+    const char* level;                                        // "scalar", "avx2", "avx512", "avx512_vnni"
+    float (*dot)(int64_t n, const void* w_row, const void* x_row);  // x_row: n values of vec_dot_type(t)
+};
+std::vector<DotVariant> dot_variants(GgmlType t);
+// The type activations are converted to for t's dot products, and that conversion as the forward pass does it.
+GgmlType vec_dot_type(GgmlType t);
+void quantize_activation(GgmlType t, const float* x, void* x_row, int64_t n);
 }  // namespace probe
 
 namespace codec {

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "common.h"
+#include "ops.h"
 
 namespace slm {
 
@@ -46,6 +47,11 @@ Context::Context(const Model& m, Backend& backend, const ContextOptions& opt) : 
     if (opt.n_batch <= 0) fail("context: n_batch must be > 0 (got %d)", opt.n_batch);
     n_batch_ = std::min(opt.n_batch, n_ctx_);
     rope_ = RopeConfig{c.n_rot, c.head_dim, c.rope_freq_base, m.rope_freqs().empty() ? nullptr : m.rope_freqs().data()};
+    // The angle rates once per Context, not looked up per layer and call.
+    std::vector<float> factors;
+    if (rope_.freq_factors) factors.assign(rope_.freq_factors, rope_.freq_factors + c.n_rot / 2);
+    rope_inv_freq_ = ops::rope_inv_freq(c.n_rot, c.rope_freq_base, factors);
+    rope_.inv_freq = rope_inv_freq_.data();
     attn_ = AttentionShape{c.n_head, c.n_head_kv, c.head_dim};
     try {
         kv_ = be_.make_kv_cache(c.n_layer, n_ctx_, c.n_embd_kv(), opt.kv_type);

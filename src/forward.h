@@ -85,6 +85,7 @@ private:
     Numerics num_ = Numerics::fast;
     int n_ctx_ = 0, n_batch_ = 0;
     RopeConfig rope_;
+    std::vector<double> rope_inv_freq_;  // what rope_.inv_freq points to
     AttentionShape attn_;
     std::unique_ptr<KvCache> kv_;
 

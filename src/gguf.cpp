@@ -806,27 +806,8 @@ struct TensorDesc {
 Layout make_layout(const std::vector<KV>& kv, const std::vector<TensorDesc>& tensors);
 }  // namespace
 
-std::vector<uint8_t> Writer::to_bytes() const {
-    std::vector<TensorDesc> descs;
-    for (const Tensor& t : tensors_) descs.push_back({t.name, &t.ne, t.type, t.nbytes});
-    Layout L = make_layout(kv_, descs);
-    std::vector<uint8_t> out = std::move(L.header);
-    for (const Tensor& t : tensors_) {
-        std::vector<uint8_t> made;
-        const uint8_t* p = tensor_bytes(t.name, t.owned, t.view, t.produce, t.nbytes, made);
-        put_bytes(out, p, size_t(t.nbytes));
-        out.resize(size_t(align_up(out.size(), L.alignment)), 0);
-    }
-    return out;
-}
-
-void Writer::write(const std::string& path) const {
-    OutputFile out(path);
-    write(out);
-    out.commit();
-}
-
-void Writer::write(OutputFile& out) const {
+template <class Sink>
+void Writer::emit(Sink& out) const {
     std::vector<TensorDesc> descs;
     for (const Tensor& t : tensors_) descs.push_back({t.name, &t.ne, t.type, t.nbytes});
     Layout L = make_layout(kv_, descs);
@@ -847,6 +828,12 @@ void Writer::write(OutputFile& out) const {
         }
     }
 }
+
+// The three forms share emit(): memory, a file by name, a file opened before the work.
+std::vector<uint8_t> Writer::to_bytes() const { return emitted_bytes([&](MemorySink& s) { emit(s); }); }
+void Writer::write(const std::string& path) const { write_output_file(path, [&](OutputFile& f) { emit(f); }); }
+void Writer::write(OutputFile& out) const { emit(out); }
+
 
 namespace {
 Layout make_layout(const std::vector<KV>& kv, const std::vector<TensorDesc>& tensors) {

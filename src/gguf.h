@@ -175,6 +175,9 @@ private:
     };
     std::vector<KV> kv_;
     std::vector<Tensor> tensors_;
+    // The file's bytes, in order, into an OutputFile (write) or a MemorySink (to_bytes).
+    template <class Sink>
+    void emit(Sink& out) const;
 };
 
 }  // namespace slm::gguf

@@ -6,15 +6,16 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <numeric>
 
 #include "backend.h"
 #include "chat_template.h"
 #include "common.h"
 #include "gguf.h"
+#include "input_file.h"
 #include "json.h"
 #include "model.h"
+#include "output_file.h"
 #include "ops.h"
 #include "threadpool.h"
 #include "tokenizer.h"
@@ -284,14 +285,12 @@ std::vector<float> to_f32(const WeightView& w) {
 std::vector<std::vector<int32_t>> read_calibration(const std::string& path, const Tokenizer& tok,
                                                    const std::string& template_text, int n_max, int max_tokens) {
     const chat::Template tmpl = chat::resolve(tok, template_text);
-    std::ifstream in(path);
-    if (!in) fail("%s: cannot open the calibration file", path.c_str());
+    const std::string text = read_input_file(path, "a JSONL calibration file (the messages format of slm gen-data)");
     std::vector<std::vector<int32_t>> seqs;
-    std::string line;
-    int line_no = 0;
-    while (int(seqs.size()) < n_max && std::getline(in, line)) {
-        line_no++;
-        if (chat::trim(line).empty()) continue;
+    for (const json::JsonlLine& jl : json::jsonl_lines(text)) {  // the JSONL rule (BOM, blank lines)
+        if (int(seqs.size()) >= n_max) break;
+        const int line_no = int(jl.line_no);
+        const std::string_view line = jl.text;
         json::Value v;
         try {
             v = json::parse(line);
@@ -327,6 +326,7 @@ ModelResult quantize_model(const std::string& in_path, const std::string& out_pa
     const auto t0 = std::chrono::steady_clock::now();
     check_shape(1, 8, opt.gptq);
     if (opt.calib_n < 1 || opt.calib_n > 1000000) fail("--calib-n %d: expected 1..1000000", opt.calib_n);
+    OutputFile out(out_path);  // before the work: a bad target fails now, not after the calibration
     std::unique_ptr<Backend> be = make_cpu_backend(pool);
     std::unique_ptr<Model> model = Model::load(in_path, *be);
     const ModelConfig& c = model->config();
@@ -500,7 +500,8 @@ ModelResult quantize_model(const std::string& in_path, const std::string& out_pa
         if (!qz.perm.empty()) w.add_tensor(b + ".perm", GgmlType::I32, {qz.n_in}, bytes_of(qz.perm));
         res.n_matrices++;
     }
-    w.write(out_path);
+    w.write(out);
+    out.commit();
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return res;
 }

@@ -8,17 +8,16 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <numeric>
 #include <set>
-#include <sstream>
 #include <unordered_map>
 
 #include "backend.h"
 #include "common.h"
 #include "progress.h"
 #include "gguf.h"
+#include "input_file.h"
 #include "json.h"
 #include "model.h"
 #include "output_file.h"
@@ -65,14 +64,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string read_text(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("%s: cannot open", path.c_str());
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) fail("%s: read error", path.c_str());
-    return ss.str();
-}
+// input_file.h: a FIFO or a device in the checkpoint directory is refused at once, never waited on.
+std::string read_text(const std::string& path) { return read_input_file(path, "a text or JSON file of the checkpoint"); }
 
 json::Value read_json(const std::string& path) {
     const std::string text = read_text(path);
@@ -83,8 +76,8 @@ json::Value read_json(const std::string& path) {
     return v;
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-    OutputFile out(path);
+// Writes the whole text into an output opened before the work, and commits it.
+void commit_text(OutputFile& out, const std::string& text) {
     out.write(text);
     out.commit();
 }
@@ -995,6 +988,16 @@ json::Value byte_level(bool use_regex) {
 }
 
 // tokenizer.json for a GGUF vocabulary: byte-level BPE (gpt2) or SentencePiece-style BPE with byte fallback.
+// A tokenizer.json "Replace" normalizer / decoder step: every `from` becomes `to`.
+json::Value replace_step(const char* from, const char* to) {
+    json::Value step = json::Value::object(), pattern = json::Value::object();
+    step.push_member("type", "Replace");
+    pattern.push_member("String", from);
+    step.push_member("pattern", pattern);
+    step.push_member("content", to);
+    return step;
+}
+
 std::string tokenizer_json(const Tokenizer& tok) {
     json::Value root = json::Value::object();
     root.push_member("version", "1.0");
@@ -1073,24 +1076,14 @@ std::string tokenizer_json(const Tokenizer& tok) {
             pre.push_member("prepend", "\xe2\x96\x81");
             list.push_back(pre);
         }
-        json::Value rep = json::Value::object(), pat = json::Value::object();
-        rep.push_member("type", "Replace");
-        pat.push_member("String", " ");
-        rep.push_member("pattern", pat);
-        rep.push_member("content", "\xe2\x96\x81");
-        list.push_back(rep);
+        list.push_back(replace_step(" ", "\xe2\x96\x81"));
         norm.push_member("normalizers", list);
         root.push_member("normalizer", norm);
         root.push_member("pre_tokenizer", json::Value());
         root.push_member("post_processor", add_bos ? bos_post_processor(tok.token_text(bos), bos) : json::Value());
         json::Value dec = json::Value::object(), ds = json::Value::array();
         dec.push_member("type", "Sequence");
-        json::Value r2 = json::Value::object(), p2 = json::Value::object();
-        r2.push_member("type", "Replace");
-        p2.push_member("String", "\xe2\x96\x81");
-        r2.push_member("pattern", p2);
-        r2.push_member("content", " ");
-        ds.push_back(r2);
+        ds.push_back(replace_step("\xe2\x96\x81", " "));
         json::Value bf = json::Value::object(), fu = json::Value::object(), st = json::Value::object();
         bf.push_member("type", "ByteFallback");
         fu.push_member("type", "Fuse");
@@ -1246,8 +1239,20 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
         }
     }
     const size_t n_shards = groups.size();
+    auto shard_name = [&](size_t g) {
+        return n_shards == 1 ? std::string("model.safetensors") : strfmt("model-%05zu-of-%05zu.safetensors", g + 1, n_shards);
+    };
+    // Every output is opened now, before the conversion (output_file.h): a device, a FIFO or a directory where
+    // a file goes fails at once; the tokenizer is rendered now too, so an unsupported one fails before the work.
+    const std::string tokenizer_text = tokenizer_json(tok);
+    std::vector<OutputFile> shard_out;
+    for (size_t g = 0; g < n_shards; g++) shard_out.emplace_back(out_dir + "/" + shard_name(g));
+    std::optional<OutputFile> index_out;
+    if (n_shards > 1) index_out.emplace(out_dir + "/model.safetensors.index.json");
+    OutputFile config_out(out_dir + "/config.json"), tokenizer_out(out_dir + "/tokenizer.json"),
+        tokenizer_config_out(out_dir + "/tokenizer_config.json"), generation_out(out_dir + "/generation_config.json");
     for (size_t g = 0; g < n_shards; g++) {
-        const std::string name = n_shards == 1 ? "model.safetensors" : strfmt("model-%05zu-of-%05zu.safetensors", g + 1, n_shards);
+        const std::string name = shard_name(g);
         safetensors::Writer sw;
         sw.set_metadata("format", "pt");
         for (size_t i : groups[g]) {
@@ -1277,7 +1282,8 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
             weight_map.push_back({o.hf, name});
             prog.step(t.nbytes);
         }
-        sw.write(out_dir + "/" + name);
+        sw.write(shard_out[g]);
+        shard_out[g].commit();
     }
     if (n_shards > 1) {
         json::Value ix = json::Value::object(), meta = json::Value::object(), wm = json::Value::object();
@@ -1285,10 +1291,10 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
         ix.push_member("metadata", meta);
         for (const auto& [k, v] : weight_map) wm.push_member(k, v);
         ix.push_member("weight_map", wm);
-        write_text_file(out_dir + "/model.safetensors.index.json", ix.dump(2) + "\n");
+        commit_text(*index_out, ix.dump(2) + "\n");
     }
-    write_text_file(out_dir + "/config.json", cfg.dump(2) + "\n");
-    write_text_file(out_dir + "/tokenizer.json", tokenizer_json(tok));
+    commit_text(config_out, cfg.dump(2) + "\n");
+    commit_text(tokenizer_out, tokenizer_text);
 
     // tokenizer_config.json and generation_config.json
     json::Value tc = json::Value::object();
@@ -1315,11 +1321,11 @@ ExportResult export_hf(const std::string& gguf_path, const std::string& out_dir,
     tc.push_member("tokenizer_class", "PreTrainedTokenizerFast");  // tokenizer.json as written (LlamaTokenizerFast would rebuild its pipeline)
     const std::string tpl = f.get_string("tokenizer.chat_template", "");
     if (!tpl.empty()) tc.push_member("chat_template", tpl);
-    write_text_file(out_dir + "/tokenizer_config.json", tc.dump(2) + "\n");
+    commit_text(tokenizer_config_out, tc.dump(2) + "\n");
     json::Value gc = json::Value::object();
     if (tok.bos_id() >= 0) gc.push_member("bos_token_id", tok.bos_id());
     if (tok.eos_id() >= 0) gc.push_member("eos_token_id", tok.eos_id());
-    write_text_file(out_dir + "/generation_config.json", gc.dump(2) + "\n");
+    commit_text(generation_out, gc.dump(2) + "\n");
 
     res.n_tensors = int(outs.size());
     res.n_shards = int(n_shards);

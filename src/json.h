@@ -87,7 +87,8 @@ struct JsonlLine {
     size_t line_no = 0;
     std::string_view text;
 };
-// THE rule for reading JSONL (every command that takes a .jsonl: tokenize, detokenize, eval, train): a UTF-8
+// THE rule for reading a line-based file (every command that takes a .jsonl: tokenize, detokenize, eval,
+// train, GPTQ calibration; and tiktoken's tokenizer.model): a UTF-8
 // byte order mark at the start of the file is skipped, a '\r' before the '\n' is dropped, lines holding only
 // spaces and tabs are skipped, and the last line needs no '\n'. Line numbers still count the skipped lines.
 std::vector<JsonlLine> jsonl_lines(std::string_view data);

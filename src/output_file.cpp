@@ -132,8 +132,12 @@ void OutputFile::commit() {
 }
 
 void write_output_file(const std::string& path, std::string_view content) {
+    write_output_file(path, [&](OutputFile& f) { f.write(content); });
+}
+
+void write_output_file(const std::string& path, const std::function<void(OutputFile&)>& fill) {
     OutputFile f(path);
-    f.write(content);
+    fill(f);
     f.commit();
 }
 

@@ -21,8 +21,11 @@
 // Every error is an slm::Error naming the target path (never only the temporary's name).
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace slm {
 
@@ -60,5 +63,24 @@ private:
 
 // Writes a whole file through an OutputFile (small outputs whose content is ready).
 void write_output_file(const std::string& path, std::string_view content);
+// Opens path, lets fill() write into it, commits (the writers' write(path) forms).
+void write_output_file(const std::string& path, const std::function<void(OutputFile&)>& fill);
+
+// Collects what a writer emits in memory (the writers' to_bytes forms share their file code this way).
+struct MemorySink {
+    std::vector<uint8_t> bytes;
+    void write(const void* p, size_t n) {
+        const uint8_t* b = static_cast<const uint8_t*>(p);
+        bytes.insert(bytes.end(), b, b + n);
+    }
+    void write(std::string_view s) { write(s.data(), s.size()); }
+};
+// The bytes emit(sink) writes, in memory.
+template <class Emit>
+std::vector<uint8_t> emitted_bytes(Emit&& emit) {
+    MemorySink sink;
+    emit(sink);
+    return std::move(sink.bytes);
+}
 
 }  // namespace slm

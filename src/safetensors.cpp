@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "common.h"
+#include "input_file.h"
 #include "json.h"
 #include "output_file.h"
 
@@ -129,12 +130,13 @@ File File::open(const std::string& path) {
     File f;
     Impl& im = *f.impl_;
     im.path = path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("%s: cannot open: %s", path.c_str(), std::strerror(errno));
+    // input_file.h: the type is checked before anything can block (a FIFO would wait forever).
+    int fd = open_input(path, "a safetensors file");
     struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        const int e = errno;
         ::close(fd);
-        fail("%s: not a regular file", path.c_str());
+        fail("%s: cannot stat: %s", path.c_str(), std::strerror(e));
     }
     im.size = uint64_t(st.st_size);
     if (im.size > 0) {
@@ -225,23 +227,8 @@ std::string Writer::header() const {
     return h;
 }
 
-std::vector<uint8_t> Writer::to_bytes() const {
-    std::string h = header();
-    while ((8 + h.size()) % 8 != 0) h += ' ';
-    std::vector<uint8_t> out(8);
-    for (int i = 0; i < 8; i++) out[size_t(i)] = uint8_t(uint64_t(h.size()) >> (8 * i));
-    out.insert(out.end(), h.begin(), h.end());
-    for (const T& t : tensors_) out.insert(out.end(), t.data.begin(), t.data.end());
-    return out;
-}
-
-void Writer::write(const std::string& path) const {
-    OutputFile out(path);
-    write(out);
-    out.commit();
-}
-
-void Writer::write(OutputFile& out) const {
+template <class Sink>
+void Writer::emit(Sink& out) const {
     std::string h = header();
     while ((8 + h.size()) % 8 != 0) h += ' ';
     uint8_t len[8];
@@ -251,5 +238,10 @@ void Writer::write(OutputFile& out) const {
     for (const T& t : tensors_)
         if (!t.data.empty()) out.write(t.data.data(), t.data.size());
 }
+
+// The three forms share emit(): memory, a file by name, a file opened before the work.
+std::vector<uint8_t> Writer::to_bytes() const { return emitted_bytes([&](MemorySink& s) { emit(s); }); }
+void Writer::write(const std::string& path) const { write_output_file(path, [&](OutputFile& f) { emit(f); }); }
+void Writer::write(OutputFile& out) const { emit(out); }
 
 }  // namespace slm::safetensors

@@ -83,6 +83,9 @@ private:
     };
     std::vector<std::pair<std::string, std::string>> meta_;
     std::vector<T> tensors_;
+    // The file's bytes, in order, into an OutputFile (write) or a MemorySink (to_bytes).
+    template <class Sink>
+    void emit(Sink& out) const;
 };
 
 }  // namespace slm::safetensors

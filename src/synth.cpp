@@ -14,60 +14,28 @@ namespace slm::synth {
 
 namespace {
 
+// Llama 3.2's common settings: 8 KV heads, the 128256-entry vocabulary, tied embeddings, llama3 rope scaling.
 Shape llama32(const char* name, int n_layer, int n_embd, int n_head, int n_ff, int head_dim) {
-    Shape s;
-    s.name = name;
-    s.n_layer = n_layer;
-    s.n_embd = n_embd;
-    s.n_head = n_head;
-    s.n_head_kv = 8;
-    s.n_ff = n_ff;
-    s.n_vocab = 128256;
-    s.head_dim = head_dim;
-    s.n_ctx_train = 131072;
-    s.rope_base = 500000.0f;
-    s.rms_eps = 1e-5f;
-    s.tied_embeddings = true;
-    s.rope_factor = 32;
-    s.rope_low_freq_factor = 1;
-    s.rope_high_freq_factor = 4;
-    s.rope_original_ctx = 8192;
-    return s;
+    return Shape{.name = name, .n_layer = n_layer, .n_embd = n_embd, .n_head = n_head, .n_head_kv = 8, .n_ff = n_ff,
+                 .n_vocab = 128256, .head_dim = head_dim, .n_ctx_train = 131072, .rope_base = 500000.0f,
+                 .rms_eps = 1e-5f, .tied_embeddings = true, .rope_factor = 32, .rope_low_freq_factor = 1,
+                 .rope_high_freq_factor = 4, .rope_original_ctx = 8192};
 }
 
 std::vector<Shape> presets() {
     std::vector<Shape> v;
     v.push_back(llama32("llama3.2-1b", 16, 2048, 32, 8192, 64));
     v.push_back(llama32("llama3.2-3b", 28, 3072, 24, 8192, 128));
-    Shape smol;
-    smol.name = "smollm2-135m";
-    smol.n_layer = 30;
-    smol.n_embd = 576;
-    smol.n_head = 9;
-    smol.n_head_kv = 3;
-    smol.n_ff = 1536;
-    smol.n_vocab = 49152;
-    smol.n_ctx_train = 8192;
-    smol.rope_base = 100000.0f;
-    smol.tied_embeddings = true;
-    v.push_back(smol);
+    v.push_back(Shape{.name = "smollm2-135m", .n_layer = 30, .n_embd = 576, .n_head = 9, .n_head_kv = 3, .n_ff = 1536,
+                      .n_vocab = 49152, .n_ctx_train = 8192, .rope_base = 100000.0f, .tied_embeddings = true});
     // For tests: a few hundred KB, Llama 3 style (GQA, rope_freqs) and plain (MHA, separate output).
     Shape tiny = llama32("tiny", 2, 64, 4, 128, 16);
     tiny.n_head_kv = 2;
     tiny.n_vocab = 512;
     tiny.n_ctx_train = 2048;
     v.push_back(tiny);
-    Shape tiny_mha;
-    tiny_mha.name = "tiny-mha";
-    tiny_mha.n_layer = 2;
-    tiny_mha.n_embd = 64;
-    tiny_mha.n_head = 4;
-    tiny_mha.n_head_kv = 4;
-    tiny_mha.n_ff = 96;
-    tiny_mha.n_vocab = 300;
-    tiny_mha.n_ctx_train = 512;
-    tiny_mha.tied_embeddings = false;
-    v.push_back(tiny_mha);
+    v.push_back(Shape{.name = "tiny-mha", .n_layer = 2, .n_embd = 64, .n_head = 4, .n_head_kv = 4, .n_ff = 96,
+                      .n_vocab = 300, .n_ctx_train = 512, .tied_embeddings = false});
     return v;
 }
 

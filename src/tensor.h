@@ -82,6 +82,9 @@ struct RopeConfig {
     int n_rot = 0, head_dim = 0;
     float freq_base = 10000.0f;
     const float* freq_factors = nullptr;  // host, n_rot/2 divisors (rope_freqs.weight), or nullptr
+    // host, n_rot/2 angle rates (ops::rope_inv_freq of the above), resolved once by whoever holds the config
+    // (Context); nullptr: the backend derives them itself
+    const double* inv_freq = nullptr;
 };
 
 // Attention shape of one model.

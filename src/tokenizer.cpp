@@ -173,6 +173,26 @@ void Tokenizer::Impl::finalize() {
 
 namespace {
 
+// The best merge candidate, taken off the max-heap.
+template <class Cand>
+Cand heap_pop(std::vector<Cand>& heap) {
+    std::pop_heap(heap.begin(), heap.end());
+    const Cand c = heap.back();
+    heap.pop_back();
+    return c;
+}
+
+// Symbol `left` of the linked list absorbs its next one, which is left empty (len 0) and unlinked.
+template <class Sym>
+void absorb_next(std::vector<Sym>& syms, int32_t left) {
+    auto& L = syms[size_t(left)];
+    auto& R = syms[size_t(L.next)];
+    L.len += R.len;
+    L.next = R.next;
+    if (R.next >= 0) syms[size_t(R.next)].prev = left;
+    R.len = 0;
+}
+
 // Byte-level BPE of one pre-token: start from one symbol per byte, repeatedly merge the adjacent pair with
 // the lowest rank. A heap of candidate pairs keeps this O(n log n) for long words; stale candidates (a side
 // already merged into something else) are recognized by their ids and skipped.
@@ -193,17 +213,12 @@ void bpe_word(const Tokenizer::Impl& m, std::string_view word, Scratch& s, std::
     };
     for (int32_t i = 0; i + 1 < n; i++) try_pair(i, i + 1);
     while (!heap.empty()) {
-        std::pop_heap(heap.begin(), heap.end());
-        BpeCand c = heap.back();
-        heap.pop_back();
+        const BpeCand c = heap_pop(heap);
         auto& L = syms[size_t(c.left)];
         auto& R = syms[size_t(c.right)];
         if (L.len == 0 || R.len == 0 || L.next != c.right || L.id != c.left_id || R.id != c.right_id) continue;
         L.id = c.merged_id;
-        L.len += R.len;
-        L.next = R.next;
-        if (R.next >= 0) syms[size_t(R.next)].prev = c.left;
-        R.len = 0;
+        absorb_next(syms, c.left);
         try_pair(L.prev, c.left);
         try_pair(c.left, L.next);
     }
@@ -270,16 +285,11 @@ void spm_encode(const Tokenizer::Impl& m, std::string_view t, Scratch& s, std::v
     };
     for (int32_t i = 0; i + 1 < int32_t(syms.size()); i++) try_pair(i, i + 1);
     while (!heap.empty()) {
-        std::pop_heap(heap.begin(), heap.end());
-        SpmCand c = heap.back();
-        heap.pop_back();
+        const SpmCand c = heap_pop(heap);
         auto& L = syms[size_t(c.left)];
         auto& R = syms[size_t(c.right)];
         if (L.len == 0 || R.len == 0 || L.next != c.right || L.len + R.len != c.len) continue;
-        L.len += R.len;
-        L.next = R.next;
-        if (R.next >= 0) syms[size_t(R.next)].prev = c.left;
-        R.len = 0;
+        absorb_next(syms, c.left);
         try_pair(L.prev, c.left);
         try_pair(c.left, L.next);
     }

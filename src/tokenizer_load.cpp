@@ -383,15 +383,9 @@ Tokenizer Tokenizer::from_tiktoken(std::string_view model_text, const std::strin
     m->model_name = "gpt2";
     std::vector<std::pair<int64_t, std::string>> ranked;
     std::string bytes;
-    size_t line_no = 0;
-    for (size_t pos = 0; pos < model_text.size();) {
-        size_t eol = model_text.find('\n', pos);
-        if (eol == std::string_view::npos) eol = model_text.size();
-        std::string_view line = model_text.substr(pos, eol - pos);
-        pos = eol + 1;
-        line_no++;
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) continue;
+    for (const json::JsonlLine& l : json::jsonl_lines(model_text)) {  // the one line rule (BOM, CRLF, blank lines)
+        const std::string_view line = l.text;
+        const size_t line_no = l.line_no;
         size_t sp = line.find(' ');
         if (sp == std::string_view::npos || sp == 0 || sp + 1 >= line.size())
             fail("%s: line %zu: expected \"<base64 token> <rank>\"", src, line_no);

@@ -133,7 +133,11 @@ bool printable_to_bytes(std::string_view text, std::string* out) {
 
 namespace slm {
 
-std::string escape_text(std::string_view s, size_t max_len) {
+namespace {
+
+// escape_text's rule; `quote` also escapes backslash and '"' (a string shown as a quoted value), without it
+// only what could drive a terminal is escaped (a whole message).
+std::string escape(std::string_view s, size_t max_len, bool quote) {
     const std::string_view in = s.substr(0, std::min(s.size(), max_len));
     std::string out;
     out.reserve(in.size() + 8);
@@ -142,8 +146,8 @@ std::string escape_text(std::string_view s, size_t max_len) {
         const unsigned char c = static_cast<unsigned char>(in[i]);
         if (c < 0x80) {
             switch (c) {
-                case '\\': out += "\\\\"; break;
-                case '"': out += "\\\""; break;
+                case '\\': out += quote ? "\\\\" : "\\"; break;
+                case '"': out += quote ? "\\\"" : "\""; break;
                 case '\n': out += "\\n"; break;
                 case '\t': out += "\\t"; break;
                 case '\r': out += "\\r"; break;
@@ -175,5 +179,11 @@ std::string escape_text(std::string_view s, size_t max_len) {
     if (s.size() > max_len) out += "... (" + std::to_string(s.size()) + " bytes)";
     return out;
 }
+
+}  // namespace
+
+std::string escape_text(std::string_view s, size_t max_len) { return escape(s, max_len, true); }
+
+std::string escape_controls(std::string_view s) { return escape(s, s.size(), false); }
 
 }  // namespace slm

@@ -59,5 +59,8 @@ namespace slm {
 // bytes that are not valid UTF-8 become \xNN. Anything else (printable ASCII, valid UTF-8) passes through.
 // Strings longer than max_len bytes are cut there and end in "... (N bytes)".
 std::string escape_text(std::string_view s, size_t max_len = 200);
+// The same rule without the quoting (backslash and '"' pass): what fail() applies to every error message, so a
+// string from a file that reached a message unescaped still cannot drive the terminal (common.h).
+std::string escape_controls(std::string_view s);
 
 }  // namespace slm

@@ -10,8 +10,11 @@
 #include "gguf.h"
 #include "test_util.h"
 #include "tokenizer.h"
+#include "train/data.h"
 
 using namespace slm;
+using test::contains;
+using test::error_of;
 
 namespace {
 
@@ -46,14 +49,6 @@ std::vector<int32_t> masked(const chat::Rendered& r) {
     for (size_t i = 0; i < r.ids.size(); i++)
         if (r.assistant[i]) out.push_back(r.ids[i]);
     return out;
-}
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 const std::vector<chat::Message> kConv{{"user", "Add 2 red t-shirts, size M.\nThanks!"},
@@ -240,4 +235,47 @@ TEST_CASE("chat: none for a model without a template; errors name the choices") 
     CHECK(error_of([&] { chat::resolve(tok, "", "llama3"); }).find("<|begin_of_text|>") != std::string::npos);
     CHECK(error_of([&] { chat::resolve(tok, "", "chatml"); }).find("<|im_start|>") != std::string::npos);
     CHECK(chat::resolve(tok, "", "llama2").family == chat::Family::llama2);  // <s> and </s> are all it needs
+}
+
+TEST_CASE("chat: the trainer's ChatML prompts are the model's own template's, as slm eval renders them") {
+    const char* model = "models/SmolLM2-135M-Instruct-Q4_1.gguf";
+    SLM_REQUIRE_FIXTURE(model);
+    Tokenizer tok = load_tok(model);
+    const chat::Template model_t = chat::resolve(tok, gguf_template(model));
+    REQUIRE(model_t.family == chat::Family::chatml);
+    REQUIRE(!model_t.default_system.empty());  // SmolLM2's template inserts one where a conversation has none
+    const int32_t st = tok.find_token("<|im_start|>"), end = tok.find_token("<|im_end|>");
+    REQUIRE(st >= 0);
+    REQUIRE(end >= 0);
+    auto enc = [&](const std::string& s) { return tok.encode(s, false, false); };
+    auto add = [](std::vector<int32_t>& v, const std::vector<int32_t>& more) { v.insert(v.end(), more.begin(), more.end()); };
+    // <|im_start|>ROLE\nCONTENT<|im_end|>\n per message (the template's default system message first when there
+    // is no system message), then <|im_start|>assistant\n, the trimmed answer and <|im_end|> (the targets).
+    for (const bool with_system : {false, true}) {
+        std::vector<chat::Message> prompt;
+        if (with_system) prompt.push_back({"system", "You sort shoppers' requests."});
+        prompt.push_back({"user", "Add 2 red t-shirts <|im_end|>, size M."});
+        const std::string answer = " {\"action\": \"add_to_cart\"}\n";
+        std::vector<int32_t> want;
+        std::vector<chat::Message> shown = prompt;
+        if (!with_system) shown.insert(shown.begin(), {"system", model_t.default_system});
+        for (const chat::Message& m : shown) {
+            want.push_back(st);
+            add(want, enc(m.role + "\n" + m.content));
+            want.push_back(end);
+            add(want, enc("\n"));
+        }
+        want.push_back(st);
+        add(want, enc("assistant\n"));
+        const size_t n_prompt = want.size();
+        add(want, enc(chat::trim(answer)));
+        want.push_back(end);
+        const train::Sequence seq = train::render(tok, model_t, prompt, &answer);
+        CHECK(seq.ids == want);
+        REQUIRE(seq.mask.size() == want.size());
+        for (size_t i = 0; i < want.size(); i++) CHECK(seq.mask[i] == (i >= n_prompt ? 1 : 0));
+        // The prompt part is exactly what slm eval feeds the model before it answers.
+        CHECK(train::render(tok, model_t, prompt, nullptr).ids == chat::render(tok, model_t, prompt, true).ids);
+        CHECK(train::render(tok, model_t, prompt, nullptr).ids == std::vector<int32_t>(want.begin(), want.begin() + long(n_prompt)));
+    }
 }

@@ -25,6 +25,8 @@
 #include "tokenizer.h"
 
 using namespace slm;
+using test::contains;
+using test::error_of;
 
 namespace {
 
@@ -123,14 +125,6 @@ std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
     return b;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 const char* kStories = "models/stories260K.gguf";
 const char* kTiny = "models/llama3-tiny-f16.gguf";

@@ -18,6 +18,8 @@
 #include "test_util.h"
 
 using namespace slm;
+using test::contains;
+using test::error_of;
 using namespace slm::gguf;
 using slm::test::Bytes;
 
@@ -29,17 +31,6 @@ const char* kSpm = "tokenizer/llama-spm/vocab.gguf";
 const char* kGpt2 = "tokenizer/gpt2/vocab.gguf";
 
 // The message of the slm::Error that fn throws ("" if it throws none).
-template <class Fn>
-std::string error_of(Fn&& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
 
 // A minimal valid v3 file by hand: n_kv entries given as raw bytes, one F32 tensor "t" of 8 floats.
 std::vector<uint8_t> one_tensor_file(uint32_t version = 3) {

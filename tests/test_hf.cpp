@@ -27,18 +27,12 @@
 #include "tokenizer.h"
 
 using namespace slm;
+using test::contains;
+using test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 // A safetensors file from a header text and data bytes.
 std::vector<uint8_t> st_bytes(const std::string& header, size_t data_bytes) {

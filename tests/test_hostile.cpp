@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -13,9 +14,12 @@
 #include "../tools/commands.h"
 #include <doctest/doctest.h>
 
+#include "chat_template.h"
 #include "common.h"
 #include "forward.h"
 #include "generate.h"
+#include "gptq.h"
+#include "hf.h"
 #include "sampler.h"
 #include "gguf.h"
 #include "input_file.h"
@@ -25,25 +29,21 @@
 #include "model.h"
 #include "output_file.h"
 #include "quantize.h"
+#include "safetensors.h"
 #include "test_util.h"
 #include "threadpool.h"
 #include "tokenizer.h"
+#include "train/data.h"
+#include "train/loop.h"
+#include "train/trainer.h"
 #include "unicode.h"
 
 using namespace slm;
+using test::contains;
+using test::error_of;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 double seconds(const std::function<void()>& fn) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -94,6 +94,14 @@ gguf::Writer tiny_llama(int64_t E = 8) {
 gguf::File in_memory(const gguf::Writer& w, const std::string& name = "tiny.gguf") {
     std::vector<uint8_t> b = w.to_bytes();
     return gguf::File::from_memory(b.data(), b.size(), name);
+}
+
+// The names in a folder (files, links, FIFOs), sorted: what a command left behind.
+std::vector<std::string> names_in(const std::string& dir) {
+    std::vector<std::string> v;
+    for (auto& e : std::filesystem::directory_iterator(dir)) v.push_back(e.path().filename().string());
+    std::sort(v.begin(), v.end());
+    return v;
 }
 
 }  // namespace
@@ -156,6 +164,157 @@ TEST_CASE("hostile: gguf::Writer and slm quantize fail on a bad output before th
     CHECK(contains(error_of([&] { quant::quantize_file(dir + "/tiny.gguf", fifo, q8, pool, o); }), "not a regular file"));
     quant::quantize_file(dir + "/tiny.gguf", dir + "/q8.gguf", q8, pool, o);
     CHECK(gguf::File::open(dir + "/q8.gguf").find_tensor("blk.0.attn_q.weight")->type == GgmlType::Q8_0);
+}
+
+TEST_CASE("hostile: slm train, merge and GPTQ quantize refuse a bad output before loading anything") {
+    const std::string dir = test::scratch_dir("hostile-train-out");
+    const std::string fifo = dir + "/fifo.gguf", missing = dir + "/no/such/folder/out.gguf";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // The model, adapter and data do not exist: an error that names the output (and not them) shows that the
+    // output was opened first, before any of the work.
+    const std::string model = dir + "/absent-model.gguf", data = dir + "/absent.jsonl";
+    for (const std::string& out : {fifo, missing}) {
+        CAPTURE(out);
+        std::string e = error_of([&] { run_cli(cli::cmd_train, {"train", "-m", model, "--data", data, "-o", out}); });
+        CHECK(contains(e, out));
+        CHECK(!contains(e, "absent"));
+        e = error_of([&] {
+            run_cli(cli::cmd_train, {"train", "-m", model, "--data", data, "-o", dir + "/a.gguf", "--ckpt", out});
+        });
+        CHECK(contains(e, out));
+        CHECK(!contains(e, "absent"));
+        e = error_of([&] { run_cli(cli::cmd_merge, {"merge", "-m", model, "--lora", dir + "/absent-lora.gguf", "-o", out}); });
+        CHECK(contains(e, out));
+        CHECK(!contains(e, "absent"));
+        ThreadPool pool(1);
+        gptq::ModelOptions go;
+        go.calib_path = data;
+        go.progress = false;
+        e = error_of([&] { gptq::quantize_model(model, out, go, pool); });
+        CHECK(contains(e, out));
+        CHECK(!contains(e, "absent"));
+    }
+    CHECK(contains(error_of([&] { run_cli(cli::cmd_train, {"train", "-m", model, "--data", data, "-o", fifo}); }),
+                   "not a regular file"));
+    CHECK(names_in(dir) == std::vector<std::string>{"fifo.gguf"});  // no temporary left behind
+}
+
+TEST_CASE("hostile: train_loop opens its outputs before the first step and commits every checkpoint") {
+    const std::string dir = test::scratch_dir("hostile-train-loop");
+    const std::string fifo = dir + "/fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::unique_ptr<Model> m = Model::from_file(in_memory(tiny_llama()), test::cpu());
+    ThreadPool pool(1);
+    auto be = make_cpu_backend(pool);
+    train::TrainerOptions topt;
+    topt.lora.rank = 2;
+    train::Trainer tr(*m, *be, pool, topt);
+    train::Dataset d;
+    train::Sequence s;
+    s.ids = {0, 1, 2, 1, 0, 2};
+    s.mask = {0, 0, 1, 1, 1, 1};
+    d.seqs = {s, s, s};
+    d.examples.resize(3);
+    for (const auto& q : d.seqs) d.n_tokens += int64_t(q.ids.size()), d.n_targets += q.n_targets();
+    train::LoopOptions lo;
+    lo.batch = 1;
+    lo.epochs = 2;  // 6 steps
+    lo.lr = 1e-2;
+    lo.eval_n = 0;
+    lo.progress = false;
+    lo.save_every = 2;
+    lo.ckpt_path = dir + "/c.ckpt";
+    lo.out = dir + "/adapter.gguf";
+
+    const std::vector<float> start = tr.params();
+    train::LoopOptions bad = lo;
+    bad.ckpt_path = fifo;
+    CHECK(contains(error_of([&] { train::train_loop(tr, pool, d, nullptr, bad); }), "not a regular file"));
+    bad = lo;
+    bad.out = dir + "/missing/adapter.gguf";
+    CHECK(contains(error_of([&] { train::train_loop(tr, pool, d, nullptr, bad); }), "missing"));
+    CHECK(tr.params() == start);  // not one step ran
+    CHECK(names_in(dir) == std::vector<std::string>{"fifo"});
+
+    // Stopped early: the checkpoint is there, the adapter (written only when every step has run) is not.
+    bad = lo;
+    bad.stop_after = 3;
+    train::train_loop(tr, pool, d, nullptr, bad);
+    CHECK(names_in(dir) == std::vector<std::string>{"c.ckpt", "fifo"});
+    // Resumed to the end: checkpoints every 2 steps and at the end, then the adapter; no temporary is left.
+    bad.stop_after = 0;
+    bad.resume = lo.ckpt_path;
+    train::TrainOutputs outs = train::open_outputs(bad);
+    train::train_loop(tr, pool, d, nullptr, bad, &outs);
+    CHECK(names_in(dir) == std::vector<std::string>{"adapter.gguf", "c.ckpt", "fifo"});
+    train::AdamW adam;
+    CHECK(train::load_checkpoint(lo.ckpt_path, tr, adam) == 6);
+    CHECK(gguf::File::open(lo.out).get_string("general.type", "") == "adapter");
+}
+
+TEST_CASE("hostile: export-hf opens every output before converting, convert refuses a FIFO in the checkpoint") {
+    SLM_REQUIRE_FIXTURE("models/stories260K.gguf");
+    const std::string dir = test::scratch_dir("hostile-export-hf");
+    const std::string out = dir + "/hf";
+    std::filesystem::create_directories(out);
+    REQUIRE(::mkfifo((out + "/generation_config.json").c_str(), 0600) == 0);  // the last file it writes
+    hf::ExportOptions eo;
+    eo.progress = false;
+    std::string e;
+    const double s = seconds([&] { e = error_of([&] { hf::export_hf(test::fixture("models/stories260K.gguf"), out, test::cpu(), eo); }); });
+    CHECK(contains(e, "generation_config.json"));
+    CHECK(contains(e, "not a regular file"));
+    CHECK(s < 5.0);
+    CHECK(names_in(out) == std::vector<std::string>{"generation_config.json"});  // no shard, no config, no temporary
+    std::filesystem::remove(out + "/generation_config.json");
+    const hf::ExportResult r = hf::export_hf(test::fixture("models/stories260K.gguf"), out, test::cpu(), eo);
+    CHECK(r.n_shards == 1);
+    CHECK(std::filesystem::is_regular_file(out + "/model.safetensors"));
+
+    // A checkpoint whose config.json is a FIFO: refused at once (it used to be read with a blocking open).
+    const std::string ck = dir + "/ck";
+    std::filesystem::create_directories(ck);
+    REQUIRE(::mkfifo((ck + "/config.json").c_str(), 0600) == 0);
+    hf::ConvertOptions co;
+    co.progress = false;
+    const double s2 = seconds([&] { e = error_of([&] { hf::convert(ck, dir + "/c.gguf", test::cpu(), co); }); });
+    CHECK(contains(e, "FIFO"));
+    CHECK(s2 < 2.0);
+    CHECK(!std::filesystem::exists(dir + "/c.gguf"));
+}
+
+TEST_CASE("hostile: safetensors, training data and GPTQ calibration refuse a FIFO or a directory at once") {
+    const std::string dir = test::scratch_dir("hostile-fifo-inputs");
+    const std::string fifo = dir + "/in";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::unique_ptr<Model> m = Model::from_file(in_memory(tiny_llama()), test::cpu());
+    tiny_llama().write(dir + "/tiny.gguf");
+    ThreadPool pool(1);
+    gptq::ModelOptions go;
+    go.progress = false;
+    go.gptq.group_size = 8;
+    const double s = seconds([&] {
+        CHECK(contains(error_of([&] { safetensors::File::open(fifo); }), "FIFO"));
+        CHECK(contains(error_of([&] { train::load_dataset(fifo, m->tokenizer(), chat::resolve(m->tokenizer(), "", "none"), {}); }), "FIFO"));
+        go.calib_path = fifo;
+        CHECK(contains(error_of([&] { gptq::quantize_model(dir + "/tiny.gguf", dir + "/g.gguf", go, pool); }), "FIFO"));
+    });
+    CHECK(s < 2.0);
+    CHECK(contains(error_of([&] { safetensors::File::open(dir); }), "is a directory"));
+    CHECK(contains(error_of([&] { train::load_dataset(dir, m->tokenizer(), chat::resolve(m->tokenizer(), "", "none"), {}); }), "is a directory"));
+    go.calib_path = dir;
+    CHECK(contains(error_of([&] { gptq::quantize_model(dir + "/tiny.gguf", dir + "/g.gguf", go, pool); }), "is a directory"));
+    CHECK(!std::filesystem::exists(dir + "/g.gguf"));
+    // The training data follows the one JSONL rule: a byte order mark and blank lines are skipped, line numbers
+    // still count them.
+    const std::string ex = R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})";
+    write_text(dir + "/d.jsonl", "\xEF\xBB\xBF" + ex + "\r\n\n \t\n" + ex + "\n{\"messages\": 1}\n");
+    CHECK(contains(error_of([&] { train::load_dataset(dir + "/d.jsonl", m->tokenizer(), chat::resolve(m->tokenizer(), "", "none"), {}); }), "d.jsonl:5"));
+    write_text(dir + "/d.jsonl", "\xEF\xBB\xBF" + ex + "\r\n\n \t\n" + ex + "\n");
+    const train::Dataset d = train::load_dataset(dir + "/d.jsonl", m->tokenizer(), chat::resolve(m->tokenizer(), "", "none"), {});
+    REQUIRE(d.examples.size() == 2);
+    CHECK(d.examples[0].line == 1);
+    CHECK(d.examples[1].line == 4);
 }
 
 // ---- 2. counts from files ---------------------------------------------------------------------------------
@@ -291,6 +450,32 @@ TEST_CASE("hostile: escape_text is the one rule for printing strings from files"
     e = error_of([] {
         Tokenizer::from_tokenizer_json(R"({"model": {"type": "BPE", "vocab": {"\u001b[2J": -1}, "merges": []}})", "t.json");
     });
+    CHECK(!contains(e, "\x1b"));
+}
+
+TEST_CASE("hostile: every error message is terminal-safe, even where a file's string was not quoted") {
+    // escape_controls: what fail() applies to every message (quotes and backslashes pass, controls do not).
+    CHECK(escape_controls("tensor \"a\\b\" caf\xc3\xa9") == "tensor \"a\\b\" caf\xc3\xa9");
+    CHECK(escape_controls("x\x1b[2Jy\x07\xc2\x9b\xff\n") == "x\\x1b[2Jy\\x07\\u{009b}\\xff\\n");
+    CHECK(contains(error_of([] { fail("bad name %s", "\x1b]0;title\x07"); }), "bad name \\x1b]0;title\\x07"));
+    // A safetensors header whose tensor name and dtype hold escape sequences.
+    const std::string dir = test::scratch_dir("hostile-escape");
+    const std::string hdr = "{\"\\u001b[2Jw\": {\"dtype\": \"\\u001b]0;t\\u0007\", \"shape\": [1], \"data_offsets\": [0, 4]}}";
+    std::string file(8, '\0');
+    for (int i = 0; i < 8; i++) file[size_t(i)] = char((hdr.size() >> (8 * i)) & 0xff);
+    write_text(dir + "/m.safetensors", file + hdr + "abcd");
+    std::string e = error_of([&] { safetensors::File::open(dir + "/m.safetensors"); });
+    CHECK(contains(e, "unknown dtype"));
+    CHECK(contains(e, "\\x1b[2Jw"));
+    CHECK(!contains(e, "\x1b"));
+    CHECK(!contains(e, "\x07"));
+    // A config.json whose hidden_act does.
+    write_text(dir + "/config.json", R"({"architectures": ["LlamaForCausalLM"], "hidden_act": "\u001b[2J", "num_hidden_layers": 1,
+        "hidden_size": 8, "intermediate_size": 8, "num_attention_heads": 2, "vocab_size": 4})");
+    hf::ConvertOptions co;
+    co.progress = false;
+    e = error_of([&] { hf::convert(dir, dir + "/out.gguf", test::cpu(), co); });
+    CHECK(contains(e, "hidden_act"));
     CHECK(!contains(e, "\x1b"));
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sys/wait.h>
 #include <sstream>
@@ -14,9 +15,21 @@
 #include <vector>
 
 #include "backend.h"
+#include "common.h"
 #include "threadpool.h"
 
 namespace slm::test {
+
+// The message of the slm::Error that fn throws, or "" when it throws none (so a CHECK on the text fails).
+inline std::string error_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A CPU backend on a 2-thread pool, for loading models (Model::load asks a backend what it supports) and for
 // tests that do not care about the thread count.

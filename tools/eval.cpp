@@ -17,7 +17,8 @@ namespace slm::cli {
 
 static const char* kEvalHelp =
     "usage: slm eval -m MODEL.gguf --data FILE.jsonl [--lora ADAPTER.gguf] [--constrained] [--few-shot K]\n"
-    "                [--threads N] [--limit N] [--max-tokens N] [--report OUT.md] [--json OUT.json] [--quiet] [--gpu]\n"
+    "                [--no-system] [--threads N] [--limit N] [--max-tokens N] [--report OUT.md] [--json OUT.json]\n"
+    "                [--quiet] [--gpu]\n"
     "\n"
     "Evaluates a model on the e-commerce intent task (../shared/intents/SPEC.md). For each example the model\n"
     "gets a chat prompt in the model's template (the fixed system prompt, K solved few-shot turns, the user's\n"

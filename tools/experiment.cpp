@@ -74,10 +74,10 @@ const char* kHelp =
     "  --data DIR      use DIR/{train,val,test}.jsonl instead of generating them\n"
     "  --out DIR       output folder (default experiments/run); must be new unless --resume\n"
     "  --train-n N     training examples (default 480; --full: 2700); validation is a ninth of it\n"
-    "  --test-n N      test examples (default 200; --full: 600); the 78 hand-written messages (gen-data's\n"
+    "  --test-n N      test examples (default 150; --full: 600); the 78 hand-written messages (gen-data's\n"
     "                  handwritten.jsonl) are graded too, the first N of them when N is smaller\n"
-    "  --epochs E      training epochs (default 2; --full: 5)\n"
-    "  --lr LR         peak learning rate (default 1e-3)\n"
+    "  --epochs E      training epochs (default 3; --full: 5)\n"
+    "  --lr LR         peak learning rate (default 2e-3)\n"
     "  --batch N       sequences per optimizer step (default 8)\n"
     "  --full          the study's size: 2,700 train / 300 val examples, 5 epochs, 600 test messages\n"
     "  --no-qlora      a float base is trained as it is (plain LoRA) instead of frozen in 4 bits\n"
@@ -397,8 +397,8 @@ std::pair<double, int64_t> file_bpw(const std::string& path) {
 
 struct Config {
     std::string base_arg, base_resolved, data_arg, out;
-    int train_n = 480, test_n = 200, epochs = 2, batch = 8, shots = 3, threads = 0;
-    double lr = 1e-3;
+    int train_n = 480, test_n = 150, epochs = 3, batch = 8, shots = 3, threads = 0;
+    double lr = 2e-3;
     uint64_t seed = 1;
     bool full = false, qlora = true, gpu = false, constrained = false, resume = false, dry_run = false;
     std::string command;  // as typed
@@ -526,7 +526,7 @@ void write_report(const Config& cfg, const std::string& out, const std::vector<R
             md += strfmt("No format loses 0.05 or more exact match against tuned F16 (%.3f): no cliff on this model. ", exact(*f16));
         md += "Read it with the audit: bits per weight are the file's tensor bytes over its weights, and the \"stored as\" column "
               "shows the types actually used. Where a model's rows are not a multiple of 256 (SmolLM2: 576 and 1536 wide), "
-              "llama.cpp's K-quant mixes fall back to other types (Q4_K to q5_0, Q5_K to q5_1, Q6_K to q8_0, Q3_K to iq4_nl), "
+              "llama.cpp's K-quant mixes fall back to other types (Q2_K and Q3_K to q4_0, Q4_K to q5_0, Q5_K to q5_1, Q6_K to q8_0), "
               "so a mix holds more bits than its name says; the KL and top-1 columns are what the model's next-token "
               "distributions felt.\n";
     }

@@ -10,6 +10,7 @@
 #include "gguf.h"
 #include "lora.h"
 #include "model.h"
+#include "output_file.h"
 #include "threadpool.h"
 
 namespace slm::cli {
@@ -40,6 +41,8 @@ int cmd_merge(int argc, char** argv) {
     if (!ot || (*ot != GgmlType::F16 && *ot != GgmlType::F32 && *ot != GgmlType::BF16))
         fail("--type must be F16, F32 or BF16 (got \"%s\")", tname.c_str());
     const float user_scale = float(args.get_float({"--scale"}, 1.0));
+    // Opened before the work (output_file.h): a device, a FIFO or a missing folder as -o fails now.
+    OutputFile out_file(out);
 
     gguf::File bf = gguf::File::open(base);
     gguf::File af = gguf::File::open(lora);
@@ -107,7 +110,8 @@ int cmd_merge(int argc, char** argv) {
         wr.add_tensor(t.name, *ot, ne, std::move(bytes));
     }
     if (!pairs.empty()) fail("%s: the adapter names %s, which %s does not have", lora.c_str(), pairs.begin()->first.c_str(), base.c_str());
-    wr.write(out);
+    wr.write(out_file);
+    out_file.commit();
     std::printf("merged %d adapted weights of %s into %s (%s)\n", merged, lora.c_str(), out.c_str(), type_name(*ot));
     return 0;
 }

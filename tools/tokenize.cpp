@@ -228,6 +228,14 @@ std::vector<int32_t> parse_ids(std::string_view s, int32_t n_vocab) {
 
 }  // namespace
 
+// Parses one line of a JSONL input into v and returns its field `key` (nullptr when v is not an object or has
+// no such field); a line that is not JSON fails naming the file and the line.
+static const json::Value* jsonl_field(const std::string& path, const json::JsonlLine& line, json::Value& v, const char* key) {
+    std::string err;
+    if (!json::try_parse(line.text, &v, &err)) fail("%s: line %zu: %s", path.c_str(), line.line_no, err.c_str());
+    return v.is_object() ? v.find(key) : nullptr;
+}
+
 int cmd_tokenize(int argc, char** argv) {
     // "--bench" takes an optional file: take it (and the file, if the next argument is not an option) out first.
     std::vector<char*> rest;
@@ -265,9 +273,7 @@ int cmd_tokenize(int argc, char** argv) {
         for (size_t i = 0; i < lines.size(); i++) {
             const size_t ln = lines[i].line_no;
             json::Value v;
-            std::string err;
-            if (!json::try_parse(lines[i].text, &v, &err)) fail("%s: line %zu: %s", path.c_str(), ln, err.c_str());
-            const json::Value* text = v.is_object() ? v.find("text") : nullptr;
+            const json::Value* text = jsonl_field(path, lines[i], v, "text");
             if (!text || !text->is_string()) fail("%s: line %zu: expected an object with a string \"text\"", path.c_str(), ln);
             std::vector<int32_t> ids = tok.encode(text->as_string(), bos, parse_special);
             out += "{\"ids\": [";
@@ -310,9 +316,7 @@ int cmd_detokenize(int argc, char** argv) {
         for (size_t i = 0; i < lines.size(); i++) {
             const size_t ln = lines[i].line_no;
             json::Value v;
-            std::string err;
-            if (!json::try_parse(lines[i].text, &v, &err)) fail("%s: line %zu: %s", path.c_str(), ln, err.c_str());
-            const json::Value* ids = v.is_object() ? v.find("ids") : nullptr;
+            const json::Value* ids = jsonl_field(path, lines[i], v, "ids");
             if (!ids || !ids->is_array()) fail("%s: line %zu: expected an object with an array \"ids\"", path.c_str(), ln);
             std::vector<int32_t> list;
             for (size_t k = 0; k < ids->size(); k++) {

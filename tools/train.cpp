@@ -115,6 +115,10 @@ int cmd_train(int argc, char** argv) {
     lo.out = out;
     lo.base_path = base;
     const int threads = int(args.get_int({"--threads", "-t"}, 0));
+    // The adapter and the checkpoint are opened now, before the model, the data and the training: a device,
+    // a FIFO or a missing folder as -o / --ckpt fails in a second, not after the last step.
+    std::optional<train::TrainOutputs> outputs;
+    if (!eval_only) outputs.emplace(train::open_outputs(lo));
 
     std::optional<OutputFile> json_out;  // created before the work: a bad path fails now, not after training
     if (args.given({"--json"})) json_out.emplace(args.get({"--json"}));
@@ -162,7 +166,7 @@ int cmd_train(int argc, char** argv) {
         std::fprintf(stderr, "train: %s: %zu examples (%d skipped)\n", val_data.path.c_str(), val_data.seqs.size(), val_data.n_skipped_long);
     std::fprintf(stderr, "train: saved activations for a batch of %d x %d tokens: %.1f MiB\n", lo.batch, max_len,
                  double(trainer.activation_bytes(int64_t(lo.batch) * max_len, max_len)) / 1048576.0);
-    const train::LoopResult r = train::train_loop(trainer, pool, tr_data, have_val ? &val_data : nullptr, lo);
+    const train::LoopResult r = train::train_loop(trainer, pool, tr_data, have_val ? &val_data : nullptr, lo, &*outputs);
     std::printf("trained %lld steps in %.1f s: final loss %.4f, %.0f tokens/s, %.2f GFLOP/s", (long long)r.steps, r.seconds,
                 r.last_loss, r.tokens_per_s, r.gflops);
     if (r.val_loss >= 0) std::printf(", val loss %.4f", r.val_loss);

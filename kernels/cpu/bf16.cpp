@@ -89,11 +89,8 @@ SLM_TARGET_AVX512 float dot_bf16_avx512(int64_t n, const void* vx, const void* v
 }  // namespace
 
 TypeKernels kernels_bf16() {
-    TypeKernels k;
-    k.ref = {GgmlType::BF16, quantize_bf16, dequantize_bf16, GgmlType::F32, dot_bf16_scalar};
-    k.level[int(SimdLevel::avx2)].dot = dot_bf16_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_bf16_avx512;
-    return k;
+    return dot_kernels({GgmlType::BF16, quantize_bf16, dequantize_bf16, GgmlType::F32, dot_bf16_scalar},
+                       dot_bf16_avx2, dot_bf16_avx512);
 }
 
 }  // namespace slm::kernels

@@ -94,12 +94,12 @@ const std::vector<double>& CpuBackend::inv_freq(const RopeConfig& rc) {
 // One cos/sin table per position serves Q and K.
 void CpuBackend::rope(float* q, int n_head, float* k, int n_head_kv, int n, int pos0, const RopeConfig& rc,
                       Numerics num) {
-    const std::vector<double>& f = inv_freq(rc);
+    const double* f = rc.inv_freq ? rc.inv_freq : inv_freq(rc).data();  // Context resolves it once
     rope_cs_.resize(size_t(rc.n_rot));
     float* cs = rope_cs_.data();
     for (int t = 0; t < n; t++) {
         if (num == Numerics::llamacpp) ops::rope_angles_ggml(rc.n_rot, pos0 + t, rc.freq_base, rc.freq_factors, cs);
-        else ops::rope_angles(rc.n_rot, pos0 + t, f.data(), cs);
+        else ops::rope_angles(rc.n_rot, pos0 + t, f, cs);
         ops::rope_rotate(q + size_t(t) * size_t(n_head) * size_t(rc.head_dim), n_head, rc.head_dim, rc.n_rot, cs);
         ops::rope_rotate(k + size_t(t) * size_t(n_head_kv) * size_t(rc.head_dim), n_head_kv, rc.head_dim, rc.n_rot, cs);
     }

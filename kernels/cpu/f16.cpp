@@ -110,11 +110,8 @@ SLM_TARGET_AVX512 float dot_f16_avx512(int64_t n, const void* vx, const void* vy
 }  // namespace
 
 TypeKernels kernels_f16() {
-    TypeKernels k;
-    k.ref = {GgmlType::F16, quantize_f16, dequantize_f16, GgmlType::F32, dot_f16_scalar};
-    k.level[int(SimdLevel::avx2)].dot = dot_f16_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_f16_avx512;
-    return k;
+    return dot_kernels({GgmlType::F16, quantize_f16, dequantize_f16, GgmlType::F32, dot_f16_scalar},
+                       dot_f16_avx2, dot_f16_avx512);
 }
 
 }  // namespace slm::kernels

@@ -73,11 +73,8 @@ SLM_TARGET_AVX512 float dot_f32_avx512(int64_t n, const void* vx, const void* vy
 }  // namespace
 
 TypeKernels kernels_f32() {
-    TypeKernels k;
-    k.ref = {GgmlType::F32, copy_f32, copy_f32_out, GgmlType::F32, dot_f32_scalar};
-    k.level[int(SimdLevel::avx2)].dot = dot_f32_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_f32_avx512;
-    return k;
+    return dot_kernels({GgmlType::F32, copy_f32, copy_f32_out, GgmlType::F32, dot_f32_scalar},
+                       dot_f32_avx2, dot_f32_avx512);
 }
 
 }  // namespace slm::kernels

@@ -76,6 +76,19 @@ struct TypeKernels {
     LevelKernels llamacpp{};
 };
 
+// The usual table of a type: its reference part and one dot product per SIMD level (nullptr: the level has
+// none of its own and runs the next one down). Types with more (quantizers, GEMM tiles, the llama.cpp order)
+// add them to what this returns.
+inline TypeKernels dot_kernels(const TypeOps& ref, vec_dot_fn avx2, vec_dot_fn avx512 = nullptr,
+                               vec_dot_fn avx512_vnni = nullptr) {
+    TypeKernels k;
+    k.ref = ref;
+    k.level[int(SimdLevel::avx2)].dot = avx2;
+    k.level[int(SimdLevel::avx512)].dot = avx512;
+    k.level[int(SimdLevel::avx512_vnni)].dot = avx512_vnni;
+    return k;
+}
+
 // Which summation order a set follows. `fastest`: the level's own kernels (which already sum as ggml's vec_dot
 // does). `llamacpp`: as llama.cpp's CPU backend does on a CPU of that level; its x86 vec_dot code is AVX2 even
 // on AVX-512 CPUs, so the llamacpp set of an AVX-512 level runs the AVX2 kernels, and types where llama.cpp

@@ -11,10 +11,13 @@
 //                      (Q3_K's reference uses its own make_q3_quants; make_qx_quants is used by the
 //                       importance-matrix paths of Q3_K/Q4_0 only)
 //   get_scale_min_k4   Q4_K, Q5_K (the 12-byte packing of eight 6-bit scales and eight 6-bit mins)
+//   quantize_superblock_k4  Q4_K, Q5_K (steps 1-3 of their quantizers: everything but the packing)
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "types.h"
 
 namespace slm::kernels {
 
@@ -224,6 +227,58 @@ inline void set_scale_min_k4(int j, uint8_t ls, uint8_t lm, uint8_t* q) {
         q[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
         q[j - 4] |= uint8_t((ls >> 4) << 6);
         q[j - 0] |= uint8_t((lm >> 4) << 6);
+    }
+}
+
+// Steps 1-3 of ggml's Q4_K and Q5_K reference quantizers for one super-block (they differ only in the level
+// count and the grid search: Q4_K nmax 15, rmin -1, nstep 20; Q5_K nmax 31, rmin -0.5, nstep 15). Sets the
+// block's scales (12 bytes, set_scale_min_k4), d and dmin, and the levels L[0..QK_K) in [0, nmax]; packing the
+// levels is the caller's (the formats store them differently). Block: block_q4_K or block_q5_K.
+template <class Block>
+inline void quantize_superblock_k4(const float* x, int nmax, float rmin, int nstep, Block& b, uint8_t* L) {
+    uint8_t Laux[32];
+    float weights[32];
+    float mins[QK_K / 32];
+    float scales[QK_K / 32];
+    // 1. Each sub-block on its own: best float scale and min for nmax+1 levels, with weights that favour
+    //    large values (|x| plus the sub-block's RMS).
+    float max_scale = 0, max_min = 0;  // scales and mins are both >= 0
+    for (int j = 0; j < QK_K / 32; ++j) {
+        const float* xs = x + 32 * j;
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+        const float av_x = std::sqrt(sum_x2 / 32);
+        for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+        scales[j] = make_qkx2_quants(32, nmax, xs, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, false);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+
+    // 2. Quantize the eight scales and eight mins to 6 bits against the largest of each.
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t ls = uint8_t(nearest_int(inv_scale * scales[j]));
+        uint8_t lm = uint8_t(nearest_int(inv_min * mins[j]));
+        ls = ls < 63 ? ls : 63;
+        lm = lm < 63 ? lm : 63;
+        set_scale_min_k4(j, ls, lm, b.scales);
+    }
+    b.d = fp32_to_fp16(max_scale / 63.f);
+    b.dmin = fp32_to_fp16(max_min / 63.f);
+
+    // 3. Requantize the values with the scales as stored (rounded), so the levels fit what a reader sees.
+    //    A sub-block whose stored scale is 0 keeps the levels from step 1 (they do not matter then).
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, b.scales, &sc, &m);
+        const float d = fp16_to_fp32(b.d) * sc;
+        if (!d) continue;
+        const float dm = fp16_to_fp32(b.dmin) * m;
+        for (int ii = 0; ii < 32; ++ii) {
+            const int l = nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = uint8_t(clamp_level(l, 0, nmax));
+        }
     }
 }
 

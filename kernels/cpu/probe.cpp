@@ -107,4 +107,21 @@ double peak_gflops(ThreadPool& pool, double seconds) {
     return total / dt / 1e9;
 }
 
+std::vector<DotVariant> dot_variants(GgmlType t) {
+    std::vector<DotVariant> vs;
+    if (!kernels::has_ops(t)) return vs;
+    vs.push_back({"scalar", kernels::type_ops(t).dot_ref});
+    for (int i = 1; i <= int(simd_level()); i++) {
+        const kernels::KernelSet& ks = kernels::for_level(SimdLevel(i));
+        if (ks.dot(t) != vs.back().dot) vs.push_back({ks.name(), ks.dot(t)});  // a level may repeat the one below
+    }
+    return vs;
+}
+
+GgmlType vec_dot_type(GgmlType t) { return kernels::type_ops(t).vec_dot_type; }
+
+void quantize_activation(GgmlType t, const float* x, void* x_row, int64_t n) {
+    kernels::active().activation_quantizer(vec_dot_type(t))(x, x_row, n);
+}
+
 }  // namespace slm::probe

@@ -230,21 +230,13 @@ SLM_TARGET_AVX2 inline __m256i q3_scales_avx2(const uint8_t* s) {
     return _mm256_cvtepi8_epi16(sc8);
 }
 
-// pshufb control that, applied to a register holding 8 int16 scales in both 128-bit lanes, broadcasts
-// scale 2t over the low lane and scale 2t+1 over the high lane (the two 16-value halves of sub-block pair t).
-SLM_TARGET_AVX2 inline __m256i scale_pair_shuffle(int t) {
-    const __m128i lo = _mm_set1_epi16(int16_t(((4 * t + 1) << 8) | (4 * t)));
-    const __m128i hi = _mm_set1_epi16(int16_t(((4 * t + 3) << 8) | (4 * t + 2)));
-    return _mm256_set_m128i(hi, lo);
-}
-
 SLM_TARGET_AVX2 float dot_q3_K_q8_K_avx2(int64_t n, const void* vx, const void* vy) {
     const block_q3_K* x = static_cast<const block_q3_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m256i m4 = _mm256_set1_epi8(4);
-    const __m256i shuf[4] = {scale_pair_shuffle(0), scale_pair_shuffle(1), scale_pair_shuffle(2),
-                             scale_pair_shuffle(3)};
+    const __m256i shuf[4] = {simd::k16_scale_pair_shuffle(0), simd::k16_scale_pair_shuffle(1),
+                             simd::k16_scale_pair_shuffle(2), simd::k16_scale_pair_shuffle(3)};
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = _cvtsh_ss(x[i].d) * y[i].d;
@@ -286,13 +278,6 @@ SLM_TARGET_AVX2 float dot_q3_K_q8_K_avx2(int64_t n, const void* vx, const void* 
 // 2m and 2m+1). Each 128-bit lane then holds one 16-value sub-block, so scales go per lane.
 namespace {
 
-// Lane g (of 4) of the result: int16 index 4m+g repeated, for _mm512_permutexvar_epi16.
-SLM_TARGET_AVX512 inline __m512i scale_lane_index(int m) {
-    const int a = (4 * m) * 0x10001, b = (4 * m + 1) * 0x10001, c = (4 * m + 2) * 0x10001,
-              e = (4 * m + 3) * 0x10001;
-    return _mm512_set_epi32(e, e, e, e, c, c, c, c, b, b, b, b, a, a, a, a);
-}
-
 // The unsigned 3-bit values u = q + 4 of the 64 values 64m..64m+63.
 SLM_TARGET_AVX512 inline __m512i q3_u_512(__m512i q_lo2, __m512i q_hi2, __m512i hm2, int m) {
     const __m512i qsrc = m < 2 ? q_lo2 : q_hi2;
@@ -321,66 +306,39 @@ SLM_TARGET_AVX512 inline Q3Block512 q3_load_512(const block_q3_K& x, const block
     return b;
 }
 
-SLM_TARGET_AVX512 float dot_q3_K_q8_K_avx512_plain(int64_t n, const void* vx, const void* vy) {
+// One body for both instruction sets (simd.h's k16_products_512): with VNNI, dpbusd sums u * qy over 4 values
+// into int32 (|sum| <= 4 * 7 * 127, so it fits in int16) and dpwssd multiplies it by the scale; without,
+// maddubs then madd.
+template <bool VNNI>
+SLM_TARGET_AVX512VNNI inline float dot_q3_K_avx512_body(int64_t n, const void* vx, const void* vy) {
+    using namespace simd;
     const block_q3_K* x = static_cast<const block_q3_K*>(vx);
     const block_q8_K* y = static_cast<const block_q8_K*>(vy);
-    const __m512i idx[4] = {scale_lane_index(0), scale_lane_index(1), scale_lane_index(2), scale_lane_index(3)};
+    const __m512i idx[4] = {k16_scale_index(0), k16_scale_index(1), k16_scale_index(2), k16_scale_index(3)};
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = _cvtsh_ss(x[i].d) * y[i].d;
         const Q3Block512 b = q3_load_512(x[i], y[i]);
+        const __m512i sc = k16_scales_512<VNNI>(b.sc512);
         __m512i sumi = _mm512_inserti64x4(_mm512_setzero_si512(), b.offset, 0);
 #pragma GCC unroll 4
         for (int m = 0; m < 4; m++) {
             const __m512i u = q3_u_512(b.q_lo2, b.q_hi2, b.hm2, m);
-            const __m512i qy = _mm512_loadu_si512(y[i].qs + 64 * m);
-            const __m512i p = _mm512_maddubs_epi16(u, qy);
-            sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, _mm512_permutexvar_epi16(idx[m], b.sc512)));
+            sumi = k16_products_512<VNNI>(sumi, u, _mm512_loadu_si512(y[i].qs + 64 * m), idx[m], sc);
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
     }
-    return simd::hsum(acc);
+    return hsum(acc);
 }
 
 }  // namespace
 
-namespace {
-
-// VNNI: dpbusd sums u * qy over 4 values into int32 (|sum| <= 4 * 7 * 127, so it fits in int16); dpwssd
-// then multiplies the low int16 of each int32 by the scale (its high int16 by 0) and accumulates.
-SLM_TARGET_AVX512VNNI float dot_q3_K_q8_K_avx512_vnni(int64_t n, const void* vx, const void* vy) {
-    const block_q3_K* x = static_cast<const block_q3_K*>(vx);
-    const block_q8_K* y = static_cast<const block_q8_K*>(vy);
-    const __m512i idx[4] = {scale_lane_index(0), scale_lane_index(1), scale_lane_index(2), scale_lane_index(3)};
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = _cvtsh_ss(x[i].d) * y[i].d;
-        const Q3Block512 b = q3_load_512(x[i], y[i]);
-        // each int32 lane = (scale, 0) as two int16; vpermd reads only the low 4 bits of idx (= 4m+g)
-        const __m512i sc32 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(b.sc512));
-        __m512i sumi = _mm512_inserti64x4(_mm512_setzero_si512(), b.offset, 0);
-#pragma GCC unroll 4
-        for (int m = 0; m < 4; m++) {
-            const __m512i u = q3_u_512(b.q_lo2, b.q_hi2, b.hm2, m);
-            const __m512i qy = _mm512_loadu_si512(y[i].qs + 64 * m);
-            const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, qy);
-            const __m512i scv = _mm512_permutexvar_epi32(idx[m], sc32);
-            sumi = _mm512_dpwssd_epi32(sumi, t, scv);
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-    }
-    return simd::hsum(acc);
-}
-
-}  // namespace
+SLM_TARGET_AVX512 static float dot_q3_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) { return dot_q3_K_avx512_body<false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q3_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) { return dot_q3_K_avx512_body<true>(n, x, y); }
 
 TypeKernels kernels_q3_K() {
-    TypeKernels k;
-    k.ref = {GgmlType::Q3_K, quantize_row_q3_K, dequantize_row_q3_K, GgmlType::Q8_K, dot_q3_K_q8_K_scalar};
-    k.level[int(SimdLevel::avx2)].dot = dot_q3_K_q8_K_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_q3_K_q8_K_avx512_plain;
-    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q3_K_q8_K_avx512_vnni;
-    return k;
+    return dot_kernels({GgmlType::Q3_K, quantize_row_q3_K, dequantize_row_q3_K, GgmlType::Q8_K, dot_q3_K_q8_K_scalar},
+                       dot_q3_K_q8_K_avx2, dot_q3_K_q8_K_avx512_plain, dot_q3_K_q8_K_avx512_vnni);
 }
 
 }  // namespace slm::kernels

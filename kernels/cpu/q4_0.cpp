@@ -10,6 +10,7 @@
 // max's side. q = min(15, trunc(x/d + 8.5)), with x/d computed as x * (1/d).
 #include <cmath>
 
+#include "cpu/legacy_dot.h"
 #include "cpu/legacy_quant.h"
 #include "cpu/q8_0.h"
 #include "cpu/kernels.h"
@@ -75,63 +76,26 @@ float dot_q4_0_q8_0_scalar(int64_t n, const void* vx, const void* vy) {
     return sum;
 }
 
-// x's 32 quants as signed bytes q - 8, in element order.
-SLM_TARGET_AVX2 inline __m256i signed_quants(const block_q4_0& x) {
-    return _mm256_sub_epi8(simd::unpack_nibbles(x.qs), _mm256_set1_epi8(8));
-}
+// How Q4_0's blocks unpack for the shared SIMD loops (legacy_dot.h): the 32 quants as signed bytes q - 8,
+// in element order.
+struct Q4_0 {
+    using X = block_q4_0;
+    using Y = block_q8_0;
+    static constexpr bool kSigned = true;
+    SLM_TARGET_AVX2 static __m256i quants(const X& x) { return _mm256_sub_epi8(simd::unpack_nibbles(x.qs), _mm256_set1_epi8(8)); }
+    SLM_TARGET_AVX512 static __m512i quants_512(const X& a, const X& b) { return simd::join(quants(a), quants(b)); }
+};
 
-// One block: 8 int32 partial sums, scaled and accumulated in float lanes.
-SLM_TARGET_AVX2 inline __m256 block_dot_avx2(const block_q4_0& x, const block_q8_0& y, __m256 acc) {
-    using namespace simd;
-    __m256i p = dot_s8_s8(signed_quants(x), load32(y.qs));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x.d) * half(y.d)), acc);
-}
-
-SLM_TARGET_AVX2 float dot_q4_0_q8_0_avx2(int64_t n, const void* vx, const void* vy) {
-    const block_q4_0* x = static_cast<const block_q4_0*>(vx);
-    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
-    const int64_t nb = n / QK4_0;
-    // One accumulator, blocks in order, then the horizontal sum: ggml's own summation order, so slm's
-    // results equal llama.cpp's to the bit (the integer work per block hides the FMA latency anyway).
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) acc = block_dot_avx2(x[i], y[i], acc);
-    return simd::hsum(acc);
-}
+SLM_TARGET_AVX2 float dot_q4_0_q8_0_avx2(int64_t n, const void* x, const void* y) { return legacy::dot_avx2<Q4_0>(n, x, y); }
 
 }  // namespace
 
-// AVX-512: two blocks per 64-byte register; an odd last block goes through the AVX2 code.
-// One body for both instruction sets: VNNI selects vpdpbusd for the byte products (the two instantiations
-// differ in nothing else).
-template <bool VNNI>
-SLM_TARGET_AVX512VNNI inline float dot_q4_0_q8_0_avx512_body(int64_t n, const void* vx, const void* vy) {
-    using namespace simd;
-    const block_q4_0* x = static_cast<const block_q4_0*>(vx);
-    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
-    const int64_t nb = n / QK4_0;
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m512i xq = join(signed_quants(x[i]), signed_quants(x[i + 1]));
-        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
-        __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(VNNI ? dot_s8_s8_512_vnni(xq, yq) : dot_s8_s8_512(xq, yq)), d, acc);
-    }
-    __m256 tail = _mm256_setzero_ps();
-    if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
-    return hsum(acc) + hsum(tail);
-}
-SLM_TARGET_AVX512 static float dot_q4_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q4_0_q8_0_avx512_body<false>(n, x, y); }
-SLM_TARGET_AVX512VNNI static float dot_q4_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q4_0_q8_0_avx512_body<true>(n, x, y); }
-
+SLM_TARGET_AVX512 static float dot_q4_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q4_0, false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q4_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q4_0, true>(n, x, y); }
 
 TypeKernels kernels_q4_0() {
-    TypeKernels k;
-    k.ref = {GgmlType::Q4_0, quantize_row_q4_0, dequantize_row_q4_0, GgmlType::Q8_0, dot_q4_0_q8_0_scalar};
-    k.level[int(SimdLevel::avx2)].dot = dot_q4_0_q8_0_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_q4_0_q8_0_avx512bw;
-    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q4_0_q8_0_avx512vnni;
-    return k;
+    return dot_kernels({GgmlType::Q4_0, quantize_row_q4_0, dequantize_row_q4_0, GgmlType::Q8_0, dot_q4_0_q8_0_scalar},
+                       dot_q4_0_q8_0_avx2, dot_q4_0_q8_0_avx512bw, dot_q4_0_q8_0_avx512vnni);
 }
 
 }  // namespace slm::kernels

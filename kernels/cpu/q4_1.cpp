@@ -13,6 +13,7 @@
 // s8 = d8 * sum(a_j) is stored in the Q8_1 block.
 #include <cmath>
 
+#include "cpu/legacy_dot.h"
 #include "cpu/legacy_quant.h"
 #include "cpu/q8_1.h"
 #include "cpu/kernels.h"
@@ -79,55 +80,22 @@ float dot_q4_1_q8_1_scalar(int64_t n, const void* vx, const void* vy) {
     return sum;
 }
 
-// One block: 8 int32 partial sums of q*a, scaled and accumulated in float lanes; the m*s term goes to
-// lane 0 of a second accumulator (so it costs one FMA, not a horizontal step).
-SLM_TARGET_AVX2 inline void block_dot_avx2(const block_q4_1& x, const block_q8_1& y, __m256& acc, __m256& accm) {
-    using namespace simd;
-    __m256i p = dot_u8_s8(unpack_nibbles(x.qs), load32(y.qs));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x.d) * half(y.d)), acc);
-    accm = _mm256_fmadd_ps(_mm256_setr_ps(half(x.m), 0, 0, 0, 0, 0, 0, 0), _mm256_set1_ps(half(y.s)), accm);
-}
+// How Q4_1's blocks unpack for the shared SIMD loops (legacy_dot.h): the quants 0..15 as bytes, in element
+// order; the offset term m*s is the loops' own.
+struct Q4_1 {
+    using X = block_q4_1;
+    using Y = block_q8_1;
+    static constexpr bool kSigned = false;
+    SLM_TARGET_AVX2 static __m256i quants(const X& x) { return simd::unpack_nibbles(x.qs); }
+    SLM_TARGET_AVX512 static __m512i quants_512(const X& a, const X& b) { return simd::join(quants(a), quants(b)); }
+};
 
-SLM_TARGET_AVX2 float dot_q4_1_q8_1_avx2(int64_t n, const void* vx, const void* vy) {
-    const block_q4_1* x = static_cast<const block_q4_1*>(vx);
-    const block_q8_1* y = static_cast<const block_q8_1*>(vy);
-    const int64_t nb = n / QK4_1;
-    // One accumulator, blocks in order, the m*s terms summed apart and added last: ggml's own summation
-    // order, so slm's results equal llama.cpp's to the bit.
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) block_dot_avx2(x[i], y[i], acc, accm);
-    return simd::hsum(acc) + _mm256_cvtss_f32(accm);
-}
+SLM_TARGET_AVX2 float dot_q4_1_q8_1_avx2(int64_t n, const void* x, const void* y) { return legacy::dot_avx2<Q4_1>(n, x, y); }
 
 }  // namespace
 
-// AVX-512: two blocks per 64-byte register; an odd last block goes through the AVX2 code. The m*s terms of
-// both blocks go into one 128-bit accumulator, lanes 0 and 1.
-// One body for both instruction sets: VNNI selects vpdpbusd for the byte products (the two instantiations
-// differ in nothing else).
-template <bool VNNI>
-SLM_TARGET_AVX512VNNI inline float dot_q4_1_q8_1_avx512_body(int64_t n, const void* vx, const void* vy) {
-    using namespace simd;
-    const block_q4_1* x = static_cast<const block_q4_1*>(vx);
-    const block_q8_1* y = static_cast<const block_q8_1*>(vy);
-    const int64_t nb = n / QK4_1;
-    __m512 acc = _mm512_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m512i xq = join(unpack_nibbles(x[i].qs), unpack_nibbles(x[i + 1].qs));
-        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
-        __m512 d = join_scales(half(x[i].d) * half(y[i].d), half(x[i + 1].d) * half(y[i + 1].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(VNNI ? dot_u8_s8_512_vnni(xq, yq) : dot_u8_s8_512(xq, yq)), d, acc);
-        accm = _mm_fmadd_ps(_mm_setr_ps(half(x[i].m), half(x[i + 1].m), 0, 0),
-                            _mm_setr_ps(half(y[i].s), half(y[i + 1].s), 0, 0), accm);
-    }
-    __m256 tail = _mm256_setzero_ps(), tailm = _mm256_setzero_ps();
-    if (i < nb) block_dot_avx2(x[i], y[i], tail, tailm);
-    return hsum(acc) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(accm)));
-}
-SLM_TARGET_AVX512 static float dot_q4_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return dot_q4_1_q8_1_avx512_body<false>(n, x, y); }
-SLM_TARGET_AVX512VNNI static float dot_q4_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q4_1_q8_1_avx512_body<true>(n, x, y); }
+SLM_TARGET_AVX512 static float dot_q4_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q4_1, false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q4_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q4_1, true>(n, x, y); }
 
 // Dequantization for training's weight tiles: the reference's d * q + m, unfused (bit-identical).
 SLM_TARGET_AVX512 static void dequantize_row_q4_1_avx512(const void* vx, float* y, int64_t n) {
@@ -144,12 +112,9 @@ SLM_TARGET_AVX512 static void dequantize_row_q4_1_avx512(const void* vx, float* 
 }
 
 TypeKernels kernels_q4_1() {
-    TypeKernels k;
-    k.ref = {GgmlType::Q4_1, quantize_row_q4_1, dequantize_row_q4_1, GgmlType::Q8_1, dot_q4_1_q8_1_scalar};
-    k.level[int(SimdLevel::avx2)].dot = dot_q4_1_q8_1_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_q4_1_q8_1_avx512bw;
+    TypeKernels k = dot_kernels({GgmlType::Q4_1, quantize_row_q4_1, dequantize_row_q4_1, GgmlType::Q8_1, dot_q4_1_q8_1_scalar},
+                                dot_q4_1_q8_1_avx2, dot_q4_1_q8_1_avx512bw, dot_q4_1_q8_1_avx512vnni);
     k.level[int(SimdLevel::avx512)].dequantize = dequantize_row_q4_1_avx512;
-    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q4_1_q8_1_avx512vnni;
     return k;
 }
 

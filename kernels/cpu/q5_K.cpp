@@ -33,50 +33,9 @@ void quantize_row_q5_K(const float* x, void* vy, int64_t n) {
     if (n % QK_K != 0) fail("q5_K: row length %lld is not a multiple of %d", (long long)n, QK_K);
     block_q5_K* y = static_cast<block_q5_K*>(vy);
     uint8_t L[QK_K];
-    uint8_t Laux[32];
-    float weights[32];
-    float mins[QK_K / 32];
-    float scales[QK_K / 32];
-
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        // 1. Best float scale and min per sub-block (32 levels; ggml searches a narrower range than Q4_K).
-        float max_scale = 0, max_min = 0;
-        for (int j = 0; j < QK_K / 32; ++j) {
-            const float* xs = x + 32 * j;
-            float sum_x2 = 0;
-            for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
-            const float av_x = std::sqrt(sum_x2 / 32);
-            for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-            scales[j] = make_qkx2_quants(32, 31, xs, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15, false);
-            if (scales[j] > max_scale) max_scale = scales[j];
-            if (mins[j] > max_min) max_min = mins[j];
-        }
-
-        // 2. Scales and mins to 6 bits.
-        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        for (int j = 0; j < QK_K / 32; ++j) {
-            uint8_t ls = uint8_t(nearest_int(inv_scale * scales[j]));
-            uint8_t lm = uint8_t(nearest_int(inv_min * mins[j]));
-            ls = ls < 63 ? ls : 63;
-            lm = lm < 63 ? lm : 63;
-            set_scale_min_k4(j, ls, lm, y[i].scales);
-        }
-        y[i].d = fp32_to_fp16(max_scale / 63.f);
-        y[i].dmin = fp32_to_fp16(max_min / 63.f);
-
-        // 3. Requantize with the stored scales (a sub-block with scale 0 keeps its step-1 levels).
-        for (int j = 0; j < QK_K / 32; ++j) {
-            uint8_t sc, m;
-            get_scale_min_k4(j, y[i].scales, &sc, &m);
-            const float d = fp16_to_fp32(y[i].d) * sc;
-            if (!d) continue;
-            const float dm = fp16_to_fp32(y[i].dmin) * m;
-            for (int ii = 0; ii < 32; ++ii) {
-                const int l = nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = uint8_t(clamp_level(l, 0, 31));
-            }
-        }
+        // 1-3. Sub-block scales and mins, their 6-bit forms, the levels (kquant_common.h).
+        quantize_superblock_k4(x, 31, -0.5f, 15, y[i], L);
 
         // 4. Pack low nibbles like Q4_K and the fifth bits into qh (bit 2c / 2c+1 for chunk c).
         uint8_t* qh = y[i].qh;
@@ -167,12 +126,8 @@ SLM_TARGET_AVX2 static float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = half(x[i].d) * y[i].d;
         const float dmin = half(x[i].dmin) * y[i].d;
-        const __m256i sm16 = _mm256_cvtepu8_epi16(scales_mins_k4(x[i].scales));  // 8 scales, 8 mins
-        const __m256i scales = _mm256_permute2x128_si256(sm16, sm16, 0x00);     // the 8 scales in both lanes
-
-        const __m256i bsums = load32(y[i].bsums);
-        const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        const __m128i prod_m = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), sub_sums);
+        __m256i scales;  // the 8 scales in both lanes
+        const __m128i prod_m = k4_block_scales_avx2(x[i].scales, y[i].bsums, &scales);
         // The min term is summed in integers over the block and accumulated as one scalar (ggml's order;
         // a Q4_K-style vector of 4 partial sums rounds differently).
         __m128i hs = _mm_add_epi32(prod_m, _mm_shuffle_epi32(prod_m, 0x4E));
@@ -184,17 +139,13 @@ SLM_TARGET_AVX2 static float dot_q5_K_q8_K_avx2(int64_t n, const void* vx, const
         __m256i hbits = load32(x[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++, q += 32, a += 64) {
-            const __m256i scale_lo = _mm256_shuffle_epi8(scales, pick[2 * c]);
-            const __m256i scale_hi = _mm256_shuffle_epi8(scales, pick[2 * c + 1]);
             const __m256i qb = load32(q);
             const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(hbits, one), 4);
             const __m256i h_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 1), one), 4);
             hbits = _mm256_srli_epi16(hbits, 2);
             const __m256i q_lo = _mm256_or_si256(_mm256_and_si256(qb, low4), h_lo);
             const __m256i q_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), low4), h_hi);
-            const __m256i p_lo = _mm256_madd_epi16(scale_lo, _mm256_maddubs_epi16(q_lo, load32(a)));
-            const __m256i p_hi = _mm256_madd_epi16(scale_hi, _mm256_maddubs_epi16(q_hi, load32(a + 32)));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+            sumi = k4_chunk_avx2(sumi, q_lo, q_hi, a, scales, pick, c);
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
@@ -217,18 +168,7 @@ SLM_TARGET_AVX512VNNI inline float dot_q5_K_avx512_body(int64_t n, const void* v
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = half(x[i].d) * y[i].d;
-        const float dmin = half(x[i].dmin) * y[i].d;
-        const __m128i sm8 = scales_mins_k4(x[i].scales);  // 8 scales, 8 mins
-
-        const __m256i bsums = load32(y[i].bsums);
-        const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        const __m128i prod_m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8)), sub_sums);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
-
-        // Scales as s32 lanes (see dot_q4_K_avx512_body for why VNNI wants them in the low half only).
-        __m512i sc32 = _mm512_cvtepu8_epi32(sm8);
-        if (!VNNI) sc32 = _mm512_or_si512(sc32, _mm512_slli_epi32(sc32, 16));
-
+        const __m512i sc32 = k4_block_scales_512<VNNI>(x[i].scales, y[i].bsums, half(x[i].dmin) * y[i].d, acc_m);
         const __m256i qh256 = load32(x[i].qh);
         const __m512i hb = join(qh256, qh256);
         const uint8_t* q = x[i].qs;
@@ -242,20 +182,7 @@ SLM_TARGET_AVX512VNNI inline float dot_q5_K_avx512_body(int64_t n, const void* v
             __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
             q_lo = _mm512_mask_add_epi8(q_lo, _mm512_test_epi8_mask(hb, bit_lo), q_lo, sixteen);
             q_hi = _mm512_mask_add_epi8(q_hi, _mm512_test_epi8_mask(hb, bit_hi), q_hi, sixteen);
-            const __m512i a_lo = join(load32(a), load32(a + 64));
-            const __m512i a_hi = join(load32(a + 32), load32(a + 96));
-            const __m512i s_lo = pick_pair32(sc32, 2 * c, 2 * c + 2);
-            const __m512i s_hi = pick_pair32(sc32, 2 * c + 1, 2 * c + 3);
-            if constexpr (VNNI) {
-                // dpbusd lanes are at most 4*31*127: they fit the 16 bits dpwssd reads
-                const __m512i zero = _mm512_setzero_si512();
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q_lo, a_lo), s_lo);
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q_hi, a_hi), s_hi);
-            } else {
-                const __m512i p_lo = _mm512_madd_epi16(s_lo, _mm512_maddubs_epi16(q_lo, a_lo));
-                const __m512i p_hi = _mm512_madd_epi16(s_hi, _mm512_maddubs_epi16(q_hi, a_hi));
-                sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(p_lo, p_hi));
-            }
+            sumi = k4_chunk_pair_512<VNNI>(sumi, q_lo, q_hi, a, sc32, c);
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
     }
@@ -271,12 +198,8 @@ SLM_TARGET_AVX512VNNI static float dot_q5_K_q8_K_avx512_vnni(int64_t n, const vo
     return dot_q5_K_avx512_body<true>(n, x, y);
 }
 TypeKernels kernels_q5_K() {
-    TypeKernels k;
-    k.ref = {GgmlType::Q5_K, quantize_row_q5_K, dequantize_row_q5_K, GgmlType::Q8_K, dot_q5_K_q8_K_scalar};
-    k.level[int(SimdLevel::avx2)].dot = dot_q5_K_q8_K_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_q5_K_q8_K_avx512_plain;
-    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q5_K_q8_K_avx512_vnni;
-    return k;
+    return dot_kernels({GgmlType::Q5_K, quantize_row_q5_K, dequantize_row_q5_K, GgmlType::Q8_K, dot_q5_K_q8_K_scalar},
+                       dot_q5_K_q8_K_avx2, dot_q5_K_q8_K_avx512_plain, dot_q5_K_q8_K_avx512_vnni);
 }
 
 }  // namespace slm::kernels

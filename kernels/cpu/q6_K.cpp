@@ -256,12 +256,8 @@ SLM_TARGET_AVX512VNNI static float dot_q6_K_q8_K_avx512_vnni(int64_t n, const vo
     return dot_q6_K_avx512_body<true>(n, x, y);
 }
 TypeKernels kernels_q6_K() {
-    TypeKernels k;
-    k.ref = {GgmlType::Q6_K, quantize_row_q6_K, dequantize_row_q6_K, GgmlType::Q8_K, dot_q6_K_q8_K_scalar};
-    k.level[int(SimdLevel::avx2)].dot = dot_q6_K_q8_K_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_q6_K_q8_K_avx512_plain;
-    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q6_K_q8_K_avx512_vnni;
-    return k;
+    return dot_kernels({GgmlType::Q6_K, quantize_row_q6_K, dequantize_row_q6_K, GgmlType::Q8_K, dot_q6_K_q8_K_scalar},
+                       dot_q6_K_q8_K_avx2, dot_q6_K_q8_K_avx512_plain, dot_q6_K_q8_K_avx512_vnni);
 }
 
 }  // namespace slm::kernels

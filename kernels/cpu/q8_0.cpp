@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "cpu/legacy_dot.h"
 #include "cpu/q8_block.h"
 #include "cpu/simd.h"
 
@@ -70,52 +71,21 @@ float dot_q8_0_q8_0_scalar(int64_t n, const void* vx, const void* vy) {
     return sum;
 }
 
-// One block: 8 int32 partial sums, scaled and accumulated in float lanes.
-SLM_TARGET_AVX2 inline __m256 block_dot_avx2(const block_q8_0& x, const block_q8_0& y, __m256 acc) {
-    using namespace simd;
-    __m256i p = dot_s8_s8(load32(x.qs), load32(y.qs));
-    const float d = half(x.d) * half(y.d);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
-}
+// How Q8_0's blocks unpack for the shared SIMD loops (legacy_dot.h): the quants are the bytes themselves.
+struct Q8_0 {
+    using X = block_q8_0;
+    using Y = block_q8_0;
+    static constexpr bool kSigned = true;
+    SLM_TARGET_AVX2 static __m256i quants(const X& x) { return simd::load32(x.qs); }
+    SLM_TARGET_AVX512 static __m512i quants_512(const X& a, const X& b) { return simd::join(quants(a), quants(b)); }
+};
 
-SLM_TARGET_AVX2 float dot_q8_0_q8_0_avx2(int64_t n, const void* vx, const void* vy) {
-    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
-    const int64_t nb = n / QK8_0;
-    // One accumulator, blocks in order, then the horizontal sum: ggml's own summation order, so slm's
-    // results equal llama.cpp's to the bit (the integer work per block hides the FMA latency anyway).
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) acc = block_dot_avx2(x[i], y[i], acc);
-    return simd::hsum(acc);
-}
+SLM_TARGET_AVX2 float dot_q8_0_q8_0_avx2(int64_t n, const void* x, const void* y) { return legacy::dot_avx2<Q8_0>(n, x, y); }
 
 }  // namespace
 
-// AVX-512: two blocks per 64-byte register; an odd last block goes through the AVX2 code.
-// One body for both instruction sets: VNNI selects vpdpbusd for the byte products (the two instantiations
-// differ in nothing else).
-template <bool VNNI>
-SLM_TARGET_AVX512VNNI inline float dot_q8_0_q8_0_avx512_body(int64_t n, const void* vx, const void* vy) {
-    using namespace simd;
-    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    const block_q8_0* y = static_cast<const block_q8_0*>(vy);
-    const int64_t nb = n / QK8_0;
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m512i xq = join(load32(x[i].qs), load32(x[i + 1].qs));
-        __m512i yq = join(load32(y[i].qs), load32(y[i + 1].qs));
-        __m512 d = join_scales(half(x[i].d) * half(y[i].d),
-                               half(x[i + 1].d) * half(y[i + 1].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(VNNI ? dot_s8_s8_512_vnni(xq, yq) : dot_s8_s8_512(xq, yq)), d, acc);
-    }
-    __m256 tail = _mm256_setzero_ps();
-    if (i < nb) tail = block_dot_avx2(x[i], y[i], tail);
-    return hsum(acc) + hsum(tail);
-}
-SLM_TARGET_AVX512 static float dot_q8_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return dot_q8_0_q8_0_avx512_body<false>(n, x, y); }
-SLM_TARGET_AVX512VNNI static float dot_q8_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return dot_q8_0_q8_0_avx512_body<true>(n, x, y); }
-
+SLM_TARGET_AVX512 static float dot_q8_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q8_0, false>(n, x, y); }
+SLM_TARGET_AVX512VNNI static float dot_q8_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q8_0, true>(n, x, y); }
 
 // Dequantization for training's weight tiles: float(q) * d, as the reference (bit-identical).
 SLM_TARGET_AVX512 static void dequantize_row_q8_0_avx512(const void* vx, float* y, int64_t n) {
@@ -130,16 +100,12 @@ SLM_TARGET_AVX512 static void dequantize_row_q8_0_avx512(const void* vx, float* 
 }
 
 TypeKernels kernels_q8_0() {
-    TypeKernels k;
-    k.ref = {GgmlType::Q8_0, quantize_row_q8_0_ref, dequantize_row_q8_0, GgmlType::Q8_0, dot_q8_0_q8_0_scalar,
-             quantize_row_q8_0_act_ref};
-    LevelKernels& avx2 = k.level[int(SimdLevel::avx2)];
-    avx2.dot = dot_q8_0_q8_0_avx2;
-    avx2.quantize = quantize_row_q8_0_avx2;
-    avx2.quantize_activation = quantize_row_q8_0_act_avx2;
-    k.level[int(SimdLevel::avx512)].dot = dot_q8_0_q8_0_avx512bw;
+    TypeKernels k = dot_kernels({GgmlType::Q8_0, quantize_row_q8_0_ref, dequantize_row_q8_0, GgmlType::Q8_0,
+                                 dot_q8_0_q8_0_scalar, quantize_row_q8_0_act_ref},
+                                dot_q8_0_q8_0_avx2, dot_q8_0_q8_0_avx512bw, dot_q8_0_q8_0_avx512vnni);
+    k.level[int(SimdLevel::avx2)].quantize = quantize_row_q8_0_avx2;
+    k.level[int(SimdLevel::avx2)].quantize_activation = quantize_row_q8_0_act_avx2;
     k.level[int(SimdLevel::avx512)].dequantize = dequantize_row_q8_0_avx512;
-    k.level[int(SimdLevel::avx512_vnni)].dot = dot_q8_0_q8_0_avx512vnni;
     return k;
 }
 

@@ -85,13 +85,12 @@ float dot_q8_1_q8_1_scalar(int64_t n, const void* vx, const void* vy) {
 
 }  // namespace
 
-TypeKernels kernels_q8_1() {
-    TypeKernels k;
-    k.ref = {GgmlType::Q8_1, quantize_row_q8_1_ref, dequantize_row_q8_1, GgmlType::Q8_1, dot_q8_1_q8_1_scalar,
-             quantize_row_q8_1_act_ref};
-    LevelKernels& avx2 = k.level[int(SimdLevel::avx2)];
-    avx2.quantize = quantize_row_q8_1_avx2;
-    avx2.quantize_activation = quantize_row_q8_1_act_avx2;
+TypeKernels kernels_q8_1() {  // no dot product of its own: Q8_1 is Q4_1's and Q5_1's activation type
+    TypeKernels k = dot_kernels({GgmlType::Q8_1, quantize_row_q8_1_ref, dequantize_row_q8_1, GgmlType::Q8_1,
+                                 dot_q8_1_q8_1_scalar, quantize_row_q8_1_act_ref},
+                                nullptr);
+    k.level[int(SimdLevel::avx2)].quantize = quantize_row_q8_1_avx2;
+    k.level[int(SimdLevel::avx2)].quantize_activation = quantize_row_q8_1_act_avx2;
     return k;
 }
 

@@ -66,10 +66,9 @@ static float dot_q8_K_q8_K_scalar(int64_t n, const void* vx, const void* vy) {
 }
 
 // Q8_K is only an activation type: no SIMD variants (its quantizer runs once per activation row).
-TypeKernels kernels_q8_K() {
-    TypeKernels k;
-    k.ref = {GgmlType::Q8_K, quantize_row_q8_K, dequantize_row_q8_K, GgmlType::Q8_K, dot_q8_K_q8_K_scalar};
-    return k;
+TypeKernels kernels_q8_K() {  // the reference only: Q8_K is the K-quants' activation type
+    return dot_kernels({GgmlType::Q8_K, quantize_row_q8_K, dequantize_row_q8_K, GgmlType::Q8_K, dot_q8_K_q8_K_scalar},
+                       nullptr);
 }
 
 }  // namespace slm::kernels

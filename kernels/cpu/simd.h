@@ -177,4 +177,118 @@ SLM_TARGET_AVX512VNNI static inline __m512i dot_s8_s8_512_vnni(__m512i x_s8, __m
     return dot_u8_s8_512_vnni(ax, y_s8);
 }
 
+// ---------------------------------------------------------------- Q4_K / Q5_K, AVX2
+
+// Per block: the 8 scales as s16, in both 128-bit lanes (*scales), and the min products m_j * (sum of the
+// activations of sub-block j) as 4 s32 lanes (the bsums pairs 0+1, 2+3, ... are the sub-blocks' sums);
+// each format accumulates the min term in its own (ggml's) order.
+SLM_TARGET_AVX2 static inline __m128i k4_block_scales_avx2(const uint8_t* scales12, const int16_t* bsums, __m256i* scales) {
+    const __m256i sm16 = _mm256_cvtepu8_epi16(scales_mins_k4(scales12));  // 8 scales, 8 mins
+    *scales = _mm256_permute2x128_si256(sm16, sm16, 0x00);
+    const __m256i bs = load32(bsums);
+    const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    return _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), sub_sums);
+}
+
+// sumi + the levels q_lo (sub-block 2c) and q_hi (2c+1) of chunk c times the activations a (its 64 bytes),
+// each sub-block times its scale: maddubs (u8 x s8, pairs summed to s16, exact for levels <= 31), then madd
+// by the scale picked with pick[e] = broadcast16_control(e).
+SLM_TARGET_AVX2 static inline __m256i k4_chunk_avx2(__m256i sumi, __m256i q_lo, __m256i q_hi, const int8_t* a, __m256i scales,
+                                                    const __m256i* pick, int c) {
+    const __m256i scale_lo = _mm256_shuffle_epi8(scales, pick[2 * c]);
+    const __m256i scale_hi = _mm256_shuffle_epi8(scales, pick[2 * c + 1]);
+    const __m256i p_lo = _mm256_madd_epi16(scale_lo, _mm256_maddubs_epi16(q_lo, load32(a)));
+    const __m256i p_hi = _mm256_madd_epi16(scale_hi, _mm256_maddubs_epi16(q_hi, load32(a + 32)));
+    return _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+}
+
+// ---------------------------------------------------------------- Q4_K / Q5_K, AVX-512
+
+// The two share the scale layout (8 scales and 8 mins of 6 bits) and the AVX-512 loop: one 64-byte load of
+// levels covers chunks c and c+1, its low nibbles sub-blocks 2c and 2c+2, its high nibbles 2c+1 and 2c+3
+// (Q5_K adds its fifth bits before the products). Levels are at most 31, so maddubs (2*31*127) and dpbusd
+// (4*31*127) are exact and their results fit the 16 bits madd / dpwssd read.
+
+// Per block: adds the min term dmin * sum_j m_j * (sum of the activations of sub-block j) to acc_m (4 lanes)
+// and returns the 8 scales as s32 lanes; for the madd form each scale is repeated in both 16-bit halves,
+// for VNNI only the low half holds it (dpwssd's high-half product is then 0).
+template <bool VNNI>
+SLM_TARGET_AVX512VNNI static inline __m512i k4_block_scales_512(const uint8_t* scales, const int16_t* bsums, float dmin,
+                                                                __m128& acc_m) {
+    const __m128i sm8 = scales_mins_k4(scales);  // 8 scales, 8 mins
+    const __m256i bs = load32(bsums);
+    const __m128i sub_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    const __m128i prod_m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8)), sub_sums);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
+    __m512i sc32 = _mm512_cvtepu8_epi32(sm8);
+    if (!VNNI) sc32 = _mm512_or_si512(sc32, _mm512_slli_epi32(sc32, 16));
+    return sc32;
+}
+
+// sumi + the products of the levels q_lo (sub-blocks 2c, 2c+2) and q_hi (2c+1, 2c+3) with the activations
+// of chunks c and c+1 (a: their 128 bytes), each sub-block times its scale (sc32 from k4_block_scales_512).
+template <bool VNNI>
+SLM_TARGET_AVX512VNNI static inline __m512i k4_chunk_pair_512(__m512i sumi, __m512i q_lo, __m512i q_hi, const int8_t* a,
+                                                              __m512i sc32, int c) {
+    const __m512i a_lo = join(load32(a), load32(a + 64));
+    const __m512i a_hi = join(load32(a + 32), load32(a + 96));
+    const __m512i s_lo = pick_pair32(sc32, 2 * c, 2 * c + 2);
+    const __m512i s_hi = pick_pair32(sc32, 2 * c + 1, 2 * c + 3);
+    if constexpr (VNNI) {
+        const __m512i zero = _mm512_setzero_si512();
+        sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q_lo, a_lo), s_lo);
+        return _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q_hi, a_hi), s_hi);
+    } else {
+        const __m512i p_lo = _mm512_madd_epi16(s_lo, _mm512_maddubs_epi16(q_lo, a_lo));
+        const __m512i p_hi = _mm512_madd_epi16(s_hi, _mm512_maddubs_epi16(q_hi, a_hi));
+        return _mm512_add_epi32(sumi, _mm512_add_epi32(p_lo, p_hi));
+    }
+}
+
+// ---------------------------------------------------------------- Q2_K / Q3_K
+
+// AVX2 (32 values, sub-blocks 2k and 2k+1, per register): the pshufb control that, applied to a register
+// holding 8 int16 scales in both 128-bit lanes, broadcasts scale 2t over the low lane and scale 2t+1 over the
+// high lane (the two 16-value halves of sub-block pair t).
+SLM_TARGET_AVX2 static inline __m256i k16_scale_pair_shuffle(int t) {
+    const __m128i lo = _mm_set1_epi16(int16_t(((4 * t + 1) << 8) | (4 * t)));
+    const __m128i hi = _mm_set1_epi16(int16_t(((4 * t + 3) << 8) | (4 * t + 2)));
+    return _mm256_set_m128i(hi, lo);
+}
+
+// AVX-512
+
+// Both have 16 sub-blocks of 16 values with one scale each. 64 values (sub-blocks 4m..4m+3) per register,
+// one sub-block per 128-bit lane; the 16 scales are s16 in the low 256 bits of sc512.
+
+// Lane g (of 4) of the result: int16 index 4m+g repeated, for _mm512_permutexvar_epi16 (and, as the low 4
+// bits of each 32-bit lane are 4m+g too, for _mm512_permutexvar_epi32).
+SLM_TARGET_AVX512 static inline __m512i k16_scale_index(int m) {
+    const int a = (4 * m) * 0x10001, b = (4 * m + 1) * 0x10001, c = (4 * m + 2) * 0x10001,
+              e = (4 * m + 3) * 0x10001;
+    return _mm512_set_epi32(e, e, e, e, c, c, c, c, b, b, b, b, a, a, a, a);
+}
+
+// The scales in the form k16_products_512 reads: as they are for the madd form; for VNNI each in the low
+// half of a 32-bit lane (scale, 0), so dpwssd's high-half product is 0.
+template <bool VNNI>
+SLM_TARGET_AVX512VNNI static inline __m512i k16_scales_512(__m512i sc512) {
+    if constexpr (VNNI) return _mm512_cvtepu16_epi32(_mm512_castsi512_si256(sc512));
+    else return sc512;
+}
+
+// sumi + the unsigned levels u of sub-blocks 4m..4m+3 times the activations a (their 64 bytes), each
+// sub-block times its scale (idx = k16_scale_index(m), sc = k16_scales_512). The products of 4 values fit
+// 16 bits for levels <= 7 (4*7*127), so dpbusd + dpwssd and maddubs + madd give the same sums.
+template <bool VNNI>
+SLM_TARGET_AVX512VNNI static inline __m512i k16_products_512(__m512i sumi, __m512i u, __m512i a, __m512i idx, __m512i sc) {
+    if constexpr (VNNI) {
+        const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, a);
+        return _mm512_dpwssd_epi32(sumi, t, _mm512_permutexvar_epi32(idx, sc));
+    } else {
+        const __m512i p = _mm512_maddubs_epi16(u, a);
+        return _mm512_add_epi32(sumi, _mm512_madd_epi16(p, _mm512_permutexvar_epi16(idx, sc)));
+    }
+}
+
 }  // namespace slm::kernels::simd

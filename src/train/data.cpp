@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "common.h"
 #include "forward.h"
+#include "input_file.h"
 #include "intent/eval.h"
 #include "intent/schema.h"
 #include "model.h"
@@ -33,15 +33,13 @@ Sequence render(const Tokenizer& tok, const chat::Template& tpl, const std::vect
 }
 
 Dataset load_dataset(const std::string& path, const Tokenizer& tok, const chat::Template& tpl, const DataOptions& opt) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("%s: cannot open", path.c_str());
+    // input_file.h: a FIFO, a device or a directory is refused at once; json::jsonl_lines: the one JSONL rule.
+    const std::string text = read_input_file(path, "a JSONL file of examples (the messages format of slm gen-data)");
     Dataset d;
     d.path = path;
-    std::string line;
-    int ln = 0;
-    while (std::getline(in, line)) {
-        ln++;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    for (const json::JsonlLine& jl : json::jsonl_lines(text)) {
+        const int ln = int(jl.line_no);
+        const std::string_view line = jl.text;
         const std::string where = strfmt("%s:%d", path.c_str(), ln);
         json::Value v;
         std::string err;

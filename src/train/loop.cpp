@@ -56,7 +56,25 @@ double dataset_loss(Trainer& tr, const Dataset& d, int batch) {
     return n_t ? sum / double(n_t) : 0.0;
 }
 
+// Where the adapter being validated goes for the length of the validation (beside the output).
+static std::string validation_adapter_path(const LoopOptions& opt) {
+    return (opt.out.empty() ? std::string("slm-train") : opt.out) + ".val.tmp.gguf";
+}
+
+TrainOutputs open_outputs(const LoopOptions& opt) {
+    TrainOutputs o;
+    if (!opt.out.empty()) o.out.emplace(opt.out);
+    if (!opt.ckpt_path.empty()) o.checkpoint.emplace(opt.ckpt_path);
+    if (opt.eval_n != 0 && !opt.base_path.empty()) OutputFile::check_target(validation_adapter_path(opt));
+    return o;
+}
+
 void save_checkpoint(const std::string& path, const Trainer& tr, const AdamW& adam, int64_t step, const LoopOptions& opt) {
+    OutputFile out(path);
+    save_checkpoint(out, tr, adam, step, opt);
+}
+
+void save_checkpoint(OutputFile& out, const Trainer& tr, const AdamW& adam, int64_t step, const LoopOptions& opt) {
     gguf::Writer w;
     w.set("general.type", gguf::Value::make_string("slm-train-checkpoint"));
     w.set("train.step", gguf::Value::make_u64(uint64_t(step)));
@@ -75,7 +93,8 @@ void save_checkpoint(const std::string& path, const Trainer& tr, const AdamW& ad
     const float* v = adam.v.empty() ? zero.data() : adam.v.data();
     w.add_tensor_view("adam.m", GgmlType::F32, {n}, m, uint64_t(n) * 4);
     w.add_tensor_view("adam.v", GgmlType::F32, {n}, v, uint64_t(n) * 4);
-    w.write(path);
+    w.write(out);
+    out.commit();
 }
 
 int64_t load_checkpoint(const std::string& path, Trainer& tr, AdamW& adam) {
@@ -99,7 +118,7 @@ int64_t load_checkpoint(const std::string& path, Trainer& tr, AdamW& adam) {
 }
 
 LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend holds it*/, const Dataset& train, const Dataset* val,
-                      const LoopOptions& opt) {
+                      const LoopOptions& opt, TrainOutputs* outputs) {
     if (opt.batch <= 0) fail("--batch must be positive (got %d)", opt.batch);
     if (opt.accum <= 0) fail("--accum must be positive (got %d)", opt.accum);
     if (opt.epochs <= 0) fail("--epochs must be positive (got %d)", opt.epochs);
@@ -110,6 +129,16 @@ LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend hol
     int64_t total = spe * opt.epochs;
     if (opt.max_steps > 0) total = std::min(total, opt.max_steps);
     const int64_t warmup = opt.warmup < 1 ? int64_t(std::llround(opt.warmup * double(total))) : int64_t(opt.warmup);
+
+    std::optional<TrainOutputs> own;
+    if (!outputs) outputs = &own.emplace(open_outputs(opt));
+    // Commits the open checkpoint file and opens the next one (so every later checkpoint has its file already).
+    auto checkpoint = [&](const AdamW& adam, int64_t at_step, bool last) {
+        if (!outputs->checkpoint) outputs->checkpoint.emplace(opt.ckpt_path);
+        save_checkpoint(*outputs->checkpoint, tr, adam, at_step, opt);
+        outputs->checkpoint.reset();
+        if (!last) outputs->checkpoint.emplace(opt.ckpt_path);
+    };
 
     AdamW adam;
     adam.weight_decay = opt.weight_decay;
@@ -167,14 +196,14 @@ LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend hol
                          res.gflops, fmt_time(el / double(step + 1 - start_step) * double(total - step - 1)).c_str());
         }
         if (!opt.ckpt_path.empty() && opt.save_every > 0 && (step + 1) % opt.save_every == 0)
-            save_checkpoint(opt.ckpt_path, tr, adam, step + 1, opt);
+            checkpoint(adam, step + 1, false);
         const bool epoch_end = (step + 1) % spe == 0 || step + 1 == total;
         if (epoch_end && val) {
             if (opt.progress) std::fprintf(stderr, "\n");
             res.val_loss = dataset_loss(tr, *val, opt.batch);
             std::string match;
             if (opt.eval_n != 0 && !opt.base_path.empty() && !opt.val_path.empty()) {
-                const std::string tmp = (opt.out.empty() ? std::string("slm-train") : opt.out) + ".val.tmp.gguf";
+                const std::string tmp = validation_adapter_path(opt);
                 tr.save(tmp);
                 std::unique_ptr<Model> m;
                 if (tr.options().full) {
@@ -194,8 +223,12 @@ LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend hol
         }
     }
     if (opt.progress) std::fprintf(stderr, "\n");
-    if (!opt.ckpt_path.empty()) save_checkpoint(opt.ckpt_path, tr, adam, step, opt);
-    if (!opt.out.empty() && step == total) tr.save(opt.out);
+    if (!opt.ckpt_path.empty()) checkpoint(adam, step, true);
+    if (!opt.out.empty() && step == total) {
+        if (!outputs->out) outputs->out.emplace(opt.out);
+        tr.save(*outputs->out);
+        outputs->out.reset();
+    }
     return res;
 }
 

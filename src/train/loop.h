@@ -7,7 +7,10 @@
 // RNG state follow from the step) resumes bit for bit.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "output_file.h"
 
 #include "train/data.h"
 #include "train/optim.h"
@@ -50,9 +53,23 @@ struct LoopResult {
 // Mean loss per target token of a dataset (forward only, in batches of `batch` sequences).
 double dataset_loss(Trainer& tr, const Dataset& d, int batch);
 
-LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const Dataset* val, const LoopOptions& opt);
+// The files a run writes (output_file.h), opened before the work: a refused target (a device, a FIFO, a
+// directory) or a missing folder fails at once instead of after hours of training. `out` (opt.out) is committed
+// at the end when every step has run; `checkpoint` (opt.ckpt_path) is committed at each checkpoint, and the
+// next one is opened at once, so a checkpoint is never half written and the path is checked again every time.
+struct TrainOutputs {
+    std::optional<OutputFile> out, checkpoint;
+};
+// Opens the outputs opt names (none where the path is empty); also checks the validation adapter's path.
+TrainOutputs open_outputs(const LoopOptions& opt);
 
-// Checkpoint files (GGUF: the parameters, AdamW's moments, the step).
+// outputs: the files the caller opened before its own work (loading, a --test evaluation); nullptr: the loop
+// opens them itself before the first step.
+LoopResult train_loop(Trainer& tr, ThreadPool& pool, const Dataset& train, const Dataset* val, const LoopOptions& opt,
+                      TrainOutputs* outputs = nullptr);
+
+// Checkpoint files (GGUF: the parameters, AdamW's moments, the step). The OutputFile form commits `out`.
+void save_checkpoint(OutputFile& out, const Trainer& tr, const AdamW& adam, int64_t step, const LoopOptions& opt);
 void save_checkpoint(const std::string& path, const Trainer& tr, const AdamW& adam, int64_t step, const LoopOptions& opt);
 int64_t load_checkpoint(const std::string& path, Trainer& tr, AdamW& adam);
 

@@ -9,6 +9,7 @@
 #include "gguf.h"
 #include "model.h"
 #include "ops.h"
+#include "output_file.h"
 #include "threadpool.h"
 
 namespace slm::train {
@@ -473,6 +474,11 @@ double Trainer::flops_per_token(int64_t seq_len, double target_fraction) const {
 }
 
 void Trainer::save(const std::string& path) const {
+    OutputFile out(path);
+    save(out);
+}
+
+void Trainer::save(OutputFile& file) const {
     const ModelConfig& c = model_.config();
     gguf::Writer w;
     if (opt_.full) {
@@ -491,7 +497,8 @@ void Trainer::save(const std::string& path) const {
                 out.add_tensor_view(t.name, t.type, ne, model_.file().tensor_data(t), t.nbytes);
             }
         }
-        out.write(path);
+        out.write(file);
+        file.commit();
         return;
     }
     w.set("general.architecture", gguf::Value::make_string(c.arch));
@@ -501,7 +508,8 @@ void Trainer::save(const std::string& path) const {
     w.set("general.name", gguf::Value::make_string("slm LoRA adapter" + (c.name.empty() ? std::string() : " for " + c.name)));
     for (const Param& p : plist_)
         w.add_tensor_view(p.name, GgmlType::F32, p.ne, theta_.data() + p.offset, p.size * sizeof(float));
-    w.write(path);
+    w.write(file);
+    file.commit();
 }
 
 }  // namespace slm::train

@@ -21,6 +21,7 @@
 namespace slm {
 class Model;
 class ThreadPool;
+class OutputFile;
 }
 
 namespace slm::train {
@@ -85,7 +86,9 @@ public:
     double flops_per_token(int64_t seq_len, double target_fraction) const;
 
     // Writes the adapter (LoRA mode) in llama.cpp's LoRA GGUF layout, or the whole model (full mode) as an
-    // F32 GGUF with the base's metadata.
+    // F32 GGUF with the base's metadata. The OutputFile form writes into a file the caller opened before the
+    // training began (output_file.h) and commits it; the path form opens one now.
+    void save(OutputFile& out) const;
     void save(const std::string& path) const;
 
 private:

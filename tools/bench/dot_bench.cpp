@@ -2,7 +2,7 @@
 // weight bytes read (the figure that matters for batch-1 decoding, which streams every weight once per token).
 //
 // Build (after `make`, which produces build/libslm.a) and run from the repository root:
-//   g++ -std=c++20 -O2 -Isrc -Ikernels tools/bench/dot_bench.cpp build/libslm.a -pthread -o build/dot_bench
+//   g++ -std=c++20 -O2 -Isrc tools/bench/dot_bench.cpp build/libslm.a -pthread -o build/dot_bench
 //   ./build/dot_bench [--mb 64] [--n 576,1536,2048,8192] [--seconds 0.5] [--types q4_0,q8_0,f16]
 //
 // For each type: a weight matrix of ~MB megabytes (rows of n elements, random values quantized with the
@@ -20,13 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "backend.h"
 #include "common.h"
-#include "cpu/cpu_features.h"
-#include "cpu/kernels.h"
 #include "types.h"
 
 using namespace slm;
-using namespace slm::kernels;
 
 namespace {
 
@@ -110,16 +108,18 @@ double now_s() {
 }
 
 void bench_type(GgmlType t, const Options& o, int64_t n) {
-    if (!has_ops(t)) {
+    // Every level up to this run's (SLM_SIMD caps it), the reference first (backend.h's probe::dot_variants).
+    const std::vector<probe::DotVariant> vs = probe::dot_variants(t);
+    if (vs.empty()) {
         std::printf("%-6s  (no kernels yet)\n", type_name(t));
         return;
     }
-    const TypeOps& ops = type_ops(t);
-    if (!ops.quantize) {
+    if (!codec::can_quantize(t)) {
         std::printf("%-6s  (no quantizer to build test data)\n", type_name(t));
         return;
     }
-    const int64_t bs = std::max(type_info(t).block_size, type_info(ops.vec_dot_type).block_size);
+    const GgmlType act = probe::vec_dot_type(t);
+    const int64_t bs = std::max(type_info(t).block_size, type_info(act).block_size);
     if (n % bs) {
         // (llama.cpp's quantizer gives such rows a fallback type: Q8_0 / Q5_0 / Q4_1 ... instead of a K-quant)
         std::printf("%-6s  (n = %lld is not a multiple of its %lld-element blocks)\n", type_name(t), (long long)n, (long long)bs);
@@ -133,36 +133,26 @@ void bench_type(GgmlType t, const Options& o, int64_t n) {
     std::vector<uint8_t> w(size_t(rows * rb));
     for (int64_t r = 0; r < rows; r++) {
         for (auto& v : x) v = 0.02f * nd(rng);
-        ops.quantize(x.data(), w.data() + r * rb, n);
+        codec::quantize_row(t, x.data(), w.data() + r * rb, n);
     }
     for (auto& v : x) v = nd(rng);
-    std::vector<uint8_t> y(size_t(row_bytes(ops.vec_dot_type, n)));
-    active().activation_quantizer(ops.vec_dot_type)(x.data(), y.data(), n);  // as the forward pass does
+    std::vector<uint8_t> y(size_t(row_bytes(act, n)));
+    probe::quantize_activation(t, x.data(), y.data(), n);  // as the forward pass does
 
-    // Every level up to simd_level(), through its kernel set; a level that has no variant of its own for this
-    // type (its set repeats the one below) is left out.
-    struct V {
-        const char* name;
-        vec_dot_fn fn;
-    };
-    std::vector<V> vs = {{"scalar", ops.dot_ref}};
-    for (int i = 1; i <= int(simd_level()); i++) {
-        const KernelSet& ks = for_level(SimdLevel(i));
-        if (ks.dot(t) != vs.back().fn) vs.push_back({ks.name(), ks.dot(t)});
-    }
     std::vector<float> ref(static_cast<size_t>(rows)), out(static_cast<size_t>(rows));
     std::printf("%-6s  %6.1f MiB, %lld rows x %lld:", type_name(t), double(rows * rb) / (1024 * 1024),
                 (long long)rows, (long long)n);
     double scalar_gbs = 0;
-    for (const V& v : vs) {
+    const auto dot_ref = vs.front().dot;
+    for (const probe::DotVariant& v : vs) {
         double best = 1e30;
         const double start = now_s();
         do {
             const double t0 = now_s();
-            for (int64_t r = 0; r < rows; r++) out[size_t(r)] = v.fn(n, w.data() + r * rb, y.data());
+            for (int64_t r = 0; r < rows; r++) out[size_t(r)] = v.dot(n, w.data() + r * rb, y.data());
             best = std::min(best, now_s() - t0);
         } while (now_s() - start < o.seconds);
-        if (v.fn == ops.dot_ref) ref = out;
+        if (v.dot == dot_ref) ref = out;
         // Differences relative to the typical size of a result (single results can cancel to ~0).
         double max_diff = 0, sum_sq = 0;
         for (int64_t r = 0; r < rows; r++) {
@@ -171,9 +161,9 @@ void bench_type(GgmlType t, const Options& o, int64_t n) {
         }
         const double max_rel = max_diff / (std::sqrt(sum_sq / double(rows)) + 1e-30);
         const double gbs = double(rows * rb) / best / 1e9;
-        if (v.fn == ops.dot_ref) scalar_gbs = gbs;
-        std::printf("  %s %.2f GB/s", v.name, gbs);
-        if (v.fn != ops.dot_ref) std::printf(" (x%.1f, max diff %.0e of rms)", gbs / scalar_gbs, max_rel);
+        if (v.dot == dot_ref) scalar_gbs = gbs;
+        std::printf("  %s %.2f GB/s", v.level, gbs);
+        if (v.dot != dot_ref) std::printf(" (x%.1f, max diff %.0e of rms)", gbs / scalar_gbs, max_rel);
         std::fflush(stdout);
     }
     std::printf("\n");
@@ -184,7 +174,11 @@ void bench_type(GgmlType t, const Options& o, int64_t n) {
 int main(int argc, char** argv) {
     try {
         Options o = parse(argc, argv);
-        std::printf("dot_bench: single thread, SIMD levels up to %s\n", simd_level_name(simd_level()));
+        size_t most = 0;  // the highest level any type has a variant for
+        const char* top = "scalar";
+        for (GgmlType t : kAllTypes)
+            if (const auto vs = probe::dot_variants(t); vs.size() > most) most = vs.size(), top = vs.back().level;
+        std::printf("dot_bench: single thread, SIMD levels up to %s\n", top);
         for (int64_t n : o.ns) {
             std::printf("n = %lld\n", (long long)n);
             for (GgmlType t : o.types) bench_type(t, o, n);
