@@ -33,7 +33,6 @@
 #include <functional>
 #include <map>
 #include <thread>
-#include <tuple>
 #include <string>
 #include <vector>
 
@@ -46,6 +45,7 @@
 #include "input_file.h"
 #include "json.h"
 #include "output_file.h"
+#include "progress.h"
 #include "svg.h"
 #include "threadpool.h"
 
@@ -107,14 +107,6 @@ const Published kStudy[] = {{"base", 0.82}, {"F16", 0.99}, {"Q8_0", -1}, {"Q5_K_
                             {"Q4_K_M", 0.89}, {"Q3_K_M", 0.60}, {"GPTQ-4", -1}};
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-std::string fmt_time(double s) {
-    if (!std::isfinite(s) || s < 0) return "?";
-    const long t = long(s + 0.5);
-    if (t >= 3600) return strfmt("%ldh%02ldm", t / 3600, (t / 60) % 60);
-    if (t >= 60) return strfmt("%ldm%02lds", t / 60, t % 60);
-    return strfmt("%lds", t);
-}
 
 std::string shell_quote(const std::string& s) {
     if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+") == std::string::npos)
@@ -362,36 +354,34 @@ std::string f1(double v) { return v < 0 || !std::isfinite(v) ? "–" : strfmt("%
 
 // Bits per weight of a GGUF file: tensor bytes over tensor elements (every tensor, embeddings and norms
 // included), and the element count.
-// The types a file's weights are stored in, by share of the weights: "q5_0 61%, q6_K 25%, q4_K 14%".
-std::string type_mix(const std::string& path) {
+// What a GGUF file's tensors are, from one read of its header: bits per weight (tensor bytes over tensor
+// elements, every tensor included, embeddings and norms too), the element count, and the types the weights are
+// stored in by share of the weights ("q5_0 61%, q6_K 25%, q4_K 14%").
+struct FileStats {
+    double bpw = 0;
+    int64_t n_params = 0;
+    std::string types;
+};
+FileStats file_stats(const std::string& path) {
     gguf::File f = gguf::File::open(path);
     std::map<std::string, int64_t> n;
-    int64_t total = 0;
+    double bytes = 0;
+    FileStats st;
     for (const auto& t : f.tensors()) {
         n[type_name(t.type)] += t.n_elements();
-        total += t.n_elements();
+        st.n_params += t.n_elements();
+        bytes += double(t.nbytes);
     }
+    st.bpw = st.n_params ? bytes * 8 / double(st.n_params) : 0;
     std::vector<std::pair<int64_t, std::string>> v;
     for (const auto& [k, c] : n) v.push_back({c, k});
     std::sort(v.rbegin(), v.rend());
-    std::string s;
     for (const auto& [c, k] : v) {
-        const double pct = 100.0 * double(c) / double(std::max<int64_t>(1, total));
+        const double pct = 100.0 * double(c) / double(std::max<int64_t>(1, st.n_params));
         if (pct < 0.5) continue;
-        s += strfmt("%s%s %.0f%%", s.empty() ? "" : ", ", k.c_str(), pct);
+        st.types += strfmt("%s%s %.0f%%", st.types.empty() ? "" : ", ", k.c_str(), pct);
     }
-    return s;
-}
-
-std::pair<double, int64_t> file_bpw(const std::string& path) {
-    gguf::File f = gguf::File::open(path);
-    double bytes = 0;
-    int64_t n = 0;
-    for (const auto& t : f.tensors()) {
-        n += t.n_elements();
-        bytes += double(t.nbytes);
-    }
-    return {n ? bytes * 8 / double(n) : 0, n};
+    return st;
 }
 
 
@@ -410,7 +400,7 @@ struct Row {  // one evaluated model
     StepResult step;  // of its evaluation
     double bpw = 0;
     int64_t n_params = 0;
-    std::string types;  // type_mix
+    std::string types;  // FileStats::types
     uint64_t file_bytes = 0;
 };
 
@@ -468,7 +458,7 @@ void write_report(const Config& cfg, const std::string& out, const std::vector<R
     std::string md = "# slm experiment: the study, reproduced\n\n";
     md += strfmt("Base model: `%s`. Test split: %d messages (`%s`). Command: `%s`.\n\n", cfg.base_resolved.c_str(), n_test,
                  (fs::path(out) / "data" / "test.jsonl").string().c_str(), cfg.command.c_str());
-    md += strfmt("Machine: %s; CPU kernels: %s. The whole run took %s.\n\n", machine.c_str(), backend_name.c_str(), fmt_time(total_s).c_str());
+    md += strfmt("Machine: %s; CPU kernels: %s. The whole run took %s.\n\n", machine.c_str(), backend_name.c_str(), fmt_duration(total_s).c_str());
 
     md += "## Base vs tuned\n\n";
     md += "The untuned base gets the task's system prompt and " + std::to_string(cfg.shots) +
@@ -569,7 +559,7 @@ void write_report(const Config& cfg, const std::string& out, const std::vector<R
                      train.find("base") && train.at("base").is_string() ? train.at("base").as_string().c_str() : "?",
                      (long long)num_or(train.find("examples"), 0), (long long)num_or(train.find("tokens"), 0),
                      (long long)num_or(train.find("targets"), 0), int(num_or(train.find("epochs"), 0)), int(num_or(train.find("batch"), 0)),
-                     num_or(train.find("lr"), 0), (long long)num_or(train.find("steps"), 0), fmt_time(num_or(train.find("seconds"), 0)).c_str(),
+                     num_or(train.find("lr"), 0), (long long)num_or(train.find("steps"), 0), fmt_duration(num_or(train.find("seconds"), 0)).c_str(),
                      num_or(train.find("tokens_per_second"), 0), num_or(train.find("gflops"), 0), num_or(train.find("final_loss"), 0));
         if (const json::Value* vl = train.find("val_loss"); vl && vl->is_number()) md += strfmt(", validation %.4f", vl->as_number());
         if (const json::Value* ve = train.find("val_exact"); ve && ve->is_number())
@@ -814,8 +804,8 @@ int cmd_experiment(int argc, char** argv) {
                          write_output_file(audit_text, text);
                      }});
     std::vector<Variant> variants;
-    auto eval_args = [&](const Variant& v) {
-        std::vector<std::string> a = {"eval", "-m", v.model, "--data", test_jsonl, "--json", v.eval, "--report",
+    auto eval_args = [&](const Variant& v, const std::string& data) {
+        std::vector<std::string> a = {"eval", "-m", v.model, "--data", data, "--json", v.eval, "--report",
                                       v.eval.substr(0, v.eval.size() - 5) + ".md", "--threads", threads};
         if (v.format == "base") {
             a.push_back("--few-shot");
@@ -831,7 +821,7 @@ int cmd_experiment(int argc, char** argv) {
     // once steps have run, the ETA scales these by how fast the machine really was.
     const double ex_cost = 0.4;  // per test message evaluated by a tuned model (the base, with its long prompt: x2.75)
     variants.push_back({"base", base_gguf, P("eval/base.json"), "", false});
-    steps.push_back({"eval-base", "evaluate the untuned base", eval_args(variants.back()), {variants.back().eval},
+    steps.push_back({"eval-base", "evaluate the untuned base", eval_args(variants.back(), test_jsonl), {variants.back().eval},
                      ex_cost * 2.75 * cfg.test_n, {}});
     const std::string adapter = P("models/adapter.gguf"), ckpt = P("train/checkpoint.gguf"), train_json = P("train/train.json");
     {
@@ -879,7 +869,7 @@ int cmd_experiment(int argc, char** argv) {
     for (const Variant& v : variants) {
         if (v.format == "base") continue;
         steps.push_back({"eval-" + v.format + (v.gpu && v.format == "F16" ? "-gpu" : ""), "evaluate tuned " + v.format + (v.gpu ? " on the GPU" : ""),
-                         eval_args(v), {v.eval}, ex_cost * cfg.test_n, {}});
+                         eval_args(v, test_jsonl), {v.eval}, ex_cost * cfg.test_n, {}});
     }
 
     // The hand-written messages (slm gen-data writes them; a --data folder may have them): base and tuned F16.
@@ -889,8 +879,7 @@ int cmd_experiment(int argc, char** argv) {
         for (const Variant& v0 : {variants[0], variants[1]}) {
             Variant v = v0;
             v.eval = P("eval/" + std::string(v.format == "base" ? "base" : "tuned-F16") + "-handwritten.json");
-            std::vector<std::string> a = eval_args(v);
-            a[4] = hw_jsonl;  // --data
+            std::vector<std::string> a = eval_args(v, hw_jsonl);
             if (cfg.test_n < 78) a.insert(a.end(), {"--limit", std::to_string(cfg.test_n)});
             steps.push_back({std::string(v.format == "base" ? "eval-base" : "eval-F16") + "-hw",
                              std::string("evaluate ") + (v.format == "base" ? "the base" : "tuned F16") + " on the hand-written messages",
@@ -931,16 +920,17 @@ int cmd_experiment(int argc, char** argv) {
         bool done = fs::is_regular_file(rec, ec);
         for (const auto& o : s.outputs) done = done && fs::exists(o, ec);
         StepResult r;
+        json::Value j;  // the step's record, as on disk
         if (done) {
-            const json::Value j = read_json(rec);
+            j = read_json(rec);
             r.seconds = num_or(j.find("seconds"), 0);
             r.peak_rss_kib = long(num_or(j.find("peak_rss_kib"), -1));
             r.energy_j = num_or(j.find("energy_j"), -1);
-            std::printf("[%zu/%zu] %-12s done before (%s)\n", i + 1, steps.size(), s.name.c_str(), fmt_time(r.seconds).c_str());
+            std::printf("[%zu/%zu] %-12s done before (%s)\n", i + 1, steps.size(), s.name.c_str(), fmt_duration(r.seconds).c_str());
         } else {
             const double eta = done_cost > 0 ? spent / done_cost * (total_cost - done_cost) : -1;
             std::printf("[%zu/%zu] %-12s %s  (elapsed %s, ETA %s)\n", i + 1, steps.size(), s.name.c_str(), s.what.c_str(),
-                        fmt_time(now_s() - t_start).c_str(), eta < 0 ? "after the first step" : fmt_time(eta).c_str());
+                        fmt_duration(now_s() - t_start).c_str(), eta < 0 ? "after the first step" : fmt_duration(eta).c_str());
             std::vector<std::string> a = s.args;
             if (s.name == "train" && cfg.resume && fs::is_regular_file(ckpt, ec)) {
                 a.push_back("--resume");
@@ -954,7 +944,7 @@ int cmd_experiment(int argc, char** argv) {
             } else {
                 r = run_child(a, P("logs/" + s.name + ".log"), rapl);
             }
-            json::Value j = json::Value::object();
+            j = json::Value::object();
             j.set("step", s.name);
             j.set("command", a.empty() ? json::Value() : json::Value("slm " + join_cmd(a)));
             j.set("seconds", r.seconds);
@@ -965,8 +955,7 @@ int cmd_experiment(int argc, char** argv) {
             done_cost += s.cost;
         }
         results[s.name] = r;
-        json::Value sj = read_json(rec);
-        steps_json.push_back(sj);
+        steps_json.push_back(std::move(j));
     }
 
     // Gather and report.
@@ -982,8 +971,10 @@ int cmd_experiment(int argc, char** argv) {
         if (!v.audit.empty()) r.audit = read_json(v.audit);
         std::string step_name = v.format == "base" ? "eval-base" : "eval-" + v.format + (v.gpu && v.format == "F16" ? "-gpu" : "");
         r.step = results[step_name];
-        std::tie(r.bpw, r.n_params) = file_bpw(v.model);
-        r.types = type_mix(v.model);
+        const FileStats st = file_stats(v.model);
+        r.bpw = st.bpw;
+        r.n_params = st.n_params;
+        r.types = st.types;
         r.file_bytes = fs::file_size(fs::canonical(v.model, ec), ec);
         rows.push_back(std::move(r));
         if (v.format != "base" && !(v.gpu && v.format == "F16")) files.push_back({"tuned-" + v.format, v.model});

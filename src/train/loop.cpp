@@ -12,6 +12,7 @@
 #include "common.h"
 #include "gguf.h"
 #include "model.h"
+#include "progress.h"
 #include "threadpool.h"
 
 namespace slm::train {
@@ -30,14 +31,6 @@ std::vector<int> epoch_order(size_t n, uint64_t seed, int epoch) {
     std::mt19937_64 g(seed * 1000003ull + uint64_t(epoch));
     for (size_t i = n; i > 1; i--) std::swap(o[i - 1], o[size_t(g() % i)]);
     return o;
-}
-
-std::string fmt_time(double s) {
-    if (!std::isfinite(s) || s < 0) return "?";
-    const long t = long(s + 0.5);
-    if (t >= 3600) return strfmt("%ldh%02ldm", t / 3600, (t / 60) % 60);
-    if (t >= 60) return strfmt("%ldm%02lds", t / 60, t % 60);
-    return strfmt("%lds", t);
 }
 
 }  // namespace
@@ -193,7 +186,7 @@ LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend hol
         if (opt.progress) {
             std::fprintf(stderr, "\rstep %lld/%lld  epoch %d  loss %.4f  |g| %.3g  lr %.3g  %.0f tok/s  %.1f GFLOP/s  ETA %s   ",
                          (long long)(step + 1), (long long)total, epoch + 1, res.last_loss, gnorm, lr, res.tokens_per_s,
-                         res.gflops, fmt_time(el / double(step + 1 - start_step) * double(total - step - 1)).c_str());
+                         res.gflops, fmt_duration(el / double(step + 1 - start_step) * double(total - step - 1)).c_str());
         }
         if (!opt.ckpt_path.empty() && opt.save_every > 0 && (step + 1) % opt.save_every == 0)
             checkpoint(adam, step + 1, false);
@@ -219,7 +212,7 @@ LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend hol
                 match = "  val " + res.val_match.summary();
             }
             std::fprintf(stderr, "epoch %d: train loss %.4f  val loss %.4f%s  (%s of training so far)\n", epoch + 1, res.last_loss,
-                         res.val_loss, match.c_str(), fmt_time(res.seconds).c_str());
+                         res.val_loss, match.c_str(), fmt_duration(res.seconds).c_str());
         }
     }
     if (opt.progress) std::fprintf(stderr, "\n");
