@@ -464,7 +464,9 @@ TEST_CASE("hf: GPTQ checkpoints (AutoGPTQ v1 with act-order, GPTQModel v2) impor
                 {&L.wq, h + "self_attn.q_proj"}, {&L.wk, h + "self_attn.k_proj"}, {&L.wv, h + "self_attn.v_proj"},
                 {&L.wo, h + "self_attn.o_proj"}, {&L.w_gate, h + "mlp.gate_proj"}, {&L.w_up, h + "mlp.up_proj"},
                 {&L.w_down, h + "mlp.down_proj"}};
-            for (const auto& [W, name] : mats) {
+            for (const auto& mat : mats) {
+                const Weight* W = mat.first;
+                const std::string& name = mat.second;  // (no structured binding: clang 14 cannot capture one)
                 CAPTURE(name);
                 REQUIRE(W->w.format == WeightFormat::gptq);
                 const gptq::Quantized& q = quantized.at(name);

@@ -132,7 +132,8 @@ TEST_CASE("train: matmul_train (with and without LoRA) matches ops::linear, what
 }
 
 TEST_CASE("train: matmul_dw's two paths (narrow dy, narrow x) match the reference, whatever the thread count") {
-    for (auto [n_out, n_in] : {std::pair{8, 200}, std::pair{200, 8}, std::pair{33, 70}}) {
+    for (const std::pair<int, int> shape : {std::pair{8, 200}, std::pair{200, 8}, std::pair{33, 70}}) {
+        const int n_out = shape.first, n_in = shape.second;  // (no structured binding: clang 14 cannot capture one)
         CAPTURE(n_out);
         CAPTURE(n_in);
         for (int n : {1, 9, 70}) {
