@@ -6,10 +6,35 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "common.h"
+#include "output_file.h"
 
 namespace slm {
+
+namespace {
+struct Remembered {
+    uint64_t dev, ino;
+    std::string path;
+};
+std::mutex g_inputs_mu;
+bool g_remember = false;
+std::vector<Remembered> g_inputs;
+}  // namespace
+
+void remember_inputs() {
+    std::lock_guard<std::mutex> lk(g_inputs_mu);
+    g_remember = true;
+}
+
+std::string remembered_input(uint64_t dev, uint64_t ino) {
+    std::lock_guard<std::mutex> lk(g_inputs_mu);
+    for (const Remembered& r : g_inputs)
+        if (r.dev == dev && r.ino == ino) return r.path;
+    return "";
+}
 
 int open_input(const std::string& path, const char* what) {
     if (path.empty()) fail("empty file name (expected %s)", what);
@@ -36,9 +61,25 @@ int open_input(const std::string& path, const char* what) {
                                                   : "not a regular file";
         fail("%s: is %s, expected %s", path.c_str(), kind, what);
     }
+    const std::string out = OutputFile::open_target(uint64_t(st.st_dev), uint64_t(st.st_ino));
+    if (!out.empty()) {
+        ::close(fd);
+        fail("%s: is also this command's output (%s); it would be replaced by what is read from it: write the "
+             "output to another file", path.c_str(), out.c_str());
+    }
+    {
+        std::lock_guard<std::mutex> lk(g_inputs_mu);
+        if (g_remember && g_inputs.size() < 4096) g_inputs.push_back({uint64_t(st.st_dev), uint64_t(st.st_ino), path});
+    }
     int fl = ::fcntl(fd, F_GETFL);
     if (fl >= 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     return fd;
+}
+
+bool same_existing_file(const std::string& a, const std::string& b) {
+    struct stat sa, sb;
+    return !a.empty() && !b.empty() && ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 std::string read_input_file(const std::string& path, const char* what, uint64_t max_bytes) {

@@ -18,4 +18,15 @@ int open_input(const std::string& path, const char* what);
 // path (nothing is allocated for them).
 std::string read_input_file(const std::string& path, const char* what, uint64_t max_bytes = uint64_t(1) << 32);
 
+// From this call on, the process remembers every file it opens through open_input, and an OutputFile whose
+// target is one of them is refused (output_file.h): the command-line tool calls it once at start, so `slm
+// quantize a.gguf a.gguf` fails instead of replacing the user's file. (Off by default: a test process that
+// writes and reads the same files over many cases would otherwise refuse its own later writes.)
+void remember_inputs();
+// The path an input was opened under, if the file (dev, ino) is a remembered input; "" otherwise.
+std::string remembered_input(uint64_t dev, uint64_t ino);
+
+// Whether a and b name one existing file (same device and inode, whatever the spelling or links).
+bool same_existing_file(const std::string& a, const std::string& b);
+
 }  // namespace slm

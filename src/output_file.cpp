@@ -6,9 +6,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <mutex>
 #include <random>
 
 #include "common.h"
+#include "input_file.h"
 
 namespace slm {
 
@@ -44,7 +47,41 @@ void check_existing(const std::string& path) {
         fail("%s: exists and is not a regular file (a device, FIFO or socket); refusing to replace it", path.c_str());
 }
 
+// The targets of the open OutputFiles that exist as files, by (device, inode), for input_file.h's check.
+struct Target {
+    bool exists;           // dev and ino are known (the target existed when the OutputFile was made)
+    uint64_t dev, ino;
+    std::string canonical;  // the target's absolute path with links and dots resolved (as far as it exists)
+    std::string path;
+    const void* owner;  // the OutputFile, or nullptr for one that may replace an input (Replaces::input)
+    const void* self;   // the OutputFile
+};
+
+std::string canonical_of(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::path p = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
+    return ec ? path : p.string();
+}
+std::mutex g_targets_mu;
+std::vector<Target> g_targets;
+
+void forget_target(const void* self) {
+    std::lock_guard<std::mutex> lk(g_targets_mu);
+    for (size_t i = 0; i < g_targets.size(); i++)
+        if (g_targets[i].self == self) {
+            g_targets.erase(g_targets.begin() + long(i));
+            return;
+        }
+}
+
 }  // namespace
+
+std::string OutputFile::open_target(uint64_t dev, uint64_t ino) {
+    std::lock_guard<std::mutex> lk(g_targets_mu);
+    for (const Target& t : g_targets)
+        if (t.exists && t.dev == dev && t.ino == ino && t.owner) return t.path;
+    return "";
+}
 
 void OutputFile::check_target(const std::string& path) {
     if (path.empty()) fail("empty output file name");
@@ -57,8 +94,24 @@ void OutputFile::check_target(const std::string& path) {
     if (!S_ISDIR(st.st_mode)) fail("%s: cannot write: %s is not a folder", path.c_str(), dir.c_str());
 }
 
-OutputFile::OutputFile(const std::string& path) : path_(path) {
+OutputFile::OutputFile(const std::string& path, Replaces replaces) : path_(path) {
     check_target(path);
+    // Two outputs of one command on the same file would leave only the last one written.
+    struct stat st;
+    const bool exists = ::stat(path.c_str(), &st) == 0;
+    const std::string canon = canonical_of(path);
+    {
+        std::lock_guard<std::mutex> lk(g_targets_mu);
+        for (const Target& t : g_targets)
+            if (t.canonical == canon || (exists && t.exists && t.dev == uint64_t(st.st_dev) && t.ino == uint64_t(st.st_ino)))
+                fail("%s: is already an output of this command (as %s)", path.c_str(), t.path.c_str());
+    }
+    if (exists && replaces == Replaces::nothing_read) {
+        const std::string in = remembered_input(uint64_t(st.st_dev), uint64_t(st.st_ino));
+        if (!in.empty())
+            fail("%s: is also an input of this command (%s); refusing to replace it: write the output to another file",
+                 path.c_str(), in.c_str());
+    }
     const std::string dir = dir_of(path), base = base_of(path);
     std::random_device rd;
     std::mt19937_64 rng((uint64_t(rd()) << 32) ^ rd() ^ uint64_t(::getpid()));
@@ -68,6 +121,11 @@ OutputFile::OutputFile(const std::string& path) : path_(path) {
         if (fd >= 0) {
             fd_ = fd;
             tmp_ = tmp;
+            // Replaces::input: registered for the check above, but not as a target input_file.h refuses to read.
+            std::lock_guard<std::mutex> lk(g_targets_mu);
+            g_targets.push_back({exists, exists ? uint64_t(st.st_dev) : 0, exists ? uint64_t(st.st_ino) : 0, canon,
+                                 path, replaces == Replaces::input ? nullptr : this, this});
+            registered_ = true;
             return;
         }
         if (errno != EEXIST) fail("%s: cannot create a file in %s: %s", path.c_str(), dir.c_str(), std::strerror(errno));
@@ -77,12 +135,19 @@ OutputFile::OutputFile(const std::string& path) : path_(path) {
 
 OutputFile::OutputFile(OutputFile&& o) noexcept
     : path_(std::move(o.path_)), tmp_(std::move(o.tmp_)), fd_(o.fd_), committed_(o.committed_),
-      written_(o.written_), buf_(std::move(o.buf_)) {
+      registered_(o.registered_), written_(o.written_), buf_(std::move(o.buf_)) {
     o.fd_ = -1;
     o.committed_ = true;
+    if (registered_) {
+        std::lock_guard<std::mutex> lk(g_targets_mu);
+        for (Target& t : g_targets)
+            if (t.self == &o) t.self = this, t.owner = t.owner ? this : nullptr;
+        o.registered_ = false;
+    }
 }
 
 OutputFile::~OutputFile() {
+    if (registered_) forget_target(this);
     if (fd_ >= 0) ::close(fd_);
     if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
 }
@@ -123,6 +188,7 @@ void OutputFile::commit() {
     if (::rename(tmp_.c_str(), path_.c_str()) != 0)
         fail("%s: cannot move the finished file into place: %s", path_.c_str(), std::strerror(errno));
     committed_ = true;
+    if (registered_) forget_target(this), registered_ = false;
     // Make the rename itself durable (best effort: some file systems refuse fsync on a folder).
     int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {

@@ -18,6 +18,10 @@
 //   constructs its outputs first fails in a second instead of after the work.
 // - An OutputFile destroyed without commit() (an exception, an early return) removes its temporary; the target
 //   is left untouched.
+// - While an OutputFile is open, its target is the command's output: an input opened with input_file.h that is
+//   the same file (same device and inode, whatever the path spelling or link) is refused, so `slm quantize
+//   a.gguf a.gguf` fails before the work instead of replacing the user's file. An output meant to replace what
+//   the command reads (a training checkpoint that --resume continues) says so with Replaces::input.
 // Every error is an slm::Error naming the target path (never only the temporary's name).
 #pragma once
 #include <cstddef>
@@ -31,7 +35,8 @@ namespace slm {
 
 class OutputFile {
 public:
-    explicit OutputFile(const std::string& path);
+    enum class Replaces { nothing_read, input };
+    explicit OutputFile(const std::string& path, Replaces replaces = Replaces::nothing_read);
     ~OutputFile();  // removes the temporary unless committed
     OutputFile(OutputFile&& o) noexcept;
     OutputFile& operator=(OutputFile&&) = delete;
@@ -52,11 +57,15 @@ public:
     // file) without creating anything: for options checked before an OutputFile is opened.
     static void check_target(const std::string& path);
 
+    // The target of an open OutputFile (not marked Replaces::input) that is the file (dev, ino), or "".
+    static std::string open_target(uint64_t dev, uint64_t ino);
+
 private:
     void flush();
     std::string path_, tmp_;
     int fd_ = -1;
     bool committed_ = false;
+    bool registered_ = false;
     size_t written_ = 0;
     std::string buf_;
 };

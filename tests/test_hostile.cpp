@@ -23,6 +23,7 @@
 #include "sampler.h"
 #include "gguf.h"
 #include "input_file.h"
+#include "sha256.h"
 #include "intent/data.h"
 #include "intent/eval.h"
 #include "json.h"
@@ -607,4 +608,39 @@ TEST_CASE("hostile: gen-data creates every output before the first example") {
     CHECK(c.train == 18);
     CHECK(c.val == 2);
     CHECK(c.test == 3);
+}
+
+TEST_CASE("hostile: an output that is one of the command's inputs is refused, and the input kept") {
+    SLM_REQUIRE_FIXTURE("models/stories260K.gguf");
+    const std::string dir = test::scratch_dir("hostile-in-is-out");
+    const std::string model = dir + "/m.gguf";
+    std::filesystem::copy_file(test::fixture("models/stories260K.gguf"), model);
+    const std::string sha = sha256_hex(test::read_text(model));
+    std::filesystem::create_symlink("m.gguf", dir + "/link.gguf");
+    auto refused = [&](const std::string& args, const std::string& name, const char* says) {
+        const test::CmdResult r = test::run_slm(args, name);
+        CHECK_MESSAGE(r.rc != 0, args);
+        CHECK_MESSAGE(contains(r.err, says), args << ": " << r.err);
+        CHECK_MESSAGE(sha256_hex(test::read_text(model)) == sha, args);  // the user's file is untouched
+    };
+    const std::string m = test::q(model);
+    refused("quantize " + m + " " + m + " Q8_0", "q-same", "is also an input of this command");
+    refused("quantize " + test::q(dir + "/link.gguf") + " " + m + " Q8_0", "q-link", "is also an input");
+    refused("quantize " + test::q(dir + "/./m.gguf") + " " + m + " Q8_0", "q-dot", "is also an input");
+    REQUIRE(test::run_slm("gen-data -o " + test::q(dir + "/d") + " --n 20 --n-test 4", "gd").rc == 0);
+    const std::string train = test::q(dir + "/d/train.jsonl");
+    refused("train -m " + m + " --data " + train + " --drop-system --max-steps 1 --eval-n 0 -o " + m, "t-out-base",
+            "is also this command's output");
+    refused("train -m " + m + " --data " + train + " --drop-system --max-steps 1 --eval-n 0 -o " +
+                test::q(dir + "/a.gguf") + " --ckpt " + test::q(dir + "/a.gguf"),
+            "t-out-ckpt", "is already an output of this command");
+    refused("eval -m " + m + " --data " + train + " --limit 1 --quiet --json " + train, "e-json", "is also this command's output");
+    CHECK(std::filesystem::file_size(dir + "/d/train.jsonl") > 0);
+    // What is allowed: a checkpoint that --resume continues, written back to the same file.
+    const std::string ck = test::q(dir + "/c.gguf"), a = test::q(dir + "/a.gguf");
+    const std::string base = "train -m " + m + " --data " + train + " --drop-system --eval-n 0 -o " + a + " --ckpt " + ck;
+    REQUIRE(test::run_slm(base + " --max-steps 1 --save-every 1", "t1").rc == 0);
+    const test::CmdResult r = test::run_slm(base + " --max-steps 2 --save-every 1 --resume " + ck, "t2");
+    CHECK_MESSAGE(r.rc == 0, r.err);
+    CHECK(contains(r.err, "resumed from"));
 }

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "input_file.h"
 
 namespace slm::cli {
 const Command kCommands[] = {
@@ -36,6 +37,7 @@ static void usage(FILE* out) {
 }
 
 int main(int argc, char** argv) {
+    slm::remember_inputs();  // input_file.h: an output that is one of the command's inputs is refused
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "gguf.h"
+#include "input_file.h"
 #include "model.h"
 #include "progress.h"
 #include "threadpool.h"
@@ -54,10 +55,15 @@ static std::string validation_adapter_path(const LoopOptions& opt) {
     return (opt.out.empty() ? std::string("slm-train") : opt.out) + ".val.tmp.gguf";
 }
 
+static OutputFile::Replaces checkpoint_replaces(const LoopOptions& opt) {
+    return same_existing_file(opt.ckpt_path, opt.resume) ? OutputFile::Replaces::input : OutputFile::Replaces::nothing_read;
+}
+
 TrainOutputs open_outputs(const LoopOptions& opt) {
     TrainOutputs o;
     if (!opt.out.empty()) o.out.emplace(opt.out);
-    if (!opt.ckpt_path.empty()) o.checkpoint.emplace(opt.ckpt_path);
+    // The checkpoint may be the file --resume continues (it is read before the first new one is committed).
+    if (!opt.ckpt_path.empty()) o.checkpoint.emplace(opt.ckpt_path, checkpoint_replaces(opt));
     if (opt.eval_n != 0 && !opt.base_path.empty()) OutputFile::check_target(validation_adapter_path(opt));
     return o;
 }
@@ -127,10 +133,10 @@ LoopResult train_loop(Trainer& tr, ThreadPool& /*pool: the trainer's backend hol
     if (!outputs) outputs = &own.emplace(open_outputs(opt));
     // Commits the open checkpoint file and opens the next one (so every later checkpoint has its file already).
     auto checkpoint = [&](const AdamW& adam, int64_t at_step, bool last) {
-        if (!outputs->checkpoint) outputs->checkpoint.emplace(opt.ckpt_path);
+        if (!outputs->checkpoint) outputs->checkpoint.emplace(opt.ckpt_path, checkpoint_replaces(opt));
         save_checkpoint(*outputs->checkpoint, tr, adam, at_step, opt);
         outputs->checkpoint.reset();
-        if (!last) outputs->checkpoint.emplace(opt.ckpt_path);
+        if (!last) outputs->checkpoint.emplace(opt.ckpt_path, checkpoint_replaces(opt));
     };
 
     AdamW adam;
