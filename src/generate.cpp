@@ -37,6 +37,28 @@ long peak_rss_kib() {
     return -1;
 }
 
+void LookupDraft::add(const int32_t* ids, size_t n) {
+    corpus_.insert(corpus_.end(), ids, ids + n);
+    corpus_.push_back(-1);
+    if (corpus_.size() > max_corpus_) corpus_.erase(corpus_.begin(), corpus_.end() - long(max_corpus_));
+}
+
+std::vector<int32_t> LookupDraft::propose(const int32_t* ctx, size_t n, int k) const {
+    std::vector<int32_t> out;
+    if (k <= 0 || n == 0) return out;
+    for (size_t m = std::min(n, size_t(std::max(1, max_match_))); m >= 1; m--) {
+        const int32_t* tail = ctx + (n - m);
+        // the most recent occurrence with at least one token after it
+        for (size_t end = corpus_.size(); end-- > m;) {  // corpus_[end - m .. end) == tail, corpus_[end] follows
+            if (corpus_[end] < 0) continue;
+            if (!std::equal(tail, tail + m, corpus_.begin() + long(end - m))) continue;
+            for (size_t j = end; j < corpus_.size() && corpus_[j] >= 0 && int(out.size()) < k; j++) out.push_back(corpus_[j]);
+            return out;
+        }
+    }
+    return out;
+}
+
 namespace {
 // Bytes at the end of `text` that are a proper prefix of some stop string: they may still become a stop string,
 // so they are not shown yet.
@@ -91,6 +113,17 @@ GenerateResult generate(Session& ctx, Sampler& sampler, const std::vector<int32_
 
     auto tg = clock::now();
     res.stop_reason = "length";
+    // Lookup decoding: rows[r] are the logits after draft[r - 1] (rows[0]: after the chosen token); `next` is
+    // the draft token that the next choice may confirm. The KV cache holds the draft tokens already evaluated.
+    const float* rows = nullptr;
+    std::vector<int32_t> draft;
+    size_t next = 0;
+    auto drop_unconfirmed = [&] {  // forget the draft tokens from `next` on: the cache as without a draft
+        if (next < draft.size()) ctx.truncate(ctx.n_past() - int(draft.size() - next));
+        draft.clear();
+        next = 0;
+    };
+    const int start_past = ctx.n_past();  // the prompt is in the cache; generated token i is evaluated at start_past + i
     for (int i = 0; opt.n_predict < 0 || i < opt.n_predict; i++) {
         const int32_t id = opt.pick ? opt.pick(logits) : sampler.sample(logits, n_vocab, history);
         res.tokens.push_back(id);
@@ -122,14 +155,37 @@ GenerateResult generate(Session& ctx, Sampler& sampler, const std::vector<int32_
             res.stop_reason = "done";
             break;
         }
-        if (ctx.n_past() >= ctx.n_ctx()) {
+        if (start_past + i >= ctx.n_ctx()) {  // the positions without a draft: tokens 0..i-1 evaluated
             res.stop_reason = "context";
             break;
         }
         if (opt.n_predict >= 0 && i + 1 >= opt.n_predict) break;  // no need to evaluate the last token
-        logits = ctx.eval(&id, 1);
+        if (next < draft.size() && draft[next] == id) {  // the draft guessed it: its logits are already there
+            next++;
+            logits = rows + size_t(next) * size_t(n_vocab);
+            res.n_draft_kept++;
+            continue;
+        }
+        drop_unconfirmed();
+        if (opt.draft) {
+            // Room: the cache after this pass must fit, and drafts past the last needed position are wasted.
+            int room = std::min(opt.draft_max, ctx.n_ctx() - ctx.n_past() - 1);
+            if (opt.n_predict >= 0) room = std::min(room, opt.n_predict - i - 2);
+            if (room > 0) draft = opt.draft->propose(history.data(), history.size(), room);
+        }
+        if (draft.empty()) {
+            logits = ctx.eval(&id, 1);
+        } else {
+            std::vector<int32_t> batch(1, id);
+            batch.insert(batch.end(), draft.begin(), draft.end());
+            rows = ctx.eval(batch, /*all_logits=*/true);
+            logits = rows;
+            res.n_drafted += int(draft.size());
+        }
         res.n_gen_evals++;
     }
+    // The draft tokens no choice confirmed are forgotten, as is the last choice if a draft had evaluated it.
+    if (next < draft.size()) drop_unconfirmed();
     res.gen_seconds = std::chrono::duration<double>(clock::now() - tg).count();
     // Flush what is left (an incomplete UTF-8 tail at the very end is printed as is).
     emit_upto(text.size());

@@ -13,6 +13,30 @@
 
 namespace slm {
 
+// Draft tokens for lookup decoding (speculation without a draft model): the continuation is guessed from what
+// followed the same few tokens in sequences seen before (the prompt, earlier replies), and the guess is checked
+// by ONE forward pass over the chosen token plus the draft. A draft token is kept only when it is exactly what
+// the sampler or pick chose from the logits of the position before it; the first miss discards the rest (the KV
+// cache is truncated). Since a batch's logits are bit-identical to token-by-token evaluation (forward.h), the
+// generated tokens, the text and the final KV state are the same as without a draft: only the number of
+// forward passes changes. Short structured answers (JSON with fixed keys) are where it pays.
+class LookupDraft {
+public:
+    explicit LookupDraft(int max_match = 3, size_t max_corpus = size_t(1) << 16) : max_match_(max_match), max_corpus_(max_corpus) {}
+    // Adds a sequence the continuation may repeat. The oldest tokens are dropped beyond max_corpus.
+    void add(const int32_t* ids, size_t n);
+    void add(const std::vector<int32_t>& ids) { add(ids.data(), ids.size()); }
+    // Up to k tokens that followed the most recent occurrence of the longest tail (max_match tokens down to
+    // 1) of ctx[0..n) in what was added; empty if none.
+    std::vector<int32_t> propose(const int32_t* ctx, size_t n, int k) const;
+    size_t size() const { return corpus_.size(); }
+
+private:
+    int max_match_;
+    size_t max_corpus_;
+    std::vector<int32_t> corpus_;  // the sequences, each followed by -1
+};
+
 struct GenerateOptions {
     int n_predict = 256;                 // < 0: until a stop or the end of the context
     std::vector<std::string> stop;       // stop strings (not printed)
@@ -28,6 +52,10 @@ struct GenerateOptions {
     // Called with each kept token once its text is added; returning true ends generation there, without
     // another forward pass (e.g. the answer is complete).
     std::function<bool(int32_t id, const std::string& text)> done;
+    // Lookup decoding (LookupDraft above): proposals from `draft`, looked up with the tokens so far (history,
+    // prompt and generated), at most draft_max tokens per forward pass. nullptr: one token per pass.
+    const LookupDraft* draft = nullptr;
+    int draft_max = 8;
 };
 
 struct GenerateResult {
@@ -36,7 +64,8 @@ struct GenerateResult {
     std::string stop_reason;       // "eog", "stop-token", "stop-string", "done", "length", "context"
     int n_prompt = 0;              // prompt tokens evaluated in this call
     double prompt_seconds = 0, gen_seconds = 0;
-    int n_gen_evals = 0;           // single-token evaluations during generation
+    int n_gen_evals = 0;           // forward passes during generation (one token each, or a token + its draft)
+    int n_drafted = 0, n_draft_kept = 0;  // draft tokens evaluated, and those the choice confirmed
 };
 
 // Evaluates `prompt` (appended after what ctx already holds) and generates. on_text receives text pieces as

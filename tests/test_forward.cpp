@@ -733,3 +733,86 @@ TEST_CASE("forward: slm chat converses over piped stdin, with /reset and /exit")
     CHECK(r.err.find("llama3|chatml|llama2|none") != std::string::npos);
 }
 
+
+TEST_CASE("generate: lookup decoding gives the same tokens, text, stop and cache as one token per pass") {
+    SLM_REQUIRE_FIXTURE(kStories);
+    auto m = Model::load(test::fixture(kStories), test::cpu());
+    const Tokenizer& tok = m->tokenizer();
+    ThreadPool pool(2);
+    auto be = make_cpu_backend(pool);
+    struct Run {
+        GenerateResult r;
+        std::vector<int32_t> cache;
+    };
+    auto run = [&](const LookupDraft* draft, float temp, int n_predict, int n_ctx, int draft_max) {
+        ContextOptions co;
+        co.kv_type = GgmlType::F16;
+        co.n_ctx = n_ctx;
+        Context ctx(*m, *be, co);
+        SamplerParams sp;
+        sp.temp = temp;
+        sp.seed = 7;
+        Sampler s(sp);
+        GenerateOptions go;
+        go.n_predict = n_predict;
+        go.stop_tokens = {tok.bos_id()};
+        go.draft = draft;
+        go.draft_max = draft_max;
+        Run out;
+        out.r = generate(ctx, s, {tok.bos_id()}, go, nullptr);
+        out.cache = ctx.tokens();
+        return out;
+    };
+    const Run plain = run(nullptr, 0, 200, 256, 8);
+    REQUIRE(plain.r.tokens.size() > 50);
+    LookupDraft right;  // the story itself: most guesses are right
+    right.add(plain.r.tokens);
+    LookupDraft wrong;  // a shuffled story: most guesses are wrong
+    std::vector<int32_t> shuffled = plain.r.tokens;
+    std::mt19937 rng(3);
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    wrong.add(shuffled);
+    for (float temp : {0.0f, 0.8f}) {
+        for (int n_predict : {200, 5, 2, 1}) {
+            for (int n_ctx : {256, 40}) {
+                const Run base = run(nullptr, temp, n_predict, n_ctx, 8);
+                for (const LookupDraft* d : {&right, &wrong}) {
+                    for (int dmax : {1, 3, 8}) {
+                        CAPTURE(temp);
+                        CAPTURE(n_predict);
+                        CAPTURE(n_ctx);
+                        CAPTURE(dmax);
+                        CAPTURE(d == &right);
+                        const Run x = run(d, temp, n_predict, n_ctx, dmax);
+                        CHECK(x.r.tokens == base.r.tokens);
+                        CHECK(x.r.text == base.r.text);
+                        CHECK(x.r.stop_reason == base.r.stop_reason);
+                        CHECK(x.cache == base.cache);  // the KV cache holds the same positions
+                        CHECK(x.r.n_gen_evals <= base.r.n_gen_evals);
+                        if (d == &right && temp == 0 && n_predict == 200 && n_ctx == 256 && dmax == 8) {
+                            CHECK(x.r.n_draft_kept > 100);  // the guesses were used
+                            CHECK(x.r.n_gen_evals * 3 < base.r.n_gen_evals);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("generate: LookupDraft proposes what followed the longest recent match") {
+    LookupDraft d(3);
+    CHECK(d.propose(nullptr, 0, 4).empty());
+    d.add({1, 2, 3, 4, 5});
+    d.add({9, 2, 3, 7, 8});
+    const std::vector<int32_t> ctx = {6, 2, 3};
+    CHECK(d.propose(ctx.data(), ctx.size(), 4) == std::vector<int32_t>{7, 8});  // the most recent "2 3", to the end of its sequence
+    const std::vector<int32_t> ctx2 = {1, 2, 3};
+    CHECK(d.propose(ctx2.data(), ctx2.size(), 4) == std::vector<int32_t>{4, 5});  // the longer match wins
+    CHECK(d.propose(ctx2.data(), ctx2.size(), 1) == std::vector<int32_t>{4});
+    const std::vector<int32_t> none = {42};
+    CHECK(d.propose(none.data(), none.size(), 4).empty());
+    LookupDraft small(2, 8);
+    for (int i = 0; i < 10; i++) small.add({i, i + 1});
+    CHECK(small.size() <= 8);
+}

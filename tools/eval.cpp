@@ -18,7 +18,7 @@ namespace slm::cli {
 static const char* kEvalHelp =
     "usage: slm eval -m MODEL.gguf --data FILE.jsonl [--lora ADAPTER.gguf] [--constrained] [--few-shot K]\n"
     "                [--no-system] [--threads N] [--limit N] [--max-tokens N] [--report OUT.md] [--json OUT.json]\n"
-    "                [--quiet] [--gpu]\n"
+    "                [--quiet] [--gpu] [--no-lookup]\n"
     "\n"
     "Evaluates a model on the e-commerce intent task (../shared/intents/SPEC.md). For each example the model\n"
     "gets a chat prompt in the model's template (the fixed system prompt, K solved few-shot turns, the user's\n"
@@ -38,6 +38,8 @@ static const char* kEvalHelp =
     "  --threads N          worker threads (default 0: one per core)\n"
     "  --limit N            evaluate the first N examples only\n"
     "  --max-tokens N       unconstrained token budget per answer (default 48)\n"
+    "  --no-lookup          one token per forward pass (default: lookup decoding guesses the next tokens from\n"
+    "                       earlier replies and checks them in one pass: the same replies, fewer passes)\n"
     "  --report PATH        write a Markdown report      --json PATH   write a JSON report (with every reply)\n"
     "  --quiet              no progress line on stderr\n"
     "  --gpu                compute on CUDA device 0 (build/slm-cuda; F16 and GPTQ-4 weights as stored, other\n"
@@ -47,7 +49,7 @@ int cmd_eval(int argc, char** argv) {
     Args args(argc, argv,
               {"-m", "--model", "--data", "--lora", "--lora-scale", "--few-shot", "--threads", "-t", "--limit",
                "--max-tokens", "--report", "--json", "--chat-template"},
-              {"--constrained", "--quiet", "--no-system", "--gpu"});
+              {"--constrained", "--quiet", "--no-system", "--gpu", "--no-lookup"});
     if (args.help()) {
         std::fputs(kEvalHelp, stdout);
         return 0;
@@ -57,6 +59,7 @@ int cmd_eval(int argc, char** argv) {
     std::string data_path = args.require({"--data"});
     intent::EvalOptions opt;
     opt.constrained = args.has("--constrained");
+    opt.lookup = !args.has("--no-lookup");
     opt.progress = !args.has("--quiet");
     opt.system = !args.has("--no-system");
     int64_t few = args.get_int({"--few-shot"}, 0), limit = args.get_int({"--limit"}, -1),

@@ -41,6 +41,7 @@ struct EvalOptions {
     int max_tokens = 48;    // unconstrained budget (constrained answers end on their own, within ~80 tokens)
     bool progress = true;   // progress line on stderr
     std::string chat_template;  // llama3|chatml|llama2|none; "" = the model's own (chat::resolve)
+    bool lookup = true;     // lookup decoding from earlier replies (generate.h): same replies, fewer passes
 };
 
 struct ItemResult {
@@ -60,7 +61,8 @@ struct EvalResult {
     double prefix_s = 0, setup_s = 0;  // prefix evaluation; building the constraint (token index)
     double prompt_s = 0, decode_s = 0; // summed over examples
     double select_s = 0;               // part of decode_s spent choosing tokens (argmax, or constrained pick)
-    int64_t prompt_tokens = 0, gen_tokens = 0, decode_evals = 0;
+    int64_t prompt_tokens = 0, gen_tokens = 0, decode_evals = 0;  // decode_evals: forward passes while decoding
+    int64_t drafted = 0, draft_kept = 0;  // lookup decoding: draft tokens evaluated, and those the model confirmed
     long peak_rss_kib = -1;
     std::vector<EvalItem> items;   // the examples evaluated
     std::vector<ItemResult> results;
