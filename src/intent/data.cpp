@@ -501,6 +501,166 @@ const Template kTrainTemplates[] = {
 };
 
 // Phrasings only test.jsonl uses.
+// Train-bank patterns: a template whose "(a|b|c)" groups each take one of their alternatives, so one line
+// stands for many phrasings (the verbs, containers and politeness a shopper picks from). Each pattern is one
+// candidate like a template; its phrasing is drawn among its expansions, minus any that is a test template.
+const Template kTrainPatterns[] = {
+    // English
+    {EN, "add_to_cart", "(please |pls |)(add|put|pop|stick|throw|toss|place|load) {q} (in|into) (my|the) (cart|basket|trolley|shopping cart)"},
+    {EN, "add_to_cart", "(can|could|would) you (add|put|throw|stick) {q} (in|into) my (cart|basket|trolley)?"},
+    {EN, "add_to_cart", "(I'd like|I want|I need|I wanna|gimme|get me|I'll have|I'd love|I'm gonna buy) {q}( please|, thanks|)"},
+    {EN, "add_to_cart", "(buy|order|purchase) {q}( for me| please| now|)"},
+    {EN, "remove_from_cart", "(please |)(remove|delete|drop|scrap|ditch|clear|pull) {q} (from|out of|off) (my|the) (cart|basket|trolley)"},
+    {EN, "remove_from_cart", "I (don't want|no longer want|do not need) {q} in my (cart|basket) (anymore|any more)"},
+    {EN, "remove_from_cart", "(can|could) you (remove|delete|take out) {q} from my (cart|basket)?"},
+    {EN, "view_cart", "(show|display|list|open|check) (me |)(my|the) (cart|basket|trolley)( please|)"},
+    {EN, "view_cart", "what('s| is| do I have) in (my|the) (cart|basket|trolley)( right now| so far|)?"},
+    {EN, "view_cart", "(can I|could I|let me) (see|check|look at|review) (my|the) (cart|basket)( please|)"},
+    {EN, "checkout", "(I'm ready to|I want to|let me|I'd like to|time to) (pay|check out|complete the order|finish my order|place the order)"},
+    {EN, "checkout", "(go to|proceed to|continue to) (checkout|payment|the payment page)( please|)"},
+    {EN, "checkout", "(pay for|order) (everything|it all|what's in my cart)( now|)"},
+    {EN, "search_product", "(do you have|do you sell|do you carry|have you got|got any) {tp}( in stock| available|)?"},
+    {EN, "search_product", "(I'm looking for|I'm searching for|looking for|searching for|find me|where can I find|I need to find) {t}"},
+    {EN, "search_product", "(search|browse|look up|find) {tp}( please|)"},
+    {EN, "get_price", "(how much is|how much for|what's the price of|what is the price of|price of|what's the cost of) {ts}?"},
+    {EN, "get_price", "how much (does|would) {ts} cost( me|)?"},
+    {EN, "get_price", "(tell me the price of|I want to know the price of|check the price of) {ts}"},
+    {EN, "track_order", "(where is|where's|what's the status of|any news on|track|status of) my (order|package|parcel|delivery)( please|)?"},
+    {EN, "track_order", "when (will|does) my (order|package|parcel|delivery) (arrive|come|get here)?"},
+    {EN, "track_order", "has my (order|package|parcel) (shipped|been shipped|been sent|left the warehouse)( yet|)?"},
+    {EN, "cancel_order", "(please |)(cancel|stop|abort|revoke) my (order|purchase|last order|recent order)( please|)"},
+    {EN, "cancel_order", "I (want|need|would like) to cancel (my|the) (order|purchase)"},
+    {EN, "cancel_order", "(don't|do not) (ship|send|process) my order, (cancel it|I changed my mind)"},
+    {EN, "return_product", "I (want|need|would like) to (return|send back|give back) {q}"},
+    {EN, "return_product", "(how do I|can I|how can I) (return|send back) {q}?"},
+    {EN, "return_product", "(I want|I'd like|can I get|I need) a refund( please|, it arrived broken|)"},
+    {EN, "other", "(hi|hello|hey|good evening|good night)( there|)(!|)"},
+    {EN, "other", "(what's|how's) the weather (today|tomorrow|like outside|in Paris)?"},
+    {EN, "other", "(tell me a joke|who are you|what's your name|how are you|thanks, bye|what day is it)(?|!|)"},
+    // Spanish
+    {ES, "add_to_cart", "(añade|agrega|mete|pon|echa|incluye|suma) {q} (al carrito|a la cesta|en el carrito|a mi carrito|en mi cesta)( por favor|, porfa|)"},
+    {ES, "add_to_cart", "(quiero|quisiera|necesito|me llevo|dame|compro|voy a comprar|me gustaría comprar) {q}"},
+    {ES, "add_to_cart", "(¿puedes|¿podrías|¿me puedes) (añadir|agregar|poner) {q} (al carrito|en la cesta)?"},
+    {ES, "remove_from_cart", "(quita|elimina|saca|borra|remueve) {q} (del carrito|de la cesta|de mi carrito|de mi cesta)( por favor|)"},
+    {ES, "remove_from_cart", "ya no quiero {q} en (el carrito|la cesta|mi carrito)"},
+    {ES, "remove_from_cart", "(¿puedes|¿podrías) (quitar|eliminar|sacar|borrar) {q} (del carrito|de la cesta)?"},
+    {ES, "view_cart", "(muéstrame|enséñame|quiero ver|revisa) (mi carrito|el carrito|mi cesta|la cesta)( por favor|)"},
+    {ES, "view_cart", "¿qué (hay|tengo) en (mi carrito|el carrito|la cesta|mi cesta)?"},
+    {ES, "checkout", "(quiero|quisiera|voy a) (pagar|finalizar la compra|terminar el pedido|hacer el pedido|confirmar el pedido)( ya| ahora|)"},
+    {ES, "checkout", "(ir a pagar|ir a la caja|pasar por caja|proceder al pago)( por favor|)"},
+    {ES, "search_product", "(¿tienen|¿tenéis|¿vendéis|¿hay) {tp}( disponibles| en stock|)?"},
+    {ES, "search_product", "(busco|estoy buscando|necesito encontrar|muéstrame) {t}"},
+    {ES, "get_price", "(¿cuánto cuesta|¿qué precio tiene|¿cuánto vale) {ts}?"},
+    {ES, "get_price", "(¿cuál es el precio de|precio de|dime el precio de) {tb}"},
+    {ES, "track_order", "¿(dónde está|dónde anda|cuándo llega|en qué estado está) mi (pedido|paquete|envío|compra)?"},
+    {ES, "track_order", "(quiero rastrear|rastrea|seguimiento de) mi (pedido|paquete|envío)"},
+    {ES, "cancel_order", "(cancela|anula) mi (pedido|compra)( por favor|, porfa|)"},
+    {ES, "cancel_order", "(quiero|necesito|quisiera) (cancelar|anular) (mi pedido|el pedido|mi compra)"},
+    {ES, "return_product", "(quiero|necesito|quisiera) devolver {q}"},
+    {ES, "return_product", "(¿cómo devuelvo|¿puedo devolver) {q}?"},
+    {ES, "return_product", "(quiero|necesito) (un reembolso|que me devuelvan el dinero)( por favor|)"},
+    {ES, "other", "(hola|buenos días|buenas tardes|qué tal|gracias|adiós|hasta luego)(!|)"},
+    {ES, "other", "¿(qué tiempo hace|qué hora es|cómo estás|quién eres)( hoy|)?"},
+    // German
+    {DE, "add_to_cart", "(leg|pack|tu|steck) {q} in (den|meinen) (Warenkorb|Korb|Einkaufswagen)( bitte|)"},
+    {DE, "add_to_cart", "(füge|füg) {q} (zum Warenkorb|zu meinem Warenkorb|zum Einkaufswagen) hinzu( bitte|)"},
+    {DE, "add_to_cart", "(ich möchte|ich will|ich nehme|ich brauche|ich kaufe|bestell mir|gib mir) {q}( bitte|)"},
+    {DE, "remove_from_cart", "(entferne|lösch|nimm) {q} aus (dem|meinem) (Warenkorb|Korb|Einkaufswagen)( bitte|)"},
+    {DE, "remove_from_cart", "(kannst du|könntest du) {q} aus dem (Warenkorb|Korb) (entfernen|löschen|nehmen)?"},
+    {DE, "remove_from_cart", "ich will {q} nicht mehr im (Warenkorb|Korb|Einkaufswagen)"},
+    {DE, "view_cart", "(zeig mir|zeige mir|öffne) (meinen Warenkorb|den Warenkorb|meinen Einkaufswagen)( bitte|)"},
+    {DE, "view_cart", "was (ist|liegt|habe ich) in meinem (Warenkorb|Korb|Einkaufswagen)?"},
+    {DE, "checkout", "(ich möchte|ich will|lass uns|jetzt) (bezahlen|zur Kasse gehen|zahlen)"},
+    {DE, "checkout", "(zur Kasse|zum Bezahlen|weiter zur Kasse)( bitte|)"},
+    {DE, "checkout", "ich möchte die Bestellung (abschließen|abschicken|bezahlen)"},
+    {DE, "search_product", "(habt ihr|haben Sie|gibt es|führt ihr|verkaufen Sie) {tp}( auf Lager|)?"},
+    {DE, "search_product", "(ich suche|ich brauche|zeig mir|suche) {t}"},
+    {DE, "get_price", "(was kostet|wie viel kostet) {ts}?"},
+    {DE, "get_price", "(was kosten|wie viel kosten) {tp}?"},
+    {DE, "get_price", "(wie ist der Preis für|Preis für|sag mir den Preis für) {t}"},
+    {DE, "track_order", "(wo ist|wo bleibt|wann kommt) (meine Bestellung|mein Paket|meine Lieferung|meine Sendung)?"},
+    {DE, "track_order", "(Status|Sendungsverfolgung) (meiner Bestellung|meines Pakets|meiner Lieferung)( bitte|)"},
+    {DE, "cancel_order", "(storniere|stornier|annulliere) (meine Bestellung|den Auftrag|meinen Kauf)( bitte|)"},
+    {DE, "cancel_order", "ich (möchte|will) (meine Bestellung|die Bestellung|meinen Kauf) stornieren"},
+    {DE, "return_product", "ich (möchte|will) {q} zurückgeben"},
+    {DE, "return_product", "(wie kann ich|kann ich) {q} (zurückschicken|umtauschen)?"},
+    {DE, "return_product", "ich (möchte|will|hätte gern) (mein Geld zurück|eine Rückerstattung)"},
+    {DE, "other", "(hallo|guten Morgen|guten Tag|servus|danke|tschüss)(!|)"},
+    {DE, "other", "(wie ist das Wetter|wie spät ist es|wer bist du|wie geht's)( heute|)?"},
+    // French
+    {FR, "add_to_cart", "(ajoute|mets|place) {q} (dans le panier|dans mon panier|au panier)( stp| s'il te plaît|)"},
+    {FR, "add_to_cart", "(je veux|je voudrais|je prends|il me faut|donne-moi|j'achète) {q}"},
+    {FR, "add_to_cart", "(tu peux|vous pouvez|pourrais-tu) (ajouter|mettre) {q} dans (le|mon) panier ?"},
+    {FR, "remove_from_cart", "(enlève|retire|supprime|vire) {q} (du panier|de mon panier)( stp| s'il te plaît|)"},
+    {FR, "remove_from_cart", "je ne veux plus {q} dans (le|mon) panier"},
+    {FR, "remove_from_cart", "(tu peux|vous pouvez) (enlever|retirer|supprimer) {q} du panier ?"},
+    {FR, "view_cart", "(montre-moi|affiche|ouvre) (mon panier|le panier)( stp|)"},
+    {FR, "view_cart", "qu'est-ce qu'il y a dans (mon|le) panier ?"},
+    {FR, "checkout", "(je veux|je voudrais|on peut) (payer|passer commande|valider ma commande|finaliser l'achat)( maintenant|)"},
+    {FR, "checkout", "(aller|passer) (à la caisse|au paiement)( stp|)"},
+    {FR, "search_product", "(vous avez|avez-vous|est-ce que vous avez|vous auriez) {t} ?"},
+    {FR, "search_product", "(je cherche|je recherche|montre-moi) {t}"},
+    {FR, "get_price", "(combien coûte|c'est combien) {ts} ?"},
+    {FR, "get_price", "(je veux savoir|dites-moi) combien coûte {ts}"},
+    {FR, "track_order", "(où est|où en est) (ma commande|mon colis|ma livraison) ?"},
+    {FR, "track_order", "(suivre|suivi de) (ma commande|mon colis)( stp|)"},
+    {FR, "track_order", "quand (arrive|arrivera) (ma commande|mon colis) ?"},
+    {FR, "cancel_order", "(annule|annulez) (ma commande|mon achat)( stp| s'il vous plaît|)"},
+    {FR, "cancel_order", "je (veux|voudrais) annuler (ma commande|mon achat)"},
+    {FR, "return_product", "je (veux|voudrais) (retourner|renvoyer) {q}"},
+    {FR, "return_product", "(comment|est-ce que je peux) (retourner|renvoyer) {q} ?"},
+    {FR, "return_product", "je (veux|voudrais) (un remboursement|être remboursé)"},
+    {FR, "other", "(bonjour|salut|bonsoir|merci|au revoir)( !|)"},
+    {FR, "other", "(quel temps fait-il|quelle heure est-il|comment ça va|qui es-tu) ?"},
+    // Italian
+    {IT, "add_to_cart", "(aggiungi|metti) {q} nel (carrello|mio carrello)( per favore|)"},
+    {IT, "add_to_cart", "(voglio|vorrei|prendo|compro|dammi) {q}( per favore|)"},
+    {IT, "add_to_cart", "(puoi|potresti) (aggiungere|mettere) {q} nel carrello?"},
+    {IT, "remove_from_cart", "(togli|rimuovi|elimina|cancella) {q} dal carrello( per favore|, grazie|)"},
+    {IT, "remove_from_cart", "non voglio più {q} nel (carrello|mio carrello)"},
+    {IT, "remove_from_cart", "(puoi|potresti) (togliere|rimuovere|eliminare) {q} dal carrello?"},
+    {IT, "view_cart", "(mostrami|fammi vedere|apri) il (mio |)carrello( per favore|)"},
+    {IT, "view_cart", "cosa c'è nel (mio |)carrello?"},
+    {IT, "checkout", "(voglio|vorrei) (pagare|completare l'ordine|procedere al pagamento)( ora| adesso|)"},
+    {IT, "checkout", "(vai|andiamo) alla cassa( per favore|)"},
+    {IT, "search_product", "(avete|tenete) {tp}( disponibili|)?"},
+    {IT, "search_product", "(cerco|sto cercando|mostrami) {t}"},
+    {IT, "get_price", "(quanto costa|mi dici quanto costa) {ts}?"},
+    {IT, "get_price", "(quanto costano|che prezzo hanno) {tp}?"},
+    {IT, "track_order", "(dov'è|dove si trova) il mio (ordine|pacco)?"},
+    {IT, "track_order", "quando arriva il mio (ordine|pacco)?"},
+    {IT, "cancel_order", "(annulla|cancella) il mio ordine( per favore|)"},
+    {IT, "cancel_order", "(voglio|vorrei) annullare (il mio ordine|l'ordine)"},
+    {IT, "return_product", "(voglio|vorrei) (restituire|rendere) {q}"},
+    {IT, "return_product", "(voglio|vorrei) un rimborso( per favore|)"},
+    {IT, "return_product", "come (posso restituire|restituisco) {q}?"},
+    {IT, "other", "(ciao|buongiorno|buonasera|grazie|arrivederci)(!|)"},
+    {IT, "other", "(che tempo fa|che ore sono|come stai|chi sei)( oggi|)?"},
+    // Portuguese
+    {PT, "add_to_cart", "(adiciona|adicione|coloca|coloque|põe) {q} no (carrinho|meu carrinho)( por favor|)"},
+    {PT, "add_to_cart", "(quero|queria|vou levar|me dá|compro) {q}"},
+    {PT, "add_to_cart", "(pode|você pode) (adicionar|colocar) {q} no carrinho?"},
+    {PT, "remove_from_cart", "(tira|tire|remove|remova|exclui|apaga) {q} do (carrinho|meu carrinho)( por favor|)"},
+    {PT, "remove_from_cart", "não quero mais {q} no (carrinho|meu carrinho)"},
+    {PT, "remove_from_cart", "(pode|você pode) (tirar|remover) {q} do carrinho?"},
+    {PT, "view_cart", "(mostra|mostre|abre|abra) (o meu carrinho|meu carrinho|o carrinho)( por favor|)"},
+    {PT, "view_cart", "o que (tem|há) no (meu |)carrinho?"},
+    {PT, "checkout", "(quero|queria|vou) (pagar|finalizar a compra|fechar o pedido)( agora|)"},
+    {PT, "checkout", "(ir para o|ir pro) pagamento( por favor|)"},
+    {PT, "search_product", "(vocês têm|têm|tem) {tp}( disponíveis|)?"},
+    {PT, "search_product", "(procuro|estou procurando|quero ver) {t}"},
+    {PT, "get_price", "(quanto custa|me diz quanto custa) {ts}?"},
+    {PT, "get_price", "(quanto custam|qual o preço de) {tp}?"},
+    {PT, "track_order", "(onde está|cadê) (meu pedido|minha encomenda|meu pacote)?"},
+    {PT, "track_order", "(rastrear|rastreio do) (meu pedido|meu pacote)( por favor|)"},
+    {PT, "cancel_order", "(cancela|cancele) (meu pedido|minha compra)( por favor|)"},
+    {PT, "cancel_order", "(quero|queria) cancelar (meu pedido|o pedido|minha compra)"},
+    {PT, "return_product", "(quero|queria|preciso) devolver {q}"},
+    {PT, "return_product", "(quero|queria) (meu dinheiro de volta|um reembolso)( por favor|)"},
+    {PT, "other", "(oi|olá|bom dia|boa tarde|obrigado|tchau)(!|)"},
+    {PT, "other", "(que horas são|como vai|quem é você|como está o tempo)( hoje|)?"},
+};
+
 const Template kTestTemplates[] = {
     {EN, "add_to_cart", "throw {q} into my cart"}, {EN, "add_to_cart", "could you pop {q} in my basket?"},
     {EN, "add_to_cart", "grab me {q}"},
@@ -776,13 +936,74 @@ const std::vector<std::string>& noise_kinds(Bank bank) {
     return bank == Bank::train ? train : test;
 }
 
+namespace {
+
+// Every expansion of a pattern's "(a|b|c)" groups (no nesting), in order.
+std::vector<std::string> expand_pattern(const std::string& p) {
+    std::vector<std::string> out = {""};
+    size_t i = 0;
+    while (i < p.size()) {
+        if (p[i] != '(') {
+            size_t j = p.find('(', i);
+            if (j == std::string::npos) j = p.size();
+            for (auto& o : out) o += p.substr(i, j - i);
+            i = j;
+            continue;
+        }
+        const size_t close = p.find(')', i);
+        if (close == std::string::npos) fail("intent pattern \"%s\": unclosed (", p.c_str());
+        std::vector<std::string> alts;
+        for (size_t a = i + 1;;) {
+            const size_t bar = p.find('|', a);
+            const size_t end = bar == std::string::npos || bar > close ? close : bar;
+            alts.push_back(p.substr(a, end - a));
+            if (end == close) break;
+            a = end + 1;
+        }
+        std::vector<std::string> next;
+        for (const auto& o : out)
+            for (const auto& a : alts) next.push_back(o + a);
+        out.swap(next);
+        i = close + 1;
+    }
+    return out;
+}
+
+// The train patterns' expansions, without any that equals a test template (case aside): the banks stay
+// disjoint phrasing by phrasing. Built once.
+const std::vector<std::vector<std::string>>& pattern_expansions() {
+    static const std::vector<std::vector<std::string>> k = [] {
+        std::set<std::string> test;
+        for (const Template& t : kTestTemplates) test.insert(std::to_string(t.lang) + "|" + to_lower(t.text));
+        std::vector<std::vector<std::string>> v;
+        for (const Template& t : kTrainPatterns) {
+            std::vector<std::string> keep;
+            for (std::string& e : expand_pattern(t.text))
+                if (!test.count(std::to_string(t.lang) + "|" + to_lower(e))) keep.push_back(std::move(e));
+            if (keep.empty()) fail("intent pattern \"%s\": every expansion is a test template", t.text);
+            v.push_back(std::move(keep));
+        }
+        return v;
+    }();
+    return k;
+}
+
+}  // namespace
+
 std::vector<std::string> template_strings(Bank bank) {
     std::vector<std::string> out;
     auto add = [&](const Template* b, const Template* e) {
         for (const Template* t = b; t != e; ++t) out.push_back(languages()[size_t(t->lang)] + "|" + t->action + "|" + t->text);
     };
-    if (bank == Bank::train) add(std::begin(kTrainTemplates), std::end(kTrainTemplates));
-    else add(std::begin(kTestTemplates), std::end(kTestTemplates));
+    if (bank == Bank::train) {
+        add(std::begin(kTrainTemplates), std::end(kTrainTemplates));
+        const auto& ex = pattern_expansions();
+        for (size_t i = 0; i < ex.size(); i++)
+            for (const std::string& e : ex[i])
+                out.push_back(languages()[size_t(kTrainPatterns[i].lang)] + "|" + kTrainPatterns[i].action + "|" + e);
+    } else {
+        add(std::begin(kTestTemplates), std::end(kTestTemplates));
+    }
     return out;
 }
 
@@ -804,9 +1025,9 @@ std::string bare_plural(int lang, const Noun& noun) { return (lang == FR ? "des 
 
 // The product phrase for a slot. frame = template language (German case comes from it), lang = the
 // product's language (differs in mixed messages).
-Built fill_slot(Rng& rng, const std::string& slot, int lang, int bank, int product) {
+Built fill_slot(Rng& rng, const std::string& slot, int lang, int bank, int product, int turn) {
     const auto& nouns = product_nouns(product, lang);
-    const Noun& noun = nouns[size_t(rng.uniform(int(nouns.size())))];
+    const Noun& noun = nouns[size_t(turn) % nouns.size()];
     const bool has_sg = has_singular(noun);
     Built b;
     b.product = catalog().products[size_t(product)].id;
@@ -978,25 +1199,47 @@ Example Generator::next() {
         while (prod_lang == frame) prod_lang = langs_[size_t(rng_.uniform(int(langs_.size())))];
     }
 
-    std::vector<const Template*> cands;
+    // Candidates: the templates, and (train bank) the patterns, each pattern weighing as much as 3 templates.
+    std::vector<const char*> texts;
+    std::vector<const std::vector<std::string>*> pattern_cands;
     auto scan = [&](const Template* b, const Template* e) {
         for (const Template* t = b; t != e; ++t)
-            if (t->lang == frame && !std::strcmp(t->action, action)) cands.push_back(t);
+            if (t->lang == frame && !std::strcmp(t->action, action)) texts.push_back(t->text);
     };
     if (bank_ == Bank::train) scan(std::begin(kTrainTemplates), std::end(kTrainTemplates));
     else scan(std::begin(kTestTemplates), std::end(kTestTemplates));
-    if (cands.empty()) fail("intent generator: no template for %s in %s", action, languages()[size_t(frame)].c_str());
-    const Template* t = cands[size_t(rng_.uniform(int(cands.size())))];
+    if (bank_ == Bank::train) {
+        const auto& ex = pattern_expansions();
+        for (size_t i = 0; i < ex.size(); i++)
+            if (kTrainPatterns[i].lang == frame && !std::strcmp(kTrainPatterns[i].action, action))
+                for (int w = 0; w < 3; w++) pattern_cands.push_back(&ex[i]);
+    }
+    const int n_cands = int(texts.size() + pattern_cands.size());
+    if (n_cands == 0) fail("intent generator: no template for %s in %s", action, languages()[size_t(frame)].c_str());
+    const int pick = rng_.uniform(n_cands);
+    std::string text;
+    if (pick < int(texts.size())) {
+        text = texts[size_t(pick)];
+    } else {
+        const std::vector<std::string>& alts = *pattern_cands[size_t(pick) - texts.size()];
+        text = alts[size_t(rng_.uniform(int(alts.size())))];
+    }
 
     Example ex;
     ex.gold.action = action;
-    std::string text = t->text;
     size_t open = text.find('{');
     if (open != std::string::npos) {
         size_t close = text.find('}', open);
         std::string slot = text.substr(open + 1, close - open - 1);
-        int product = rng_.uniform(int(catalog().products.size()));
-        Built b = fill_slot(rng_, slot, prod_lang, bank, product);
+        const int n_products = int(catalog().products.size());
+        if (deck_.empty()) {
+            for (int p = n_products - 1; p >= 0; p--) deck_.push_back(p);
+            for (int i = n_products - 1; i > 0; i--) std::swap(deck_[size_t(i)], deck_[size_t(rng_.uniform(i + 1))]);
+        }
+        const int product = deck_.back();
+        deck_.pop_back();
+        if (noun_turn_.empty()) noun_turn_.assign(size_t(n_products) * 6, 0);
+        Built b = fill_slot(rng_, slot, prod_lang, bank, product, noun_turn_[size_t(product) * 6 + size_t(prod_lang)]++);
         text.replace(open, close - open + 1, b.text);
         ex.gold.product = b.product;
         ex.gold.quantity = b.quantity;
