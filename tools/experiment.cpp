@@ -159,6 +159,7 @@ struct Rapl {
 
 struct StepResult {
     double seconds = 0;
+    double cpu_s = -1;  // user + system CPU seconds of the step's process (a measure the machine's load barely moves)
     long peak_rss_kib = -1;
     double energy_j = -1;
 };
@@ -193,6 +194,7 @@ StepResult run_child(const std::vector<std::string>& args, const std::string& lo
     r.seconds = now_s() - t0;
     r.energy_j = rapl.joules(e0, rapl.read());
     r.peak_rss_kib = ru.ru_maxrss;
+    r.cpu_s = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail("step failed (%s): %s\n  its output: %s", WIFEXITED(status) ? strfmt("exit %d", WEXITSTATUS(status)).c_str()
                                                                           : strfmt("signal %d", WTERMSIG(status)).c_str(),
@@ -443,7 +445,7 @@ double published(const std::string& format) {
 void write_report(const Config& cfg, const std::string& out, const std::vector<Row>& rows, const json::Value& train,
                   const json::Value& hw_base, const json::Value& hw_tuned,
                   const std::vector<std::pair<std::string, std::string>>& files, const json::Value& steps_json,
-                  const std::string& machine, const std::string& backend_name, double total_s, const Rapl& rapl) {
+                  const std::string& machine, const std::string& backend_name, double total_s, double total_cpu_s, const Rapl& rapl) {
     const std::vector<std::string> langs = {"en", "es", "de", "fr", "it", "pt", "mix"};
     const Row* base = nullptr;
     const Row* f16 = nullptr;
@@ -459,7 +461,8 @@ void write_report(const Config& cfg, const std::string& out, const std::vector<R
     std::string md = "# slm experiment: the study, reproduced\n\n";
     md += strfmt("Base model: `%s`. Test split: %d messages (`%s`). Command: `%s`.\n\n", cfg.base_resolved.c_str(), n_test,
                  (fs::path(out) / "data" / "test.jsonl").string().c_str(), cfg.command.c_str());
-    md += strfmt("Machine: %s; CPU kernels: %s. The whole run took %s.\n\n", machine.c_str(), backend_name.c_str(), fmt_duration(total_s).c_str());
+    md += strfmt("Machine: %s; CPU kernels: %s. The whole run took %s (%s of CPU time in its steps).\n\n", machine.c_str(),
+                 backend_name.c_str(), fmt_duration(total_s).c_str(), fmt_duration(total_cpu_s).c_str());
 
     md += "## Base vs tuned\n\n";
     md += "The untuned base gets the task's system prompt and " + std::to_string(cfg.shots) +
@@ -602,6 +605,7 @@ void write_report(const Config& cfg, const std::string& out, const std::vector<R
     j.set("cpu_kernels", backend_name);
     j.set("slm", json::Value(std::string("slm built ") + __DATE__ + " " + __TIME__ + " with " + __VERSION__));
     j.set("seconds", total_s);
+    j.set("cpu_seconds", total_cpu_s);
     json::Value c = json::Value::object();
     c.set("base", cfg.base_resolved);
     c.set("train_n", cfg.train_n);
@@ -936,6 +940,7 @@ int cmd_experiment(int argc, char** argv) {
             j = read_json(rec);
             r.seconds = num_or(j.find("seconds"), 0);
             r.peak_rss_kib = long(num_or(j.find("peak_rss_kib"), -1));
+            r.cpu_s = num_or(j.find("cpu_seconds"), -1);
             r.energy_j = num_or(j.find("energy_j"), -1);
             std::printf("[%zu/%zu] %-12s done before (%s)\n", i + 1, steps.size(), s.name.c_str(), fmt_duration(r.seconds).c_str());
         } else {
@@ -959,6 +964,7 @@ int cmd_experiment(int argc, char** argv) {
             j.set("step", s.name);
             j.set("command", a.empty() ? json::Value() : json::Value("slm " + join_cmd(a)));
             j.set("seconds", r.seconds);
+            j.set("cpu_seconds", r.cpu_s >= 0 ? json::Value(r.cpu_s) : json::Value());
             j.set("peak_rss_kib", int64_t(r.peak_rss_kib));
             j.set("energy_j", r.energy_j >= 0 ? json::Value(r.energy_j) : json::Value());
             write_output_file(rec, j.dump(2) + "\n");
@@ -1006,9 +1012,9 @@ int cmd_experiment(int argc, char** argv) {
     files.push_back({"report data", P("report.json")});
     files.push_back({"plot: accuracy vs speed", P("plots/accuracy_vs_speed.svg")});
     files.push_back({"plot: accuracy vs bits per weight", P("plots/accuracy_vs_bpw.svg")});
-    double total_s = 0;
-    for (const auto& [name, r] : results) total_s += r.seconds;
-    write_report(cfg, cfg.out, rows, train, hw_base, hw_tuned, files, steps_json, machine, backend_name, total_s, rapl);
+    double total_s = 0, total_cpu = 0;
+    for (const auto& [name, r] : results) total_s += r.seconds, total_cpu += std::max(0.0, r.cpu_s);
+    write_report(cfg, cfg.out, rows, train, hw_base, hw_tuned, files, steps_json, machine, backend_name, total_s, total_cpu, rapl);
 
     // The headline on stdout.
     std::printf("\n%-22s %8s %8s %10s %8s\n", "model", "exact", "JSON ok", "gen tok/s", "bpw");
