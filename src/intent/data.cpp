@@ -12,6 +12,7 @@
 #include "common.h"
 #include "output_file.h"
 #include "progress.h"
+#include "intent/eval.h"
 #include "intent/lexicon.h"
 
 namespace slm::intent {
@@ -969,18 +970,20 @@ std::vector<std::string> expand_pattern(const std::string& p) {
     return out;
 }
 
-// The train patterns' expansions, without any that equals a test template (case aside): the banks stay
-// disjoint phrasing by phrasing. Built once.
+// The train patterns' expansions, each phrasing once, none equal to a test template (case aside): the banks
+// stay disjoint phrasing by phrasing. Built once.
 const std::vector<std::vector<std::string>>& pattern_expansions() {
     static const std::vector<std::vector<std::string>> k = [] {
-        std::set<std::string> test;
-        for (const Template& t : kTestTemplates) test.insert(std::to_string(t.lang) + "|" + to_lower(t.text));
+        // Left out: an expansion that is a test template, a train template or an earlier expansion (case aside).
+        std::set<std::string> seen;
+        for (const Template& t : kTestTemplates) seen.insert(std::to_string(t.lang) + "|" + to_lower(t.text));
+        for (const Template& t : kTrainTemplates) seen.insert(std::to_string(t.lang) + "|" + to_lower(t.text));
         std::vector<std::vector<std::string>> v;
         for (const Template& t : kTrainPatterns) {
             std::vector<std::string> keep;
             for (std::string& e : expand_pattern(t.text))
-                if (!test.count(std::to_string(t.lang) + "|" + to_lower(e))) keep.push_back(std::move(e));
-            if (keep.empty()) fail("intent pattern \"%s\": every expansion is a test template", t.text);
+                if (seen.insert(std::to_string(t.lang) + "|" + to_lower(e)).second) keep.push_back(std::move(e));
+            // (a pattern whose phrasings all exist already adds nothing and is no candidate)
             v.push_back(std::move(keep));
         }
         return v;
@@ -1187,7 +1190,24 @@ void apply_noise(Rng& rng, std::string& text, const std::string& kind, int lang,
 
 }  // namespace
 
+// The hand-written messages (lower case), which no generated example may be: they stay unseen in training.
+static const std::set<std::string>& handwritten_texts() {
+    static const std::set<std::string> k = [] {
+        std::set<std::string> out;
+        for (const EvalItem& it : parse_eval_text(handwritten_jsonl(), "handwritten.jsonl")) out.insert(to_lower(it.text));
+        return out;
+    }();
+    return k;
+}
+
 Example Generator::next() {
+    for (int attempt = 0;; attempt++) {
+        Example e = draw();
+        if (attempt >= 1000 || !handwritten_texts().count(to_lower(e.text))) return e;
+    }
+}
+
+Example Generator::draw() {
     const int bank = bank_ == Bank::train ? 0 : 1;
     // action mix (per mille): add 180, remove 100, view 80, checkout 80, search 120, price 120, track 80,
     // cancel 70, return 90, other 80
@@ -1211,7 +1231,7 @@ Example Generator::next() {
     if (bank_ == Bank::train) {
         const auto& ex = pattern_expansions();
         for (size_t i = 0; i < ex.size(); i++)
-            if (kTrainPatterns[i].lang == frame && !std::strcmp(kTrainPatterns[i].action, action))
+            if (!ex[i].empty() && kTrainPatterns[i].lang == frame && !std::strcmp(kTrainPatterns[i].action, action))
                 for (int w = 0; w < 3; w++) pattern_cands.push_back(&ex[i]);
     }
     const int n_cands = int(texts.size() + pattern_cands.size());

@@ -50,9 +50,11 @@ struct GenOptions {
 class Generator {
 public:
     Generator(const GenOptions& opt, Bank bank);
+    // The next example; never one of the hand-written messages (handwritten_jsonl), so those stay unseen.
     Example next();
 
 private:
+    Example draw();
     GenOptions opt_;
     Bank bank_;
     Rng rng_;
