@@ -146,12 +146,15 @@ __device__ __forceinline__ void store_rows(float* __restrict__ y, int row0, cons
 template <int U, int R>
 __device__ __forceinline__ void load_group_params(__half (&sc)[U][R], int8_t (&zr)[U][R], const __half* __restrict__ scales,
                                                   const int8_t* __restrict__ zeros, int row0, int v0, int n_vec, int n_out,
-                                                  int group_size, int n_groups) {
+                                                  int vpg, int gshift, int n_groups) {
 #pragma unroll
     for (int u = 0; u < U; u++)
 #pragma unroll
         for (int r = 0; r < R; r++) {
-            const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + (min(v0 + 32 * u, n_vec - 1) * 32) / group_size;
+            // the vector's group: v / vpg (vpg = group_size / 32 vectors per group), a shift where vpg is a
+            // power of two (an integer division was ~20 instructions per (vector, row), as many as its dot)
+            const int v = min(v0 + 32 * u, n_vec - 1);
+            const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + (gshift >= 0 ? v >> gshift : v / vpg);
             sc[u][r] = scales[gi];
             zr[u][r] = zeros[gi];
         }
@@ -178,12 +181,13 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     // The first loop iteration's weights go into registers before x is staged, so their memory latency overlaps
     // the staging's (weights are constant: also before pdl_wait).
+    const int vpg = group_size / 32, gshift = (vpg & (vpg - 1)) == 0 ? __ffs(vpg) - 1 : -1;
     uint4 q[U][kRows];
     __half sc[U][kRows];
     int8_t zr[U][kRows];
     if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec) {
         load_rows(q, qw, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out);
-        load_group_params(sc, zr, scales, zeros, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out, group_size, n_groups);
+        load_group_params(sc, zr, scales, zeros, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out, vpg, gshift, n_groups);
     }
     pdl_wait();  // x (and y, with kAdd) come from the kernels before
     const float rs = kIn == kNorm ? block_rms_scale(x, n_in, f.eps) : 1.0f;
@@ -229,7 +233,7 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
             int8_t zrn[U][kRows];
             if (next) {
                 load_rows(qn, qw, nr, nv, n_vec, n_out);
-                load_group_params(scn, zrn, scales, zeros, nr, nv, n_vec, n_out, group_size, n_groups);
+                load_group_params(scn, zrn, scales, zeros, nr, nv, n_vec, n_out, vpg, gshift, n_groups);
             }
 #pragma unroll
             for (int u = 0; u < U; u++) {
@@ -368,9 +372,9 @@ void launch(void (*kernel)(P...), int grid, size_t smem, cudaStream_t st, A... a
     SLM_CUDA(cudaLaunchKernelEx(&cfg, kernel, P(args)...));
 }
 
-// U, the 16-byte loads per row per lane in flight: 4 on long rows (n_in >= 4096: at 2, 2048x8192 waited four
-// latencies per row), 2 otherwise (fewer registers, more blocks per SM: the 128256-row head ran at 53% of copy
-// with 4, 61% with 2).
+// U, the 16-byte loads per row per lane in one iteration: 2 (with the software pipeline, two iterations' loads
+// are in flight; before it, U = 4 on n_in >= 4096 rows had been needed and cost registers: the 128256-row head
+// ran at 53% of copy with 4, 61% with 2).
 template <bool P, int I, int O, int U>
 void launch_int4_u(const GptqDev& w, const float* x, float* y, cudaStream_t st, const GemvFuse& f) {
     const size_t smem = size_t(w.n_in) * 2;
