@@ -3,10 +3,12 @@
 // GPTQ-4 g128 (0.523 bytes/weight) with an fp16 head: 1.03 GB -> <= 4,170 tok/s; with a GPTQ-4 head too:
 // 0.65 GB -> <= 6,650 tok/s. Launch gaps are removed by replaying one CUDA graph per token.
 //
-// Launches per layer at decode: 7 (rmsnorm, [q|k|v] GEMV, rope, store_kv, attention, o GEMV adding into x,
-// rmsnorm, [gate|up] GEMV, down GEMV reading silu(gate)*up and adding into x: 9 with the two rmsnorms).
-// q/k/v and gate/up are uploaded as one concatenated matrix each where their formats agree (same group size
-// and act-order permutation: GPTQ gives q, k, v one Hessian, so they do), saving launches and tails.
+// Launches per layer at decode: 5 where q|k|v and gate|up are concatenated: the [q|k|v] GEMV (rmsnorm of x in
+// its prologue, RoPE and the fp16 KV-cache store in its epilogue), attention, the o GEMV adding into x, the
+// [gate|up] GEMV (rmsnorm in its prologue), the down GEMV reading silu(gate)*up and adding into x. (It was 9:
+// rmsnorm, rope and store_kv were kernels of their own, each ~2-5 us of launch and tail at batch 1, about as
+// much as a 2048x2048 GEMV.) q/k/v and gate/up are uploaded as one concatenated matrix each where their
+// formats agree (same group size and act-order permutation: GPTQ gives q, k, v one Hessian, so they do).
 //
 // The layer loop mirrors src/forward.cpp step by step (DESIGN.md: "keep it an explicit mirror"):
 //   x = embed(token)
@@ -155,14 +157,16 @@ struct CudaLlama::Impl {
         return m;
     }
 
-    // out = W in (n = 1: the GEMV, which can also read silu(gate)*up and add into out; n > 1: the GEMM).
+    // out = W in (n = 1: the GEMV, which can also read silu(gate)*up or rmsnorm(in), and add into out or
+    // apply RoPE and store K, V; n > 1: the GEMM, plain input and output only).
     void matmul(const DevMatrix& m, const float* in, int n, float* out, GemvInput gin = GemvInput::plain,
-                bool accumulate = false) {
+                GemvOutput gout = GemvOutput::store, const GemvFuse& f = {}) {
         if (n == 1) {
-            if (m.gptq) gemv_int4(m.q, in, out, st, gin, accumulate);
-            else gemv_f16(m.f16, m.n_in, m.n_out, in, out, st, gin, accumulate);
+            if (m.gptq) gemv_int4(m.q, in, out, st, gin, gout, f);
+            else gemv_f16(m.f16, m.n_in, m.n_out, in, out, st, gin, gout, f);
             return;
         }
+        if (gin != GemvInput::plain || gout != GemvOutput::store) throw std::runtime_error("CudaLlama: fused GEMM");
         const __half* w = m.f16;
         if (m.gptq) {
             gptq_dequantize_f16(m.q, wh, st);
@@ -183,53 +187,77 @@ struct CudaLlama::Impl {
         else embed_f16(output.f16, ids_dev, n, E, x, st);
         for (int il = 0; il < s.n_layer; il++) {
             Layer& L = layers[size_t(il)];
-            rmsnorm(x, L.attn_norm, n, E, s.rms_eps, xb, st);
-            if (L.qkv.n_out && n == 1) {
-                matmul(L.qkv, xb, 1, qkvb);
-            } else if (L.qkv.n_out) {
-                matmul(L.qkv, xb, n, wide);
-                split_columns(wide, n, Dq + 2 * Dkv, 0, Dq, q, st);
-                split_columns(wide, n, Dq + 2 * Dkv, Dq, Dkv, k, st);
-                split_columns(wide, n, Dq + 2 * Dkv, Dq + Dkv, Dkv, v, st);
-            } else {
-                matmul(L.wq, xb, n, q);
-                matmul(L.wk, xb, n, k);
-                matmul(L.wv, xb, n, v);
-            }
-            rope(q, s.n_head, k, s.n_head_kv, s.head_dim, s.n_rot, n, pos0, pos_dev, inv_freq, st);
             __half* kc = k_cache + size_t(il) * s.n_ctx * Dkv;
             __half* vc = v_cache + size_t(il) * s.n_ctx * Dkv;
-            store_kv(k, v, n, Dkv, pos0, pos_dev, kc, vc, st);
+            if (L.qkv.n_out && n == 1) {
+                // xb = rmsnorm(x) ; q,k,v = W xb ; rope(q, k) ; store k, v: one GEMV (gemv.cu's GemvFuse)
+                GemvFuse f;
+                f.norm_w = L.attn_norm, f.eps = s.rms_eps;
+                f.n_head = s.n_head, f.n_kv = s.n_head_kv, f.hd = s.head_dim, f.n_rot = s.n_rot;
+                f.pos0 = pos0, f.pos_dev = pos_dev, f.inv_freq = inv_freq, f.k_cache = kc, f.v_cache = vc;
+                matmul(L.qkv, x, 1, q, GemvInput::rmsnorm, GemvOutput::rope_kv, f);
+            } else {
+                rmsnorm(x, L.attn_norm, n, E, s.rms_eps, xb, st);
+                qkv_unfused(L, n, q, k, v);
+                rope(q, s.n_head, k, s.n_head_kv, s.head_dim, s.n_rot, n, pos0, pos_dev, inv_freq, st);
+                store_kv(k, v, n, Dkv, pos0, pos_dev, kc, vc, st);
+            }
             attention(q, kc, vc, n, pos0, pos_dev, s.n_head, s.n_head_kv, s.head_dim, s.n_ctx, att, st);
             if (n == 1) {
-                matmul(L.wo, att, 1, x, GemvInput::plain, true);  // x += Wo att
+                matmul(L.wo, att, 1, x, GemvInput::plain, GemvOutput::add);  // x += Wo att
             } else {
                 matmul(L.wo, att, n, tmp);
                 add(x, tmp, int64_t(n) * E, st);
             }
-            rmsnorm(x, L.ffn_norm, n, E, s.rms_eps, xb, st);
             if (L.gate_up.n_out && n == 1) {
-                matmul(L.gate_up, xb, 1, gub);
-            } else if (L.gate_up.n_out) {
-                matmul(L.gate_up, xb, n, wide);
-                split_columns(wide, n, 2 * F, 0, F, gate, st);
-                split_columns(wide, n, 2 * F, F, F, up, st);
+                GemvFuse f;  // gate|up = W rmsnorm(x)
+                f.norm_w = L.ffn_norm, f.eps = s.rms_eps;
+                matmul(L.gate_up, x, 1, gub, GemvInput::rmsnorm, GemvOutput::store, f);
             } else {
-                matmul(L.w_gate, xb, n, gate);
-                matmul(L.w_up, xb, n, up);
+                rmsnorm(x, L.ffn_norm, n, E, s.rms_eps, xb, st);
+                gate_up_unfused(L, n, gate, up);
             }
             if (n == 1) {
-                matmul(L.w_down, gub, 1, x, GemvInput::swiglu, true);  // x += Wdown (silu(gate) * up)
+                matmul(L.w_down, gub, 1, x, GemvInput::swiglu, GemvOutput::add);  // x += Wdown (silu(gate) * up)
             } else {
                 swiglu(gate, up, int64_t(n) * F, gate, st);
                 matmul(L.w_down, gate, n, tmp);
                 add(x, tmp, int64_t(n) * E, st);
             }
         }
-        // The head on the last token only.
+        // The head on the last token only: logits = Woutput rmsnorm(x), the rmsnorm in the GEMV's prologue.
         const float* last = x + size_t(n - 1) * E;
-        rmsnorm(last, output_norm, 1, E, s.rms_eps, xb, st);
-        matmul(output, xb, 1, logits);
+        GemvFuse f;
+        f.norm_w = output_norm, f.eps = s.rms_eps;
+        matmul(output, last, 1, logits, GemvInput::rmsnorm, GemvOutput::store, f);
+    }
+
+    // q, k, v = Wq xb, Wk xb, Wv xb without the fused epilogue (prefill, or parts that could not be joined).
+    void qkv_unfused(const Layer& L, int n, float* q, float* k, float* v) {
+        const int Dq = s.n_head * s.head_dim, Dkv = s.n_head_kv * s.head_dim;
+        if (L.qkv.n_out) {
+            matmul(L.qkv, xb, n, wide);
+            split_columns(wide, n, Dq + 2 * Dkv, 0, Dq, q, st);
+            split_columns(wide, n, Dq + 2 * Dkv, Dq, Dkv, k, st);
+            split_columns(wide, n, Dq + 2 * Dkv, Dq + Dkv, Dkv, v, st);
+        } else {
+            matmul(L.wq, xb, n, q);
+            matmul(L.wk, xb, n, k);
+            matmul(L.wv, xb, n, v);
+        }
+    }
+
+    // gate, up = Wgate xb, Wup xb without fusion (prefill, or parts that could not be joined).
+    void gate_up_unfused(const Layer& L, int n, float* gate, float* up) {
+        const int F = s.n_ff;
+        if (L.gate_up.n_out) {
+            matmul(L.gate_up, xb, n, wide);
+            split_columns(wide, n, 2 * F, 0, F, gate, st);
+            split_columns(wide, n, 2 * F, F, F, up, st);
+        } else {
+            matmul(L.w_gate, xb, n, gate);
+            matmul(L.w_up, xb, n, up);
+        }
     }
 
     void capture() {

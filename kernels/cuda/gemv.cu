@@ -10,6 +10,11 @@
 // a [gate | up] vector, so the FFN needs no separate kernel), then each warp's lanes stride along its rows in
 // 16-byte loads (ld.global.nc.L1::no_allocate: weights are streamed, never reused), U loads per row in
 // flight per lane. A warp shuffle reduces each row; the epilogue stores or adds (the residual connection).
+// Fusions around the GEMV (GemvFuse, kernels.cuh), so that a decode layer is 5 kernels instead of 9: the
+// RMSNorm before a matrix is computed by each block itself (one pass over x's 8 KB for the sum of squares,
+// while the preloaded weights are in flight; the scale then applied while staging), and the [q | k | v]
+// GEMV's epilogue applies RoPE to its row pairs and writes k and v into the fp16 KV cache. Cost: the sum
+// of squares per block (n_in/4 float4 loads from L2 over 128 threads) and ~10 more registers.
 // Measured on an H200 (kernels/cuda/NOTES.md): the first version (16 warps x 4 rows per block, 2 blocks per SM)
 // left most SMs idle on 2048-row matrices (32 blocks): 2048x2048 fp16 ran at 21% of the copy bandwidth; the
 // second staged x one element per iteration (one memory latency each: ~4 us at n_in = 2048, 16 at 8192); x is
@@ -27,6 +32,7 @@
 // the logits check bound the error on real shapes.
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #include "cuda/kernels.cuh"
 
@@ -62,12 +68,75 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-// The staged input value of column c: x[c], or silu(x[c]) * x[n_in + c] for a [gate | up] vector.
-template <bool kSwiglu>
-__device__ __forceinline__ float input_at(const float* __restrict__ x, int c, int n_in) {
-    if (!kSwiglu) return x[c];
+constexpr int kPlain = int(GemvInput::plain), kSwiglu = int(GemvInput::swiglu), kNorm = int(GemvInput::rmsnorm);
+constexpr int kStore = int(GemvOutput::store), kAdd = int(GemvOutput::add), kRopeKv = int(GemvOutput::rope_kv);
+
+// The staged input value of column c: x[c], silu(x[c]) * x[n_in + c] for a [gate | up] vector, or
+// x[c] * rs * norm_w[c] (rmsnorm, rs = 1/rms(x) from block_rms_scale; the CPU's order of the two products).
+template <int kIn>
+__device__ __forceinline__ float input_at(const float* __restrict__ x, int c, int n_in, float rs,
+                                          const float* __restrict__ norm_w) {
+    if (kIn == kPlain) return x[c];
+    if (kIn == kNorm) return x[c] * rs * norm_w[c];
     const float g = x[c];
     return g / (1.0f + __expf(-g)) * x[n_in + c];
+}
+
+// 1 / sqrt(mean(x^2) + eps) over x[0..n) (n a multiple of 4), computed by every block for itself: the RMSNorm
+// before a GEMV costs its blocks one pass over 8 KB (from L2, in flight with the preloaded weights) instead
+// of a kernel launch. Every thread of the block calls it; all blocks sum in the same order (same result).
+__device__ __forceinline__ float block_rms_scale(const float* __restrict__ x, int n, float eps) {
+    __shared__ float part[kWarps];
+    float ss = 0.0f;
+#pragma unroll 4
+    for (int i = threadIdx.x * 4; i < n; i += kThreads * 4) {
+        const float4 v = *reinterpret_cast<const float4*>(x + i);
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    float tot = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; w++) tot += part[w];
+    return rsqrtf(tot / float(n) + eps);
+}
+
+// The epilogue of one warp's kRows rows (lane 0 calls it with the reduced sums): store, add, or RoPE + the
+// KV cache (GemvOutput::rope_kv; row0 is even, so (row0, row0 + 1) is one rotation pair of one head).
+template <int kOut>
+__device__ __forceinline__ void store_rows(float* __restrict__ y, int row0, const float (&t)[kRows], int n_out,
+                                           const GemvFuse& f) {
+    if (kOut != kRopeKv) {
+#pragma unroll
+        for (int r = 0; r < kRows; r++)
+            if (row0 + r < n_out) {
+                if (kOut == kAdd) y[row0 + r] += t[r];
+                else y[row0 + r] = t[r];
+            }
+        return;
+    }
+    static_assert(kRows == 2, "rope_kv: a warp's rows must be one rotation pair");
+    const int dq = f.n_head * f.hd, dkv = f.n_kv * f.hd;
+    const int part = row0 < dq ? 0 : row0 < dq + dkv ? 1 : 2;  // q, k, v
+    const int rr = row0 - (part == 0 ? 0 : part == 1 ? dq : dq + dkv);
+    float a = t[0], b = t[1];
+    if (part < 2 && rr % f.hd < f.n_rot) {  // as rope_kernel (elementwise.cu): the angle in double
+        const int pos = f.pos_dev ? *f.pos_dev : f.pos0;
+        double sd, cd;
+        sincos(double(pos) * f.inv_freq[(rr % f.hd) / 2], &sd, &cd);
+        const float sn = float(sd), cs = float(cd);
+        const float a0 = a;
+        a = a0 * cs - b * sn;
+        b = a0 * sn + b * cs;
+    }
+    if (part == 0) {
+        y[row0] = a, y[row0 + 1] = b;
+        return;
+    }
+    const size_t at = size_t(f.pos_dev ? *f.pos_dev : f.pos0) * dkv + rr;
+    __half* c = part == 1 ? f.k_cache : f.v_cache;
+    c[at] = __float2half_rn(a), c[at + 1] = __float2half_rn(b);
 }
 
 // One loop iteration's weights of a warp: U 16-byte loads per lane for each of its R rows (tail rows and
@@ -77,12 +146,15 @@ __device__ __forceinline__ float input_at(const float* __restrict__ x, int c, in
 template <int U, int R>
 __device__ __forceinline__ void load_group_params(__half (&sc)[U][R], int8_t (&zr)[U][R], const __half* __restrict__ scales,
                                                   const int8_t* __restrict__ zeros, int row0, int v0, int n_vec, int n_out,
-                                                  int group_size, int n_groups) {
+                                                  int vpg, int gshift, int n_groups) {
 #pragma unroll
     for (int u = 0; u < U; u++)
 #pragma unroll
         for (int r = 0; r < R; r++) {
-            const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + (min(v0 + 32 * u, n_vec - 1) * 32) / group_size;
+            // the vector's group: v / vpg (vpg = group_size / 32 vectors per group), a shift where vpg is a
+            // power of two (an integer division was ~20 instructions per (vector, row), as many as its dot)
+            const int v = min(v0 + 32 * u, n_vec - 1);
+            const size_t gi = size_t(min(row0 + r, n_out - 1)) * n_groups + (gshift >= 0 ? v >> gshift : v / vpg);
             sc[u][r] = scales[gi];
             zr[u][r] = zeros[gi];
         }
@@ -98,25 +170,27 @@ __device__ __forceinline__ void load_rows(uint4 (&q)[U][R], const uint4* __restr
             q[u][r] = load_stream(w + size_t(min(row0 + r, n_out - 1)) * n_vec + min(v0 + 32 * u, n_vec - 1));
 }
 
-template <bool kPerm, bool kSwiglu, bool kAcc, int U>
+template <bool kPerm, int kIn, int kOut, int U>
 __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __restrict__ qw, const __half* __restrict__ scales,
                                                              const int8_t* __restrict__ zeros, const int32_t* __restrict__ perm,
                                                              const float* __restrict__ x, float* __restrict__ y, int n_in,
-                                                             int n_out, int group_size, int n_groups) {
+                                                             int n_out, int group_size, int n_groups, const GemvFuse f) {
     extern __shared__ uint4 xs4[];  // [4][n_vec]: word 4v+w's pairs at xs4[w * n_vec + v]
     pdl_trigger();
     const int n_vec = n_in / 32;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     // The first loop iteration's weights go into registers before x is staged, so their memory latency overlaps
     // the staging's (weights are constant: also before pdl_wait).
+    const int vpg = group_size / 32, gshift = (vpg & (vpg - 1)) == 0 ? __ffs(vpg) - 1 : -1;
     uint4 q[U][kRows];
     __half sc[U][kRows];
     int8_t zr[U][kRows];
     if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec) {
         load_rows(q, qw, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out);
-        load_group_params(sc, zr, scales, zeros, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out, group_size, n_groups);
+        load_group_params(sc, zr, scales, zeros, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out, vpg, gshift, n_groups);
     }
-    pdl_wait();  // x (and y, with kAcc) come from the kernels before
+    pdl_wait();  // x (and y, with kAdd) come from the kernels before
+    const float rs = kIn == kNorm ? block_rms_scale(x, n_in, f.eps) : 1.0f;
     // One thread per word j (8 columns): its 4 pairs become one 16-byte store. 8 words per thread are loaded
     // before any is stored, so the staging costs about one memory latency, not one per element.
     constexpr int kBatch = 8;
@@ -127,7 +201,7 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
             const int j = j0 + b * blockDim.x;
             if (j >= n_in / 8) break;
 #pragma unroll
-            for (int e = 0; e < 8; e++) xv[b][e] = input_at<kSwiglu>(x, kPerm ? perm[8 * j + e] : 8 * j + e, n_in);
+            for (int e = 0; e < 8; e++) xv[b][e] = input_at<kIn>(x, kPerm ? perm[8 * j + e] : 8 * j + e, n_in, rs, f.norm_w);
         }
 #pragma unroll
         for (int b = 0; b < kBatch; b++) {
@@ -141,17 +215,26 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
         }
     }
     __syncthreads();
-    bool preloaded = true;  // q holds the first iteration (a lane that never iterates never reads it)
-    for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += gridDim.x * kWarps * kRows) {
+    // Software pipeline: every iteration first issues the next iteration's loads (the next U vectors of these
+    // rows, or the first of the warp's next row pair), then computes on the registers loaded one iteration
+    // before, so a warp always has a load round trip in flight (without it each iteration waited one: a
+    // 2048-wide row pair is one iteration, and 16384x2048 was four round trips in series per warp).
+    const int row_step = gridDim.x * kWarps * kRows;
+    for (int row0 = (blockIdx.x * kWarps + warp) * kRows; row0 < n_out; row0 += row_step) {
         float acc[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
         for (int v0 = lane; v0 < n_vec; v0 += 32 * U) {
-            if (!preloaded) {
-                load_rows(q, qw, row0, v0, n_vec, n_out);
-                load_group_params(sc, zr, scales, zeros, row0, v0, n_vec, n_out, group_size, n_groups);
+            int nv = v0 + 32 * U, nr = row0;
+            if (nv >= n_vec) nv = lane, nr = row0 + row_step;
+            const bool next = nr < n_out;  // the same in every lane that iterates
+            uint4 qn[U][kRows];
+            __half scn[U][kRows];
+            int8_t zrn[U][kRows];
+            if (next) {
+                load_rows(qn, qw, nr, nv, n_vec, n_out);
+                load_group_params(scn, zrn, scales, zeros, nr, nv, n_vec, n_out, vpg, gshift, n_groups);
             }
-            preloaded = false;
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + 32 * u;
@@ -171,21 +254,23 @@ __global__ void __launch_bounds__(kThreads) gemv_int4_kernel(const uint4* __rest
                     acc[r] += s * (f.x + f.y);
                 }
             }
-        }
+            if (next) {
 #pragma unroll
-        for (int r = 0; r < kRows; r++) {
-            const float t = warp_sum(acc[r]);
-            if (lane == 0 && row0 + r < n_out) {
-                if (kAcc) y[row0 + r] += t;
-                else y[row0 + r] = t;
+                for (int u = 0; u < U; u++)
+#pragma unroll
+                    for (int r = 0; r < kRows; r++) q[u][r] = qn[u][r], sc[u][r] = scn[u][r], zr[u][r] = zrn[u][r];
             }
         }
+        float t[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; r++) t[r] = warp_sum(acc[r]);
+        if (lane == 0) store_rows<kOut>(y, row0, t, n_out, f);
     }
 }
 
-template <bool kSwiglu, bool kAcc, int U>
+template <int kIn, int kOut, int U>
 __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restrict__ w, const float* __restrict__ x,
-                                                            float* __restrict__ y, int n_in, int n_out) {
+                                                            float* __restrict__ y, int n_in, int n_out, const GemvFuse f) {
     extern __shared__ float xf[];  // two planes: x[8v..8v+4) at xf4[v], x[8v+4..8v+8) at xf4[n_vec + v]
     float4* xf4 = reinterpret_cast<float4*>(xf);
     pdl_trigger();
@@ -195,6 +280,7 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
     if ((blockIdx.x * kWarps + warp) * kRows < n_out && lane < n_vec)
         load_rows(q, w, (blockIdx.x * kWarps + warp) * kRows, lane, n_vec, n_out);
     pdl_wait();
+    const float rs = kIn == kNorm ? block_rms_scale(x, n_in, f.eps) : 1.0f;
     // One thread per 8 columns, 8 such groups loaded before any is stored (see the int4 kernel).
     constexpr int kBatch = 8;
     for (int v0 = threadIdx.x; v0 < n_vec; v0 += blockDim.x * kBatch) {
@@ -204,7 +290,7 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
             const int v = v0 + b * blockDim.x;
             if (v >= n_vec) break;
 #pragma unroll
-            for (int e = 0; e < 8; e++) xv[b][e] = input_at<kSwiglu>(x, 8 * v + e, n_in);
+            for (int e = 0; e < 8; e++) xv[b][e] = input_at<kIn>(x, 8 * v + e, n_in, rs, f.norm_w);
         }
 #pragma unroll
         for (int b = 0; b < kBatch; b++) {
@@ -238,14 +324,10 @@ __global__ void __launch_bounds__(kThreads) gemv_f16_kernel(const uint4* __restr
                 }
             }
         }
+        float t[kRows];
 #pragma unroll
-        for (int r = 0; r < kRows; r++) {
-            const float t = warp_sum(acc[r]);
-            if (lane == 0 && row0 + r < n_out) {
-                if (kAcc) y[row0 + r] += t;
-                else y[row0 + r] = t;
-            }
-        }
+        for (int r = 0; r < kRows; r++) t[r] = warp_sum(acc[r]);
+        if (lane == 0) store_rows<kOut>(y, row0, t, n_out, f);
     }
 }
 
@@ -290,29 +372,57 @@ void launch(void (*kernel)(P...), int grid, size_t smem, cudaStream_t st, A... a
     SLM_CUDA(cudaLaunchKernelEx(&cfg, kernel, P(args)...));
 }
 
-// U, the 16-byte loads per row per lane in flight: 4 on long rows (n_in >= 4096: at 2, 2048x8192 waited four
-// latencies per row), 2 otherwise (fewer registers, more blocks per SM: the 128256-row head ran at 53% of copy
-// with 4, 61% with 2).
-template <bool P, bool S, bool A, int U>
-void launch_int4_u(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
+// U, the 16-byte loads per row per lane in one iteration: 2 (with the software pipeline, two iterations' loads
+// are in flight; before it, U = 4 on n_in >= 4096 rows had been needed and cost registers: the 128256-row head
+// ran at 53% of copy with 4, 61% with 2).
+template <bool P, int I, int O, int U>
+void launch_int4_u(const GptqDev& w, const float* x, float* y, cudaStream_t st, const GemvFuse& f) {
     const size_t smem = size_t(w.n_in) * 2;
-    allow_smem(gemv_int4_kernel<P, S, A, U>, smem);
-    launch(gemv_int4_kernel<P, S, A, U>, grid_for(gemv_int4_kernel<P, S, A, U>, smem, w.n_out), smem, st,
+    allow_smem(gemv_int4_kernel<P, I, O, U>, smem);
+    launch(gemv_int4_kernel<P, I, O, U>, grid_for(gemv_int4_kernel<P, I, O, U>, smem, w.n_out), smem, st,
            reinterpret_cast<const uint4*>(w.qweight), w.scales, w.zeros, w.perm, x, y, w.n_in, w.n_out, w.group_size,
-           w.n_groups);
+           w.n_groups, f);
 }
-template <bool P, bool S, bool A>
-void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st) {
-    if (w.n_in >= 4096) launch_int4_u<P, S, A, 4>(w, x, y, st);
-    else launch_int4_u<P, S, A, 2>(w, x, y, st);
+// U = 2 on every shape: with the software pipeline two sets of U loads per row are in flight (U = 4 without
+// it had been needed on n_in >= 4096 rows, at 132-150 registers).
+template <bool P, int I, int O>
+void launch_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st, const GemvFuse& f) {
+    launch_int4_u<P, I, O, 2>(w, x, y, st, f);
 }
-template <bool S, bool A>
-void launch_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st) {
+template <int I, int O>
+void launch_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st, const GemvFuse& f) {
     constexpr int U = 4;
     const size_t smem = size_t(n_in) * 4;
-    allow_smem(gemv_f16_kernel<S, A, U>, smem);
-    launch(gemv_f16_kernel<S, A, U>, grid_for(gemv_f16_kernel<S, A, U>, smem, n_out), smem, st,
-           reinterpret_cast<const uint4*>(w), x, y, n_in, n_out);
+    allow_smem(gemv_f16_kernel<I, O, U>, smem);
+    launch(gemv_f16_kernel<I, O, U>, grid_for(gemv_f16_kernel<I, O, U>, smem, n_out), smem, st,
+           reinterpret_cast<const uint4*>(w), x, y, n_in, n_out, f);
+}
+
+// The (input, output) pairs instantiated: every input with store and add, and rope_kv after rmsnorm (the
+// attention's q|k|v); L(I, O) launches the kernel for one pair. The branch is taken once per launch.
+template <typename L>
+void dispatch(GemvInput in, GemvOutput out, const GemvFuse& f, int n_in, int n_out, L&& l) {
+    if (in == GemvInput::rmsnorm && !f.norm_w) throw std::runtime_error("gemv: rmsnorm input without norm weights");
+    if (out == GemvOutput::rope_kv) {
+        if (in != GemvInput::rmsnorm) throw std::runtime_error("gemv: rope_kv output needs rmsnorm input");
+        if (f.hd <= 0 || f.hd % 2 || f.n_rot % 2 || f.n_rot > f.hd || f.n_head <= 0 || f.n_kv <= 0 ||
+            n_out != (f.n_head + 2 * f.n_kv) * f.hd || !f.inv_freq || !f.k_cache || !f.v_cache)
+            throw std::runtime_error("gemv: rope_kv shape (n_out " + std::to_string(n_out) + ", n_in " +
+                                     std::to_string(n_in) + ") is not (n_head + 2 n_kv) * hd with even hd and n_rot");
+        l(std::integral_constant<int, kNorm>{}, std::integral_constant<int, kRopeKv>{});
+        return;
+    }
+    const bool a = out == GemvOutput::add;
+    if (in == GemvInput::plain) {
+        if (a) l(std::integral_constant<int, kPlain>{}, std::integral_constant<int, kAdd>{});
+        else l(std::integral_constant<int, kPlain>{}, std::integral_constant<int, kStore>{});
+    } else if (in == GemvInput::swiglu) {
+        if (a) l(std::integral_constant<int, kSwiglu>{}, std::integral_constant<int, kAdd>{});
+        else l(std::integral_constant<int, kSwiglu>{}, std::integral_constant<int, kStore>{});
+    } else {
+        if (a) l(std::integral_constant<int, kNorm>{}, std::integral_constant<int, kAdd>{});
+        else l(std::integral_constant<int, kNorm>{}, std::integral_constant<int, kStore>{});
+    }
 }
 
 }  // namespace
@@ -329,26 +439,21 @@ bool gemv_int4_supported(int n_in, int group_size) {
     return n_in > 0 && n_in % 32 == 0 && group_size > 0 && group_size % 32 == 0 && size_t(n_in) * 2 <= 200 * 1024;
 }
 
-void gemv_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st, GemvInput in, bool accumulate) {
+void gemv_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st, GemvInput in, GemvOutput out,
+               const GemvFuse& f) {
     if (!gemv_int4_supported(w.n_in, w.group_size)) throw std::runtime_error("gemv_int4: unsupported shape");
-    const bool p = w.perm != nullptr, s = in == GemvInput::swiglu;
-    // Eight instantiations: the branch is taken once per launch, never inside the kernel.
-    if (p) {
-        if (s) accumulate ? launch_int4<true, true, true>(w, x, y, st) : launch_int4<true, true, false>(w, x, y, st);
-        else accumulate ? launch_int4<true, false, true>(w, x, y, st) : launch_int4<true, false, false>(w, x, y, st);
-    } else {
-        if (s) accumulate ? launch_int4<false, true, true>(w, x, y, st) : launch_int4<false, true, false>(w, x, y, st);
-        else accumulate ? launch_int4<false, false, true>(w, x, y, st) : launch_int4<false, false, false>(w, x, y, st);
-    }
+    dispatch(in, out, f, w.n_in, w.n_out, [&](auto I, auto O) {
+        if (w.perm) launch_int4<true, decltype(I)::value, decltype(O)::value>(w, x, y, st, f);
+        else launch_int4<false, decltype(I)::value, decltype(O)::value>(w, x, y, st, f);
+    });
     SLM_CUDA_LAUNCH(gemv_int4);
 }
 
 void gemv_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st, GemvInput in,
-              bool accumulate) {
+              GemvOutput out, const GemvFuse& f) {
     if (n_in % 8 || size_t(n_in) * 4 > 200 * 1024) throw std::runtime_error("gemv_f16: unsupported shape");
-    const bool s = in == GemvInput::swiglu;
-    if (s) accumulate ? launch_f16<true, true>(w, n_in, n_out, x, y, st) : launch_f16<true, false>(w, n_in, n_out, x, y, st);
-    else accumulate ? launch_f16<false, true>(w, n_in, n_out, x, y, st) : launch_f16<false, false>(w, n_in, n_out, x, y, st);
+    dispatch(in, out, f, n_in, n_out,
+             [&](auto I, auto O) { launch_f16<decltype(I)::value, decltype(O)::value>(w, n_in, n_out, x, y, st, f); });
     SLM_CUDA_LAUNCH(gemv_f16);
 }
 

@@ -53,16 +53,32 @@ struct GptqDev {
 // ---- GEMV (batch-1 decode) ----
 // Whether the fused int4 GEMV handles the shape (n_in and group_size multiples of 32).
 bool gemv_int4_supported(int n_in, int group_size);
-// What the GEMV reads as its input vector: x[n_in] itself, or silu(x[k]) * x[n_in + k] of a [gate | up] vector
-// of 2 * n_in floats (the FFN's SwiGLU fused into the down projection).
-enum class GemvInput { plain, swiglu };
-// y[n_out] = W x (accumulate: y += W x, the residual connection fused), x float in input order (act-order
-// gathers it by perm while staging).
+// What the GEMV reads as its input vector: x[n_in] itself; silu(x[k]) * x[n_in + k] of a [gate | up] vector
+// of 2 * n_in floats (the FFN's SwiGLU fused into the down projection); or rmsnorm(x) * norm_w (the RMSNorm
+// before the q|k|v, gate|up and output matrices fused into their GEMV: each block reduces x's sum of squares
+// itself, GemvFuse::norm_w and eps).
+enum class GemvInput { plain, swiglu, rmsnorm };
+// What it does with each output row: stores it, adds it (the residual connection), or, for a fused [q | k | v]
+// matrix of n_out = (n_head + 2 n_kv) * hd rows, rotates q and k by RoPE (adjacent pairs, as rope()), writes
+// q into y and k, v as fp16 into the caches at the position (as store_kv()): the attention's three small
+// kernels before it fused into the GEMV's epilogue (a row pair is always one warp's).
+enum class GemvOutput { store, add, rope_kv };
+struct GemvFuse {
+    const float* norm_w = nullptr;  // GemvInput::rmsnorm: [n_in]
+    float eps = 1e-5f;
+    int n_head = 0, n_kv = 0, hd = 0, n_rot = 0;  // GemvOutput::rope_kv: the shape
+    int pos0 = 0;                                 // the position (read from pos_dev when that is not null)
+    const int* pos_dev = nullptr;
+    const double* inv_freq = nullptr;  // n_rot/2 (device)
+    __half *k_cache = nullptr, *v_cache = nullptr;  // one layer's [n_ctx][n_kv*hd]
+};
+// y[n_out] = W x (GemvOutput::add: y += W x), x float in input order (act-order gathers it by perm while
+// staging). Combinations: rope_kv only with rmsnorm input.
 void gemv_int4(const GptqDev& w, const float* x, float* y, cudaStream_t st, GemvInput in = GemvInput::plain,
-               bool accumulate = false);
+               GemvOutput out = GemvOutput::store, const GemvFuse& f = {});
 // The same for fp16 W [n_out][n_in] row-major (n_in a multiple of 8).
 void gemv_f16(const __half* w, int n_in, int n_out, const float* x, float* y, cudaStream_t st,
-              GemvInput in = GemvInput::plain, bool accumulate = false);
+              GemvInput in = GemvInput::plain, GemvOutput out = GemvOutput::store, const GemvFuse& f = {});
 
 // The same for fp32 W [n_out][n_in] (f32.cu: the exact form of the other ggml types), n rows of x and y
 // (n_in a multiple of 4).

@@ -166,6 +166,121 @@ void test_gemv_f16() {
     }
 }
 
+// The fused GEMV modes of both formats against the reference ops on the dequantized matrix: y = W (rmsnorm(x)
+// * norm_w) (ops::rmsnorm), y = y0 + W x, and the attention's [q | k | v] with RoPE applied (ops::rope, partial
+// rotation) and k, v stored as fp16 at the position read from device memory (every other cache position must
+// stay untouched: poisoned before, poisoned after).
+void test_gemv_fused() {
+    struct S {
+        int E, g;
+        bool act;
+    };
+    for (S sh : {S{288, 96, true}, S{2048, 128, false}}) {
+        const int E = sh.E, n_head = 3, n_kv = 2, hd = 32, n_rot = 24, n_ctx = 7, pos = 5;
+        const int Dq = n_head * hd, Dkv = n_kv * hd, N = Dq + 2 * Dkv;
+        const std::vector<float> x = randn(size_t(E), 3.0f), y0 = randn(size_t(N));
+        std::vector<float> nw = randn(size_t(E), 0.2f);
+        for (float& f : nw) f += 1.0f;
+        std::vector<float> xn(static_cast<size_t>(E));
+        ops::rmsnorm(x.data(), nw.data(), xn.data(), E, 1e-5f);
+        const std::vector<double> inv = ops::rope_inv_freq(n_rot, 500000.0f, {});
+        Dev<float> dx(x), dnw(nw), dy(static_cast<size_t>(N));
+        Dev<double> dinv(inv);
+        Dev<int> dpos(std::vector<int>{pos});
+        Dev<uint16_t> dkc(size_t(n_ctx) * Dkv), dvc(size_t(n_ctx) * Dkv);
+        for (int fmt = 0; fmt < 2; fmt++) {  // 0: GPTQ-4, 1: fp16
+            std::vector<float> W(size_t(N) * E);
+            gptq::Quantized q = random_gptq(N, E, sh.g, sh.act);
+            std::vector<uint16_t> w16;
+            if (fmt == 0) {
+                for (int o = 0; o < N; o++) kernels::gptq_dequantize_row(q.view(), o, &W[size_t(o) * E]);
+            } else {
+                w16 = to_f16(randn(size_t(N) * E, 0.05f));
+                for (size_t i = 0; i < W.size(); i++) W[i] = fp16_to_fp32(w16[i]);
+            }
+            DevGptq dq(q);
+            Dev<uint16_t> dw16(fmt == 1 ? w16 : std::vector<uint16_t>{0});
+            auto run = [&](const float* in, float* out, cuda::GemvInput gi, cuda::GemvOutput go, const cuda::GemvFuse& f) {
+                if (fmt == 0) cuda::gemv_int4(dq.d, in, out, nullptr, gi, go, f);
+                else cuda::gemv_f16(reinterpret_cast<const __half*>(dw16.p), E, N, in, out, nullptr, gi, go, f);
+            };
+            // ref[o] = sum_k W[o][k] v[k] in double; mag[o] the sum of |terms|
+            auto ref_of = [&](const std::vector<float>& v, std::vector<double>& ref, std::vector<double>& mag) {
+                ref.assign(size_t(N), 0.0), mag.assign(size_t(N), 0.0);
+                for (int o = 0; o < N; o++)
+                    for (int k = 0; k < E; k++) {
+                        const double t = double(W[size_t(o) * E + k]) * v[size_t(k)];
+                        ref[size_t(o)] += t, mag[size_t(o)] += std::fabs(t);
+                    }
+            };
+            const double tol = fmt == 0 ? 2e-3 : 1e-5;
+            const std::string name = std::string(fmt == 0 ? "gemv_int4" : "gemv_f16") + " fused " + std::to_string(N) +
+                                     "x" + std::to_string(E) + (fmt == 0 && sh.act ? " act-order" : "");
+            std::vector<double> ref, mag;
+            cuda::GemvFuse f;
+            f.norm_w = dnw.p, f.eps = 1e-5f;
+            {  // rmsnorm input, store
+                ref_of(xn, ref, mag);
+                dy.poison();
+                run(dx.p, dy.p, cuda::GemvInput::rmsnorm, cuda::GemvOutput::store, f);
+                const std::vector<float> y = dy.get();
+                Cmp c;
+                for (int o = 0; o < N; o++) c.add(y[size_t(o)], ref[size_t(o)], mag[size_t(o)]);
+                check(c.all_written && c.worst < tol, name + " rmsnorm input: rel err " + std::to_string(c.worst));
+            }
+            {  // plain input, add
+                ref_of(x, ref, mag);
+                Dev<float> dy0(y0);
+                run(dx.p, dy0.p, cuda::GemvInput::plain, cuda::GemvOutput::add, f);
+                const std::vector<float> y = dy0.get();
+                Cmp c;
+                for (int o = 0; o < N; o++)
+                    c.add(y[size_t(o)], ref[size_t(o)] + y0[size_t(o)], mag[size_t(o)] + std::fabs(y0[size_t(o)]));
+                check(c.all_written && c.worst < tol, name + " add output: rel err " + std::to_string(c.worst));
+            }
+            {  // rmsnorm input, RoPE + KV cache output
+                ref_of(xn, ref, mag);
+                std::vector<float> rq(static_cast<size_t>(N));
+                for (int o = 0; o < N; o++) rq[size_t(o)] = float(ref[size_t(o)]);
+                ops::rope(rq.data(), n_head, hd, n_rot, pos, inv.data());
+                ops::rope(rq.data() + Dq, n_kv, hd, n_rot, pos, inv.data());
+                dy.poison(), dkc.poison(), dvc.poison();
+                f.n_head = n_head, f.n_kv = n_kv, f.hd = hd, f.n_rot = n_rot, f.pos0 = 0, f.pos_dev = dpos.p;
+                f.inv_freq = dinv.p;
+                f.k_cache = reinterpret_cast<__half*>(dkc.p), f.v_cache = reinterpret_cast<__half*>(dvc.p);
+                run(dx.p, dy.p, cuda::GemvInput::rmsnorm, cuda::GemvOutput::rope_kv, f);
+                const std::vector<float> y = dy.get();
+                const std::vector<uint16_t> kc = dkc.get(), vc = dvc.get();
+                Cmp cq, ckv;
+                bool others_untouched = true;
+                for (int o = 0; o < N; o++) {
+                    const double pm = mag[size_t(o & ~1)] + mag[size_t(o | 1)];  // a rotated pair mixes two rows
+                    if (o < Dq) cq.add(y[size_t(o)], rq[size_t(o)], pm);
+                    else {
+                        const uint16_t got = o < Dq + Dkv ? kc[size_t(pos) * Dkv + size_t(o - Dq)] : vc[size_t(pos) * Dkv + size_t(o - Dq - Dkv)];
+                        ckv.add(fp16_to_fp32(got), rq[size_t(o)], pm);
+                    }
+                }
+                for (int t = 0; t < n_ctx; t++)
+                    for (int i = 0; i < Dkv && t != pos; i++)
+                        others_untouched = others_untouched && kc[size_t(t) * Dkv + size_t(i)] == 0xffff && vc[size_t(t) * Dkv + size_t(i)] == 0xffff;
+                check(cq.all_written && cq.worst < tol, name + " rope_kv q: rel err " + std::to_string(cq.worst));
+                check(ckv.all_written && ckv.worst < tol + 1e-3 && others_untouched,
+                      name + " rope_kv k,v cache: rel err " + std::to_string(ckv.worst) + (others_untouched ? "" : ", other positions written"));
+            }
+            {  // bad combinations are refused
+                bool threw = false;
+                try {
+                    run(dx.p, dy.p, cuda::GemvInput::plain, cuda::GemvOutput::rope_kv, f);
+                } catch (const std::runtime_error&) {
+                    threw = true;
+                }
+                check(threw, name + ": rope_kv without rmsnorm input refused");
+            }
+        }
+    }
+}
+
 void test_gemm_and_dequant() {
     struct S {
         int n, N, K;
@@ -717,7 +832,7 @@ int main() {
     SLM_CUDA(cudaGetDeviceProperties(&p, 0));
     std::printf("device: %s (%d SMs, %.0f MB L2)\n", p.name, p.multiProcessorCount, p.l2CacheSize / 1e6);
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
-        {"gemv_int4", test_gemv_int4}, {"gemv_f16", test_gemv_f16}, {"gemm+dequant", test_gemm_and_dequant},
+        {"gemv_int4", test_gemv_int4}, {"gemv_f16", test_gemv_f16}, {"gemv fused", test_gemv_fused}, {"gemm+dequant", test_gemm_and_dequant},
         {"attention", test_attention}, {"elementwise", test_elementwise},
         {"model fp16", [] { test_model(false); }}, {"model gptq", [] { test_model(true); }},
         {"activation rounding", test_activation_rounding}, {"backend vs cpu", test_backend_vs_cpu}};
