@@ -53,38 +53,40 @@ double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 TEST_CASE("train: matmul_dx / matmul_dw of the CPU backend match the reference, whatever the thread count") {
-    const int n_out = 40;
-    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
-        CAPTURE(type_name(t));
-        const int n_in = t == GgmlType::F32 ? 72 : 256;  // 72: a partial column chunk and vector remainder
-        const std::vector<float> wf = test::random_vec(size_t(n_in * n_out), 7);
-        std::vector<uint8_t> wq(static_cast<size_t>(row_bytes(t, n_in) * n_out));
-        for (int r = 0; r < n_out; r++) kernels::type_ops(t).quantize(wf.data() + size_t(r * n_in), wq.data() + size_t(r * row_bytes(t, n_in)), n_in);
-        const WeightView W = ggml_view(t, wq.data(), n_in, n_out);
-        const std::vector<float> Wd = dequantized(W);
-        for (int n : {1, 5, 70}) {
-            const std::vector<float> dy = test::random_vec(size_t(n * n_out), 8 + n), x = test::random_vec(size_t(n * n_in), 9 + n);
-            std::vector<float> ref_dx(static_cast<size_t>(n * n_in), 0.25f), ref_dW(Wd.size(), 0.5f);
-            ops::linear_backward<float>(x.data(), Wd.data(), nullptr, nullptr, 0, n, n_in, n_out, 0, dy.data(), ref_dx.data(),
-                                        ref_dW.data(), nullptr, nullptr);
-            std::vector<float> dx1, dx3, dW1, dW3;
-            for (int threads : {1, 3}) {
-                ThreadPool pool(threads);
-                auto be = make_cpu_backend(pool);
-                std::vector<float> dx(static_cast<size_t>(n * n_in), 0.25f), dW(Wd.size(), 0.5f);
-                be->matmul_dx(W, dy.data(), n, dx.data(), true);
-                be->matmul_dw(dy.data(), x.data(), n, n_out, n_in, 1.0f, dW.data());
-                (threads == 1 ? dx1 : dx3) = dx;
-                (threads == 1 ? dW1 : dW3) = dW;
-                CHECK(max_rel(dx, ref_dx) < 1e-5);
-                CHECK(max_rel(dW, ref_dW) < 1e-5);
-                std::vector<float> dx0(static_cast<size_t>(n * n_in), 99.0f);
-                be->matmul_dx(W, dy.data(), n, dx0.data(), false);  // overwrite
-                for (size_t i = 0; i < dx0.size(); i++) dx0[i] += 0.25f;
-                CHECK(max_rel(dx0, ref_dx) < 1e-5);
+    for (int n_out : {40, 600}) {  // 600: matmul_dx's row groups (512 rows) and a partial row tile
+        CAPTURE(n_out);
+        for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+            CAPTURE(type_name(t));
+            const int n_in = t == GgmlType::F32 ? 72 : 256;  // 72: a partial column chunk and vector remainder
+            const std::vector<float> wf = test::random_vec(size_t(n_in * n_out), 7);
+            std::vector<uint8_t> wq(static_cast<size_t>(row_bytes(t, n_in) * n_out));
+            for (int r = 0; r < n_out; r++) kernels::type_ops(t).quantize(wf.data() + size_t(r * n_in), wq.data() + size_t(r * row_bytes(t, n_in)), n_in);
+            const WeightView W = ggml_view(t, wq.data(), n_in, n_out);
+            const std::vector<float> Wd = dequantized(W);
+            for (int n : {1, 5, 70}) {
+                const std::vector<float> dy = test::random_vec(size_t(n * n_out), 8 + n), x = test::random_vec(size_t(n * n_in), 9 + n);
+                std::vector<float> ref_dx(static_cast<size_t>(n * n_in), 0.25f), ref_dW(Wd.size(), 0.5f);
+                ops::linear_backward<float>(x.data(), Wd.data(), nullptr, nullptr, 0, n, n_in, n_out, 0, dy.data(), ref_dx.data(),
+                                            ref_dW.data(), nullptr, nullptr);
+                std::vector<float> dx1, dx3, dW1, dW3;
+                for (int threads : {1, 3}) {
+                    ThreadPool pool(threads);
+                    auto be = make_cpu_backend(pool);
+                    std::vector<float> dx(static_cast<size_t>(n * n_in), 0.25f), dW(Wd.size(), 0.5f);
+                    be->matmul_dx(W, dy.data(), n, dx.data(), true);
+                    be->matmul_dw(dy.data(), x.data(), n, n_out, n_in, 1.0f, dW.data());
+                    (threads == 1 ? dx1 : dx3) = dx;
+                    (threads == 1 ? dW1 : dW3) = dW;
+                    CHECK(max_rel(dx, ref_dx) < 1e-5);
+                    CHECK(max_rel(dW, ref_dW) < 1e-5);
+                    std::vector<float> dx0(static_cast<size_t>(n * n_in), 99.0f);
+                    be->matmul_dx(W, dy.data(), n, dx0.data(), false);  // overwrite
+                    for (size_t i = 0; i < dx0.size(); i++) dx0[i] += 0.25f;
+                    CHECK(max_rel(dx0, ref_dx) < 1e-5);
+                }
+                CHECK(dx1 == dx3);
+                CHECK(dW1 == dW3);
             }
-            CHECK(dx1 == dx3);
-            CHECK(dW1 == dW3);
         }
     }
 }

@@ -38,7 +38,7 @@ std::vector<kernels::gemm_f32::Kernel> all_kernels() {
 TEST_CASE("gemm_f32: every level matches the double reference on awkward shapes, and touches nothing else") {
     for (const kernels::gemm_f32::Kernel& k : all_kernels()) {
         CAPTURE(k.name);
-        for (int M : {1, 5, 8, 9, 14}) {
+        for (int M : {1, 5, 8, 9, 14, 37}) {  // 37: several row blocks, so b is packed (see gemm)
             for (int N : {1, 7, 16, 17, 32, 33, 70}) {
                 for (int K : {1, 3, 64, 131}) {
                     CAPTURE(M);
@@ -68,15 +68,66 @@ TEST_CASE("gemm_f32: every level matches the double reference on awkward shapes,
     }
 }
 
-TEST_CASE("gemm_f32: transpose, scaled and accumulated") {
-    const int rows = 19, cols = 37;
-    const std::vector<float> src = test::random_vec(size_t(rows * cols), 3);
-    std::vector<float> dst(size_t(cols * rows), 1.0f);
-    kernels::gemm_f32::transpose(src.data(), rows, cols, cols, dst.data(), rows, 2.0f, true);
-    bool ok = true;
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) ok &= dst[size_t(c * rows + r)] == 1.0f + 2.0f * src[size_t(r * cols + c)];
-    CHECK(ok);
+TEST_CASE("gemm_f32: gemm_panels on b in panels gives gemm's bits at every level") {
+    for (const kernels::gemm_f32::Kernel& k : all_kernels()) {
+        CAPTURE(k.name);
+        for (int M : {1, 9, 37})
+            for (int N : {1, 17, 33, 70})
+                for (int K : {1, 64, 131}) {
+                    CAPTURE(M);
+                    CAPTURE(N);
+                    CAPTURE(K);
+                    const int lda = K + 1, n_panels = (N + k.nc - 1) / k.nc;
+                    const int64_t pstride = int64_t(K) * k.nc + 5;  // panels need not be adjacent
+                    const std::vector<float> a = test::random_vec(size_t(M * lda), uint32_t(M + K));
+                    const std::vector<float> b = test::random_vec(size_t(K * N), uint32_t(N * 3 + K));
+                    std::vector<float> bp(size_t(pstride * n_panels), 1e30f);  // unused slots would poison d
+                    for (int i = 0; i < K; i++)
+                        for (int c = 0; c < N; c++) bp[size_t((c / k.nc) * pstride + i * k.nc + c % k.nc)] = b[size_t(i * N + c)];
+                    const std::vector<float> d0 = test::random_vec(size_t(M * N), uint32_t(M * N));
+                    std::vector<float> want = d0, got = d0;
+                    kernels::gemm_f32::gemm(k, M, N, K, a.data(), lda, b.data(), N, want.data(), N);
+                    kernels::gemm_f32::gemm_panels(k, M, N, K, a.data(), lda, bp.data(), pstride, got.data(), N);
+                    CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+                    CHECK(want != d0);
+                }
+    }
+}
+
+TEST_CASE("gemm_f32: transpose, scaled and accumulated: the scalar reference, and every level bit for bit") {
+    const kernels::gemm_f32::Kernel ref = kernels::gemm_f32::for_level(SimdLevel::scalar);
+    {  // the reference against the definition
+        const int rows = 19, cols = 37;
+        const std::vector<float> src = test::random_vec(size_t(rows * cols), 3);
+        std::vector<float> dst(size_t(cols * rows), 1.0f);
+        kernels::gemm_f32::transpose(ref, src.data(), rows, cols, cols, dst.data(), rows, 2.0f, true);
+        bool ok = true;
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) ok &= dst[size_t(c * rows + r)] == 1.0f + 2.0f * src[size_t(r * cols + c)];
+        CHECK(ok);
+    }
+    for (const kernels::gemm_f32::Kernel& k : all_kernels()) {
+        CAPTURE(k.name);
+        for (int rows : {1, 7, 8, 15, 16, 17, 33, 40})
+            for (int cols : {1, 5, 8, 16, 19, 32, 45}) {
+                for (int acc = 0; acc < 2; acc++) {
+                    CAPTURE(rows);
+                    CAPTURE(cols);
+                    CAPTURE(acc);
+                    const int lds = cols + 3, ldd = rows + 2;  // padding on both sides must stay untouched
+                    const float scale = acc ? 0.37f : -1.5f;
+                    const std::vector<float> src = test::random_vec(size_t(rows * lds), uint32_t(rows * 13 + cols));
+                    const std::vector<float> init = test::random_vec(size_t(cols * ldd), uint32_t(rows + cols * 7));
+                    std::vector<float> want = init, got = init;
+                    kernels::gemm_f32::transpose(ref, src.data(), rows, cols, lds, want.data(), ldd, scale, acc);
+                    kernels::gemm_f32::transpose(k, src.data(), rows, cols, lds, got.data(), ldd, scale, acc);
+                    CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+                    bool moved = false;  // the reference did write every element of the block
+                    for (int c = 0; c < cols; c++) moved |= want[size_t(c * ldd)] != init[size_t(c * ldd)];
+                    CHECK(moved);
+                }
+            }
+    }
 }
 
 TEST_CASE("train: matmul_train (with and without LoRA) matches ops::linear, whatever the thread count") {

@@ -9,11 +9,11 @@
 //
 //   matmul_train: y[t][o] (+)= scale * sum_i x[t][i] W[o][i]. Computed transposed, Y^T = W X^T, so the
 //     dequantized tile of W (rows o, columns i: the order dequantizers write) is the broadcast operand and
-//     X^T (transposed once per call) the vector operand: each weight element is dequantized once however many
+//     X^T (transposed once per call, into panels of the micro-kernel's width) the vector operand: each weight element is dequantized once however many
 //     tokens use it. Work items: blocks of kRows rows of W; an item walks K = n_in in blocks of kK, then
 //     transposes its rows of Y^T into y.
 //   matmul_dx: dx[t][i] (+)= sum_o dy[t][o] W[o][i]. Work items: column chunks of W (whole blocks); an item
-//     dequantizes tiles of kRowTile rows x chunk columns and adds dy[:, tile rows] x tile.
+//     dequantizes tiles of kRowTile rows x chunk columns and adds dy[:, tile rows] x tile, row groups outer.
 //     A LoRA pair rides along: u^T = A X^T from the same X^T, and each item adds (scale u^T)-weighted rows of B
 //     before transposing, so y is written once.
 //   matmul_dw: dW[o][i] += scale * sum_t dy[t][o] x[t][i] = (scale dy)^T x (or its transpose when x is narrow).
@@ -48,12 +48,24 @@ static void check_ggml(const WeightView& W, const char* op) {
 }
 
 // dst = scale * src^T (src rows x cols), split over the pool by blocks of source columns.
-static void transpose_par(ThreadPool& pool, const float* src, int64_t rows, int64_t cols, float* dst, float scale) {
+static void transpose_par(ThreadPool& pool, const Kernel& k, const float* src, int64_t rows, int64_t cols, float* dst, float scale) {
     constexpr int64_t kCols = 64;
     const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, rows * kCols));  // ~32K floats
     pool.parallel_for((cols + kCols - 1) / kCols, grain, [&](int64_t b0, int64_t b1, int) {
         const int64_t c0 = b0 * kCols, c1 = std::min(cols, b1 * kCols);
-        kernels::gemm_f32::transpose(src + c0, rows, c1 - c0, cols, dst + c0 * rows, rows, scale, false);
+        kernels::gemm_f32::transpose(k, src + c0, rows, c1 - c0, cols, dst + c0 * rows, rows, scale, false);
+    });
+}
+
+// x [rows][cols] transposed into panels of k.nc rows of x each (gemm_panels' b layout): panel j holds
+// x[j nc .. j nc + nc)^T as cols rows of k.nc floats, at dst + j * cols * k.nc. Split over the pool by panels.
+static void transpose_panels(ThreadPool& pool, const Kernel& k, const float* x, int64_t rows, int64_t cols, float* dst) {
+    const int64_t n_panels = (rows + k.nc - 1) / k.nc;
+    const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, k.nc * cols));
+    pool.parallel_for(n_panels, grain, [&](int64_t b0, int64_t b1, int) {
+        for (int64_t j = b0; j < b1; j++)
+            kernels::gemm_f32::transpose(k, x + j * k.nc * cols, std::min<int64_t>(k.nc, rows - j * k.nc), cols, cols,
+                                         dst + j * cols * k.nc, k.nc, 1.0f, false);
     });
 }
 
@@ -81,13 +93,15 @@ void matmul_train(ThreadPool& pool, Scratch& s, const WeightView& W, const float
     constexpr int64_t kK = 256;  // a multiple of every block size (32, 256)
     // Enough items for the threads on narrow matrices (k, v: 192 rows); the split never changes a sum.
     const int64_t kRows = n_out >= 64 * 4 * pool.size() ? 64 : 16;
-    s.xt.resize(size_t(n_in) * size_t(n));
-    transpose_par(pool, x, n, n_in, s.xt.data(), 1.0f);
+    // X^T in panels of k.nc tokens, so each K block of it is read as contiguous rows (no copy per item).
+    const int64_t pstride = n_in * k.nc;
+    s.xt.resize(size_t(pstride) * size_t((n + k.nc - 1) / k.nc));
+    transpose_panels(pool, k, x, n, n_in, s.xt.data());
     const int r = lora ? lora->r : 0;
     if (r) {  // u^T [r][n] = A X^T (r x n_in x n: small, one thread), u = its transpose, ut = scale u^T for B
         s.ut.assign(size_t(r) * size_t(n), 0.0f);
-        kernels::gemm_f32::gemm(k, r, n, n_in, lora->A, n_in, s.xt.data(), n, s.ut.data(), n);
-        kernels::gemm_f32::transpose(s.ut.data(), r, n, n, lora->u, r, 1.0f, false);
+        kernels::gemm_f32::gemm_panels(k, r, n, n_in, lora->A, n_in, s.xt.data(), pstride, s.ut.data(), n);
+        kernels::gemm_f32::transpose(k, s.ut.data(), r, n, n, lora->u, r, 1.0f, false);
         for (float& v : s.ut) v *= lora->scale;
     }
     s.tiles.resize(size_t(pool.size()));
@@ -107,10 +121,10 @@ void matmul_train(ThreadPool& pool, Scratch& s, const WeightView& W, const float
                 const int64_t kc = std::min(kK, n_in - i0);
                 int64_t lda = 0;
                 const float* a = weight_tile(W, dequantize, o0, nr, i0, kc, tile.data(), &lda);
-                kernels::gemm_f32::gemm(k, nr, n, kc, a, lda, s.xt.data() + i0 * n, n, yt.data(), n);
+                kernels::gemm_f32::gemm_panels(k, nr, n, kc, a, lda, s.xt.data() + i0 * k.nc, pstride, yt.data(), n);
             }
             if (r) kernels::gemm_f32::gemm(k, nr, n, r, lora->B + o0 * r, r, s.ut.data(), n, yt.data(), n);
-            kernels::gemm_f32::transpose(yt.data(), nr, n, n, y + o0, n_out, 1.0f, false);
+            kernels::gemm_f32::transpose(k, yt.data(), nr, n, n, y + o0, n_out, 1.0f, false);
         }
     });
 }
@@ -127,18 +141,23 @@ void matmul_dx(ThreadPool& pool, Scratch& s, const WeightView& W, const float* d
     if (n <= 0) return;
     s.tiles.resize(size_t(pool.size()));
     const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, chunk * n_out * n));
+    // Rows of W in groups of kGroup outer, an item's chunks inner: the group's slice of dy (n x kGroup floats)
+    // stays in cache for all of them instead of being read again per chunk (the tied head's dy is n x 49152
+    // floats, far larger than any cache). Each dx element still adds its row tiles in ascending order.
+    constexpr int64_t kGroup = 4 * kRowTile;
     pool.parallel_for(n_chunks, grain, [&](int64_t b0, int64_t b1, int thread) {
         std::vector<float>& tile = s.tiles[size_t(thread)];
         tile.resize(size_t(kRowTile * chunk));
-        for (int64_t c = b0; c < b1; c++) {
-            const int64_t i0 = c * chunk, nc = std::min(chunk, n_in - i0);
-            for (int64_t o0 = 0; o0 < n_out; o0 += kRowTile) {
-                const int64_t nr = std::min<int64_t>(kRowTile, n_out - o0);
-                int64_t ldw = 0;
-                const float* w = weight_tile(W, dequantize, o0, nr, i0, nc, tile.data(), &ldw);
-                kernels::gemm_f32::gemm(k, n, nc, nr, dy + o0, n_out, w, ldw, dx + i0, n_in);
+        for (int64_t g0 = 0; g0 < n_out; g0 += kGroup)
+            for (int64_t c = b0; c < b1; c++) {
+                const int64_t i0 = c * chunk, nc = std::min(chunk, n_in - i0);
+                for (int64_t o0 = g0; o0 < std::min(n_out, g0 + kGroup); o0 += kRowTile) {
+                    const int64_t nr = std::min<int64_t>(kRowTile, n_out - o0);
+                    int64_t ldw = 0;
+                    const float* w = weight_tile(W, dequantize, o0, nr, i0, nc, tile.data(), &ldw);
+                    kernels::gemm_f32::gemm(k, n, nc, nr, dy + o0, n_out, w, ldw, dx + i0, n_in);
+                }
             }
-        }
     });
 }
 
@@ -167,14 +186,14 @@ void matmul_dw(ThreadPool& pool, Scratch& s, const float* dy, const float* x, in
     const int64_t cost_dy = int64_t(n) * n_out, cost_x = int64_t(n) * n_in + int64_t(n_out) * n_in;
     if (cost_dy <= cost_x) {
         s.xt.resize(size_t(n_out) * size_t(n));
-        transpose_par(pool, dy, n, n_out, s.xt.data(), scale);
+        transpose_par(pool, k, dy, n, n_out, s.xt.data(), scale);
         gemm_par(pool, k, n_out, n_in, n, s.xt.data(), n, x, n_in, dW, n_in);
     } else {
         s.xt.resize(size_t(n_in) * size_t(n));
-        transpose_par(pool, x, n, n_in, s.xt.data(), scale);
+        transpose_par(pool, k, x, n, n_in, s.xt.data(), scale);
         s.wt.assign(size_t(n_in) * size_t(n_out), 0.0f);
         gemm_par(pool, k, n_in, n_out, n, s.xt.data(), n, dy, n_out, s.wt.data(), n_out);
-        kernels::gemm_f32::transpose(s.wt.data(), n_in, n_out, n_out, dW, n_in, 1.0f, true);
+        kernels::gemm_f32::transpose(k, s.wt.data(), n_in, n_out, n_out, dW, n_in, 1.0f, true);
     }
 }
 
@@ -201,7 +220,7 @@ void attention_train(ThreadPool& pool, Scratch& s, const float* q, const float* 
             const float* vg = v + o * Dkv + int64_t(g) * hd;
             buf.resize(size_t(hd) * size_t(L));
             float* kt = buf.data();  // K_g^T [hd][L]
-            kernels::gemm_f32::transpose(kg, L, hd, Dkv, kt, L, 1.0f, false);
+            kernels::gemm_f32::transpose(kern, kg, L, hd, Dkv, kt, L, 1.0f, false);
             for (int h = g * group; h < (g + 1) * group; h++) {
                 const float* qh = q + o * Dq + int64_t(h) * hd;
                 float* P = probs + prob_off[seg] + int64_t(h) * L;  // row t at P + t * ldp
@@ -248,7 +267,7 @@ void attention_train_backward(ThreadPool& pool, Scratch& s, const float* q, cons
             float* vt = buf.data();  // V_g^T [hd][L]
             float* dS = vt + int64_t(hd) * L;  // dP, then dS [t][j]
             float* tr = dS + LL;               // P^T, then dS^T [j][t]
-            kernels::gemm_f32::transpose(vg, L, hd, Dkv, vt, L, 1.0f, false);
+            kernels::gemm_f32::transpose(kern, vg, L, hd, Dkv, vt, L, 1.0f, false);
             for (int h = g * group; h < (g + 1) * group; h++) {
                 const float* P = probs + prob_off[seg] + int64_t(h) * L;
                 const float* qh = q + o * Dq + int64_t(h) * hd;
@@ -270,7 +289,7 @@ void attention_train_backward(ThreadPool& pool, Scratch& s, const float* q, cons
                     std::fill(d + t + 1, d + L, 0.0f);
                 }
                 // dV_g += P^T dO (row j needs t >= j)
-                kernels::gemm_f32::transpose(P, L, L, ldp, tr, L, 1.0f, false);
+                kernels::gemm_f32::transpose(kern, P, L, L, ldp, tr, L, 1.0f, false);
                 for (int r0 = 0; r0 < L; r0 += kern.mr) {
                     const int mr = std::min(kern.mr, L - r0);
                     kernels::gemm_f32::gemm(kern, mr, hd, L - r0, tr + int64_t(r0) * L + r0, L, doh + r0 * Dq, Dq,
@@ -282,7 +301,7 @@ void attention_train_backward(ThreadPool& pool, Scratch& s, const float* q, cons
                     kernels::gemm_f32::gemm(kern, mr, hd, nk, dS + int64_t(r0) * L, L, kg, Dkv, dqh + r0 * Dq, Dq);
                 }
                 // dK_g += dS^T Q_h (row j needs t >= j)
-                kernels::gemm_f32::transpose(dS, L, L, L, tr, L, 1.0f, false);
+                kernels::gemm_f32::transpose(kern, dS, L, L, L, tr, L, 1.0f, false);
                 for (int r0 = 0; r0 < L; r0 += kern.mr) {
                     const int mr = std::min(kern.mr, L - r0);
                     kernels::gemm_f32::gemm(kern, mr, hd, L - r0, tr + int64_t(r0) * L + r0, L, qh + r0 * Dq, Dq,

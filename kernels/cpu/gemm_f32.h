@@ -27,8 +27,14 @@ namespace slm::kernels::gemm_f32 {
 using ukernel_fn = void (*)(int mr, int nc, int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb, float* d,
                             int64_t ldd);
 
+// dst[c][r] = scale * src[r][c] for r < rows, c < cols (strides in floats); accumulate: += instead. Every
+// level gives the scalar reference's bits (a multiply, then an add: no fused rounding).
+using transpose_fn = void (*)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd,
+                              float scale, bool accumulate);
+
 struct Kernel {
     ukernel_fn fn = nullptr;
+    transpose_fn transpose = nullptr;  // the same level's transpose
     int mr = 1, nc = 1;  // the full tile
     const char* name = "";
 };
@@ -36,12 +42,18 @@ struct Kernel {
 // The kernel of level l (the highest variant at or below it; scalar is the reference).
 Kernel for_level(SimdLevel l);
 
-// d[M][N] += a[M][K] b[K][N] with kernel k, tile by tile (columns outer, so a block of b is reused for all rows).
+// d[M][N] += a[M][K] b[K][N] with kernel k, tile by tile (columns outer, so a K x nc panel of b is reused for
+// all rows; copied into a contiguous buffer first when there are four row blocks or more).
 void gemm(const Kernel& k, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb,
           float* d, int64_t ldd);
 
-// dst[c][r] = scale * src[r][c] for r < rows, c < cols (strides in floats); accumulate: += instead.
-void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd, float scale,
+// The same product with b already in panels: columns [j nc, (j+1) nc) of b are rows of nc floats at
+// bp + j * panel_stride (nc = k.nc; a last, narrower panel's extra columns are never read). Same sums, same bits.
+void gemm_panels(const Kernel& k, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* bp,
+                 int64_t panel_stride, float* d, int64_t ldd);
+
+// dst[c][r] = scale * src[r][c] for r < rows, c < cols with kernel k's level (see transpose_fn).
+void transpose(const Kernel& k, const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd, float scale,
                bool accumulate);
 
 }  // namespace slm::kernels::gemm_f32

@@ -4,7 +4,8 @@
 //
 // Build (after `make`, which produces build/libslm.a) and run from the repository root:
 //   g++ -std=c++20 -O2 -Isrc -Ikernels tools/bench/train_gemm_bench.cpp build/libslm.a -pthread -o build/train_gemm_bench
-//   ./build/train_gemm_bench [--tokens 320] [--type q4_1] [--seconds 0.5]
+//   ./build/train_gemm_bench [--tokens 320] [--type q4_1] [--seconds 0.5] [--cpu 1]
+// (--cpu 1: GFLOP per process CPU-second instead of per wall-clock second of the best pass.)
 //
 // 1. The micro-kernel on operands that stay in L1/L2 (a: 64 x 256, b: 256 x 256 -> d: 64 x 256), one thread,
 //    at every SIMD level this CPU runs: its ceiling.
@@ -12,6 +13,7 @@
 //    a full-size dW, as --full training uses it). Best of repeated passes over --seconds.
 // FLOPs: 2 per multiply-add. This machine's FP32 FMA peak is cores x clock x 2 FMA ports x 16 lanes x 2.
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,18 +41,31 @@ static std::vector<float> rnd(size_t n, uint32_t seed) {
     return v;
 }
 
-// Best seconds per call of fn over repeated passes for `seconds`.
+static double cpu_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Seconds per call of fn over repeated passes for `seconds` of wall time: the best wall-clock pass, or with
+// --cpu the mean process CPU time per call (all threads summed: steadier than wall time on a shared machine,
+// and at 2 threads it shows what the second thread costs rather than what it saves).
+static bool g_cpu = false;
 static double best_time(double seconds, const std::function<void()>& fn) {
     fn();  // warm-up
-    double best = 1e30, total = 0;
+    double best = 1e30, total = 0, cpu = 0;
+    int calls = 0;
     while (total < seconds) {
         const auto t0 = std::chrono::steady_clock::now();
+        const double c0 = cpu_now();
         fn();
+        cpu += cpu_now() - c0;
+        calls++;
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         best = std::min(best, dt);
         total += dt;
     }
-    return best;
+    return g_cpu ? cpu / calls : best;
 }
 
 int main(int argc, char** argv) {
@@ -61,8 +76,9 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--tokens")) tokens = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--type")) type = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--cpu")) g_cpu = std::atoi(argv[i + 1]) != 0;
         else {
-            std::fprintf(stderr, "usage: train_gemm_bench [--tokens N] [--type q4_1] [--seconds S]\n");
+            std::fprintf(stderr, "usage: train_gemm_bench [--tokens N] [--type q4_1] [--seconds S] [--cpu 0|1]\n");
             return 2;
         }
     }
@@ -79,6 +95,18 @@ int main(int argc, char** argv) {
             const kernels::gemm_f32::Kernel k = kernels::gemm_f32::for_level(SimdLevel(li));
             const double s = best_time(seconds, [&] { kernels::gemm_f32::gemm(k, M, N, K, a.data(), K, b.data(), N, d.data(), N); });
             std::printf("%-14s %8.1f GFLOP/s\n", k.name, 2.0 * M * N * K / s * 1e-9);
+        }
+    }
+    std::printf("\n## transpose alone (1 thread, %d x 576 -> 576 x %d, GB/s read + written)\n", tokens, tokens);
+    {
+        const std::vector<float> src = rnd(size_t(tokens) * 576, 6);
+        std::vector<float> dst(src.size());
+        for (int li = 0; li <= int(simd_level()); li++) {
+            const kernels::gemm_f32::Kernel k = kernels::gemm_f32::for_level(SimdLevel(li));
+            const double s = best_time(seconds, [&] {
+                kernels::gemm_f32::transpose(k, src.data(), tokens, 576, 576, dst.data(), tokens, 1.0f, false);
+            });
+            std::printf("%-14s %8.1f GB/s\n", k.name, 2.0 * 4.0 * double(src.size()) / s * 1e-9);
         }
     }
     struct Shape { const char* name; int n_in, n_out; };
