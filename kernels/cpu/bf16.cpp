@@ -8,6 +8,7 @@
 // dequantize is exact: a 16-bit shift. The scalar reference sums in double; the SIMD variants widen the
 // 16-bit values to 32 bits and shift them into the float's top half.
 #include "cpu/kernels.h"
+#include "cpu/float_gemm.h"
 #include "cpu/simd.h"
 
 namespace slm::kernels {
@@ -86,11 +87,20 @@ SLM_TARGET_AVX512 float dot_bf16_avx512(int64_t n, const void* vx, const void* v
     return simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
+// GEMM tiles (float_gemm.h): the weights widened as in the dots.
+struct BF16Load {
+    SLM_TARGET_AVX2 static __m256 load8(const void* row, int64_t i) { return load8_bf16(static_cast<const bf16_t*>(row) + i); }
+    SLM_TARGET_AVX512 static __m512 load16(const void* row, int64_t i) { return kernels::load16(static_cast<const bf16_t*>(row) + i); }
+};
+
 }  // namespace
 
 TypeKernels kernels_bf16() {
-    return dot_kernels({GgmlType::BF16, quantize_bf16, dequantize_bf16, GgmlType::F32, dot_bf16_scalar},
-                       dot_bf16_avx2, dot_bf16_avx512);
+    TypeKernels k = dot_kernels({GgmlType::BF16, quantize_bf16, dequantize_bf16, GgmlType::F32, dot_bf16_scalar},
+                                dot_bf16_avx2, dot_bf16_avx512);
+    k.level[int(SimdLevel::avx2)].gemm = float_gemm::gemm_avx2<BF16Load>;
+    k.level[int(SimdLevel::avx512)].gemm = float_gemm::gemm_avx512<BF16Load>;
+    return k;
 }
 
 }  // namespace slm::kernels

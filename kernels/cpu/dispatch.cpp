@@ -78,7 +78,8 @@ struct SetBuilder {
                 k.dot = pick(v.dot, k.dot);
                 k.quantize = pick(v.quantize, k.quantize);
                 k.quantize_activation = pick(v.quantize_activation, k.quantize_activation);
-                k.gemm = pick(v.gemm, k.gemm);
+                // A tile sums as its level's dot does: a level with a dot of its own drops the tile below it.
+                k.gemm = v.dot ? v.gemm : pick(v.gemm, k.gemm);
                 k.dequantize = pick(v.dequantize, k.dequantize);
             }
             k.dequantize = pick(k.dequantize, tk.ref.dequantize);

@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "cpu/kernels.h"
+#include "cpu/float_gemm.h"
 #include "cpu/simd.h"
 
 namespace slm::kernels {
@@ -107,11 +108,20 @@ SLM_TARGET_AVX512 float dot_f16_avx512(int64_t n, const void* vx, const void* vy
     return simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
+// GEMM tiles (float_gemm.h): the weights widened by F16C as in the dots.
+struct F16Load {
+    SLM_TARGET_AVX2 static __m256 load8(const void* row, int64_t i) { return load8_f16(static_cast<const fp16_t*>(row) + i); }
+    SLM_TARGET_AVX512 static __m512 load16(const void* row, int64_t i) { return load16_f16(static_cast<const fp16_t*>(row) + i); }
+};
+
 }  // namespace
 
 TypeKernels kernels_f16() {
-    return dot_kernels({GgmlType::F16, quantize_f16, dequantize_f16, GgmlType::F32, dot_f16_scalar},
-                       dot_f16_avx2, dot_f16_avx512);
+    TypeKernels k = dot_kernels({GgmlType::F16, quantize_f16, dequantize_f16, GgmlType::F32, dot_f16_scalar},
+                                dot_f16_avx2, dot_f16_avx512);
+    k.level[int(SimdLevel::avx2)].gemm = float_gemm::gemm_avx2<F16Load>;
+    k.level[int(SimdLevel::avx512)].gemm = float_gemm::gemm_avx512<F16Load>;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cpu/kernels.h"
+#include "cpu/float_gemm.h"
 #include "cpu/simd.h"
 
 namespace slm::kernels {
@@ -70,11 +71,20 @@ SLM_TARGET_AVX512 float dot_f32_avx512(int64_t n, const void* vx, const void* vy
     return simd::hsum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
+// GEMM tiles (float_gemm.h).
+struct F32Load {
+    SLM_TARGET_AVX2 static __m256 load8(const void* row, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(row) + i); }
+    SLM_TARGET_AVX512 static __m512 load16(const void* row, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(row) + i); }
+};
+
 }  // namespace
 
 TypeKernels kernels_f32() {
-    return dot_kernels({GgmlType::F32, copy_f32, copy_f32_out, GgmlType::F32, dot_f32_scalar},
-                       dot_f32_avx2, dot_f32_avx512);
+    TypeKernels k = dot_kernels({GgmlType::F32, copy_f32, copy_f32_out, GgmlType::F32, dot_f32_scalar},
+                                dot_f32_avx2, dot_f32_avx512);
+    k.level[int(SimdLevel::avx2)].gemm = float_gemm::gemm_avx2<F32Load>;
+    k.level[int(SimdLevel::avx512)].gemm = float_gemm::gemm_avx512<F32Load>;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -18,6 +18,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu/gemm_tile.h"
+#include "cpu/kernels.h"
 #include "cpu/simd.h"
 
 namespace slm::kernels::legacy {
@@ -77,6 +79,80 @@ SLM_TARGET_AVX512VNNI inline float dot_avx512(int64_t n, const void* vx, const v
     if (i < nb) block_dot_avx2<F>(x[i], y[i], tail, tailm);
     if constexpr (F::kSigned) return hsum(acc) + hsum(tail);
     else return hsum(acc) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(accm)));
+}
+
+// GEMM tile, AVX-512 (gemm_tile.h): R weight rows x 4 tokens, two blocks per register as in dot_avx512, and per
+// output the same float steps: acc = fma(float(p), d_x * d_y, acc) per block pair, the m*s terms into lanes 0
+// and 1 of a 128-bit accumulator, an odd last block through block_dot_avx2 into its own accumulators, and the
+// same final sums. The quants of each weight block pair are unpacked once for the 4 tokens, the activations
+// joined once for the R rows. The four tokens' m*s accumulators share one 512-bit register (one 128-bit lane
+// per token: lane for lane the same operations).
+// Only the exact integer p of signed formats is formed differently with VNNI: vpdpbusd wants one unsigned
+// operand, and instead of moving the weights' signs onto the activations for every (row, token) pair, the
+// weights are made unsigned once, x + 128 (x ^ 0x80), and each token's 128 * (sum of 4 activations) is
+// subtracted once per block pair: sum (x + 128) y - 128 sum y = sum x y, exactly, in each int32 lane.
+template <class F, bool VNNI, int R>
+SLM_TARGET_AVX512VNNI void micro_avx512(const GemmTile& g, int64_t r, int64_t t) {
+    using namespace simd;
+    constexpr int T = 4;
+    const int64_t nb = g.n_in / 32;
+    const typename F::X* x[R];
+    const typename F::Y* y[T];
+    for (int j = 0; j < R; j++) x[j] = reinterpret_cast<const typename F::X*>(g.w + (r + j) * g.w_stride);
+    for (int k = 0; k < T; k++) y[k] = reinterpret_cast<const typename F::Y*>(g.x + (t + k) * g.x_stride);
+    __m512 acc[R][T], accm[R];
+    for (int j = 0; j < R; j++) {
+        accm[j] = _mm512_setzero_ps();
+        for (int k = 0; k < T; k++) acc[j][k] = _mm512_setzero_ps();
+    }
+    const __m512i bias = _mm512_set1_epi8(char(0x80));
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i yq[T], corr[T];
+        __m512 dy[T];
+        for (int k = 0; k < T; k++) {
+            yq[k] = join(load32(y[k][i].qs), load32(y[k][i + 1].qs));
+            dy[k] = join_scales(half(y[k][i].d), half(y[k][i + 1].d));
+            if constexpr (VNNI && F::kSigned)
+                corr[k] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, yq[k]));
+        }
+        __m512 s4 = _mm512_setzero_ps();
+        if constexpr (!F::kSigned)
+            s4 = _mm512_setr_ps(half(y[0][i].s), half(y[0][i + 1].s), 0, 0, half(y[1][i].s), half(y[1][i + 1].s), 0, 0,
+                                half(y[2][i].s), half(y[2][i + 1].s), 0, 0, half(y[3][i].s), half(y[3][i + 1].s), 0, 0);
+        for (int j = 0; j < R; j++) {
+            __m512i xq = F::quants_512(x[j][i], x[j][i + 1]);
+            const __m512 dx = join_scales(half(x[j][i].d), half(x[j][i + 1].d));
+            if constexpr (!F::kSigned)
+                accm[j] = _mm512_fmadd_ps(_mm512_broadcast_f32x4(_mm_setr_ps(half(x[j][i].m), half(x[j][i + 1].m), 0, 0)), s4,
+                                          accm[j]);
+            if constexpr (VNNI && F::kSigned) xq = _mm512_xor_si512(xq, bias);
+            for (int k = 0; k < T; k++) {
+                __m512i p;
+                if constexpr (VNNI) p = _mm512_dpbusd_epi32(F::kSigned ? corr[k] : _mm512_setzero_si512(), xq, yq[k]);
+                else if constexpr (F::kSigned) p = dot_s8_s8_512(xq, yq[k]);
+                else p = dot_u8_s8_512(xq, yq[k]);
+                acc[j][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dx, dy[k]), acc[j][k]);
+            }
+        }
+    }
+    for (int j = 0; j < R; j++) {
+        const __m128 m[T] = {_mm512_castps512_ps128(accm[j]), _mm512_extractf32x4_ps(accm[j], 1),
+                             _mm512_extractf32x4_ps(accm[j], 2), _mm512_extractf32x4_ps(accm[j], 3)};
+        for (int k = 0; k < T; k++) {
+            __m256 tail = _mm256_setzero_ps(), tailm = _mm256_setzero_ps();
+            if (i < nb) block_dot_avx2<F>(x[j][i], y[k][i], tail, tailm);
+            float v;
+            if constexpr (F::kSigned) v = hsum(acc[j][k]) + hsum(tail);
+            else v = hsum(acc[j][k]) + hsum(_mm256_add_ps(_mm256_add_ps(tail, tailm), _mm256_zextps128_ps256(m[k])));
+            g.y[(t + k) * g.y_stride + r + j] = v;
+        }
+    }
+}
+
+template <class F, bool VNNI>
+SLM_TARGET_AVX512VNNI void gemm_avx512(const GemmTile& g) {
+    gemm_tiles<4, 4>(g, micro_avx512<F, VNNI, 4>);
 }
 
 }  // namespace slm::kernels::legacy

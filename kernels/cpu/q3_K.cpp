@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "cpu/gemm_tile.h"
 #include "cpu/kernels.h"
 #include "cpu/kquant_common.h"
 #include "cpu/q8_K.h"
@@ -336,9 +337,64 @@ SLM_TARGET_AVX512VNNI inline float dot_q3_K_avx512_body(int64_t n, const void* v
 SLM_TARGET_AVX512 static float dot_q3_K_q8_K_avx512_plain(int64_t n, const void* x, const void* y) { return dot_q3_K_avx512_body<false>(n, x, y); }
 SLM_TARGET_AVX512VNNI static float dot_q3_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) { return dot_q3_K_avx512_body<true>(n, x, y); }
 
+// GEMM tile, AVX512-VNNI (gemm_tile.h): R weight rows x 4 tokens. Per super-block each row's unsigned levels
+// u and per-lane scales are made once for the 4 tokens. Per output the steps are dot_q3_K_avx512_body's: the
+// integer sum starts from the offset -4 * sc_j * bsum_j in lanes 0..7, takes the four sub-block groups, and
+// acc = fma(d_w * d_a, float(sumi), acc) per super-block; hsum(acc).
+namespace {
+
+template <int R>
+SLM_TARGET_AVX512VNNI void q3_K_micro_vnni(const GemmTile& g, int64_t r, int64_t t) {
+    using namespace simd;
+    constexpr int T = 4;
+    const int64_t nb = g.n_in / QK_K;
+    const block_q3_K* w[R];
+    const block_q8_K* a[T];
+    for (int j = 0; j < R; j++) w[j] = reinterpret_cast<const block_q3_K*>(g.w + (r + j) * g.w_stride);
+    for (int k = 0; k < T; k++) a[k] = reinterpret_cast<const block_q8_K*>(g.x + (t + k) * g.x_stride);
+    const __m512i idx[4] = {k16_scale_index(0), k16_scale_index(1), k16_scale_index(2), k16_scale_index(3)};
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc[R][T];
+    for (int j = 0; j < R; j++)
+        for (int k = 0; k < T; k++) acc[j][k] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        for (int j = 0; j < R; j++) {
+            const block_q3_K& b = w[j][i];
+            const float dw = _cvtsh_ss(b.d);
+            const __m256i sc16 = q3_scales_avx2(b.scales);
+            const __m512i sc = k16_scales_512<true>(_mm512_inserti64x4(zero, sc16, 0));
+            const __m512i hm2 = _mm512_broadcast_i64x4(load32(b.hmask));
+            const __m512i q_lo2 = _mm512_broadcast_i64x4(load32(b.qs));
+            const __m512i q_hi2 = _mm512_broadcast_i64x4(load32(b.qs + 32));
+            __m512i u[4], s[4];
+            for (int m = 0; m < 4; m++) {
+                u[m] = q3_u_512(q_lo2, q_hi2, hm2, m);
+                s[m] = _mm512_permutexvar_epi32(idx[m], sc);
+            }
+            for (int k = 0; k < T; k++) {
+                const block_q8_K& y = a[k][i];
+                const __m256i offset = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                                        _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(y.bsums)), 2));
+                __m512i sumi = _mm512_inserti64x4(zero, offset, 0);
+                for (int m = 0; m < 4; m++)
+                    sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, u[m], _mm512_loadu_si512(y.qs + 64 * m)), s[m]);
+                acc[j][k] = _mm512_fmadd_ps(_mm512_set1_ps(dw * y.d), _mm512_cvtepi32_ps(sumi), acc[j][k]);
+            }
+        }
+    }
+    for (int j = 0; j < R; j++)
+        for (int k = 0; k < T; k++) g.y[(t + k) * g.y_stride + r + j] = hsum(acc[j][k]);
+}
+
+SLM_TARGET_AVX512VNNI void gemm_q3_K_avx512vnni(const GemmTile& g) { gemm_tiles<4, 4>(g, q3_K_micro_vnni<4>); }
+
+}  // namespace
+
 TypeKernels kernels_q3_K() {
-    return dot_kernels({GgmlType::Q3_K, quantize_row_q3_K, dequantize_row_q3_K, GgmlType::Q8_K, dot_q3_K_q8_K_scalar},
-                       dot_q3_K_q8_K_avx2, dot_q3_K_q8_K_avx512_plain, dot_q3_K_q8_K_avx512_vnni);
+    TypeKernels k = dot_kernels({GgmlType::Q3_K, quantize_row_q3_K, dequantize_row_q3_K, GgmlType::Q8_K, dot_q3_K_q8_K_scalar},
+                                dot_q3_K_q8_K_avx2, dot_q3_K_q8_K_avx512_plain, dot_q3_K_q8_K_avx512_vnni);
+    k.level[int(SimdLevel::avx512_vnni)].gemm = gemm_q3_K_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -97,6 +97,10 @@ SLM_TARGET_AVX2 float dot_q4_1_q8_1_avx2(int64_t n, const void* x, const void* y
 SLM_TARGET_AVX512 static float dot_q4_1_q8_1_avx512bw(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q4_1, false>(n, x, y); }
 SLM_TARGET_AVX512VNNI static float dot_q4_1_q8_1_avx512vnni(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q4_1, true>(n, x, y); }
 
+// GEMM tiles (legacy_dot.h): AVX-512 and VNNI, each summing as that level's dot.
+SLM_TARGET_AVX512 static void gemm_q4_1_avx512bw(const GemmTile& g) { legacy::gemm_avx512<Q4_1, false>(g); }
+SLM_TARGET_AVX512VNNI static void gemm_q4_1_avx512vnni(const GemmTile& g) { legacy::gemm_avx512<Q4_1, true>(g); }
+
 // Dequantization for training's weight tiles: the reference's d * q + m, unfused (bit-identical).
 SLM_TARGET_AVX512 static void dequantize_row_q4_1_avx512(const void* vx, float* y, int64_t n) {
     const block_q4_1* x = static_cast<const block_q4_1*>(vx);
@@ -115,6 +119,8 @@ TypeKernels kernels_q4_1() {
     TypeKernels k = dot_kernels({GgmlType::Q4_1, quantize_row_q4_1, dequantize_row_q4_1, GgmlType::Q8_1, dot_q4_1_q8_1_scalar},
                                 dot_q4_1_q8_1_avx2, dot_q4_1_q8_1_avx512bw, dot_q4_1_q8_1_avx512vnni);
     k.level[int(SimdLevel::avx512)].dequantize = dequantize_row_q4_1_avx512;
+    k.level[int(SimdLevel::avx512)].gemm = gemm_q4_1_avx512bw;
+    k.level[int(SimdLevel::avx512_vnni)].gemm = gemm_q4_1_avx512vnni;
     return k;
 }
 

@@ -24,6 +24,8 @@
 #include <cstring>
 
 #include "common.h"
+#include "cpu/gemm_tile.h"
+#include "cpu/k4_gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 #include "cpu/q8_K.h"
@@ -225,12 +227,32 @@ SLM_TARGET_AVX512 static float dot_q4_K_q8_K_avx512_plain(int64_t n, const void*
 SLM_TARGET_AVX512VNNI static float dot_q4_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
     return dot_q4_K_avx512_body<true>(n, x, y);
 }
+// GEMM tile, AVX512-VNNI: k4_gemm.h's micro-kernel (shared with Q5_K), the levels split into nibbles.
+namespace {
+
+struct Q4_K_levels {
+    using Block = block_q4_K;
+    SLM_TARGET_AVX512VNNI static void levels(const Block& b, __m512i q[4]) {
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
+        const __m512i q01 = _mm512_loadu_si512(b.qs), q23 = _mm512_loadu_si512(b.qs + 64);
+        q[0] = _mm512_and_si512(q01, low4);
+        q[1] = _mm512_and_si512(_mm512_srli_epi16(q01, 4), low4);
+        q[2] = _mm512_and_si512(q23, low4);
+        q[3] = _mm512_and_si512(_mm512_srli_epi16(q23, 4), low4);
+    }
+};
+
+SLM_TARGET_AVX512VNNI void gemm_q4_K_avx512vnni(const GemmTile& g) { gemm_tiles<4, 4>(g, k4_micro_vnni<Q4_K_levels, 4>); }
+
+}  // namespace
+
 TypeKernels kernels_q4_K() {
     TypeKernels k =
         dot_kernels({GgmlType::Q4_K, quantize_row_q4_K, dequantize_row_q4_K, GgmlType::Q8_K, dot_q4_K_q8_K_scalar},
                     dot_q4_K_q8_K_avx2, dot_q4_K_q8_K_avx512_plain, dot_q4_K_q8_K_avx512_vnni);
     // llama.cpp's order (KernelOrder::llamacpp): its repacked GEMM/GEMV at every level (see above).
     k.llamacpp.gemm = gemm_q4_K_llamacpp;
+    k.level[int(SimdLevel::avx512_vnni)].gemm = gemm_q4_K_avx512vnni;
     return k;
 }
 

@@ -124,9 +124,16 @@ SLM_TARGET_AVX2 float dot_q5_0_q8_0_avx2(int64_t n, const void* x, const void* y
 SLM_TARGET_AVX512 static float dot_q5_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q5_0, false>(n, x, y); }
 SLM_TARGET_AVX512VNNI static float dot_q5_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q5_0, true>(n, x, y); }
 
+// GEMM tiles (legacy_dot.h): AVX-512 and VNNI, each summing as that level's dot.
+SLM_TARGET_AVX512 static void gemm_q5_0_avx512bw(const GemmTile& g) { legacy::gemm_avx512<Q5_0, false>(g); }
+SLM_TARGET_AVX512VNNI static void gemm_q5_0_avx512vnni(const GemmTile& g) { legacy::gemm_avx512<Q5_0, true>(g); }
+
 TypeKernels kernels_q5_0() {
-    return dot_kernels({GgmlType::Q5_0, quantize_row_q5_0, dequantize_row_q5_0, GgmlType::Q8_0, dot_q5_0_q8_0_scalar},
-                       dot_q5_0_q8_0_avx2, dot_q5_0_q8_0_avx512bw, dot_q5_0_q8_0_avx512vnni);
+    TypeKernels k = dot_kernels({GgmlType::Q5_0, quantize_row_q5_0, dequantize_row_q5_0, GgmlType::Q8_0, dot_q5_0_q8_0_scalar},
+                                dot_q5_0_q8_0_avx2, dot_q5_0_q8_0_avx512bw, dot_q5_0_q8_0_avx512vnni);
+    k.level[int(SimdLevel::avx512)].gemm = gemm_q5_0_avx512bw;
+    k.level[int(SimdLevel::avx512_vnni)].gemm = gemm_q5_0_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -22,6 +22,8 @@
 #include <cstring>
 
 #include "common.h"
+#include "cpu/gemm_tile.h"
+#include "cpu/k4_gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 #include "cpu/q8_K.h"
@@ -197,9 +199,39 @@ SLM_TARGET_AVX512 static float dot_q5_K_q8_K_avx512_plain(int64_t n, const void*
 SLM_TARGET_AVX512VNNI static float dot_q5_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
     return dot_q5_K_avx512_body<true>(n, x, y);
 }
+// GEMM tile, AVX512-VNNI: k4_gemm.h's micro-kernel (shared with Q4_K), the levels with their fifth bits as in
+// dot_q5_K_avx512_body.
+namespace {
+
+struct Q5_K_levels {
+    using Block = block_q5_K;
+    SLM_TARGET_AVX512VNNI static void levels(const Block& b, __m512i q[4]) {
+        using namespace simd;
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
+        const __m512i sixteen = _mm512_set1_epi8(16);
+        const __m256i qh256 = load32(b.qh);
+        const __m512i hb = join(qh256, qh256);
+        for (int c = 0; c < 4; c += 2) {
+            const __m512i bit_lo = join(_mm256_set1_epi8(char(1 << (2 * c))), _mm256_set1_epi8(char(1 << (2 * c + 2))));
+            const __m512i bit_hi = _mm512_add_epi8(bit_lo, bit_lo);
+            const __m512i qb = _mm512_loadu_si512(b.qs + 32 * c);
+            const __m512i q_lo = _mm512_and_si512(qb, low4);
+            const __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
+            q[c] = _mm512_mask_add_epi8(q_lo, _mm512_test_epi8_mask(hb, bit_lo), q_lo, sixteen);
+            q[c + 1] = _mm512_mask_add_epi8(q_hi, _mm512_test_epi8_mask(hb, bit_hi), q_hi, sixteen);
+        }
+    }
+};
+
+SLM_TARGET_AVX512VNNI void gemm_q5_K_avx512vnni(const GemmTile& g) { gemm_tiles<4, 4>(g, k4_micro_vnni<Q5_K_levels, 4>); }
+
+}  // namespace
+
 TypeKernels kernels_q5_K() {
-    return dot_kernels({GgmlType::Q5_K, quantize_row_q5_K, dequantize_row_q5_K, GgmlType::Q8_K, dot_q5_K_q8_K_scalar},
-                       dot_q5_K_q8_K_avx2, dot_q5_K_q8_K_avx512_plain, dot_q5_K_q8_K_avx512_vnni);
+    TypeKernels k = dot_kernels({GgmlType::Q5_K, quantize_row_q5_K, dequantize_row_q5_K, GgmlType::Q8_K, dot_q5_K_q8_K_scalar},
+                                dot_q5_K_q8_K_avx2, dot_q5_K_q8_K_avx512_plain, dot_q5_K_q8_K_avx512_vnni);
+    k.level[int(SimdLevel::avx512_vnni)].gemm = gemm_q5_K_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "cpu/gemm_tile.h"
 #include "cpu/kernels.h"
 #include "cpu/simd.h"
 #include "cpu/q8_K.h"
@@ -255,9 +256,76 @@ SLM_TARGET_AVX512 static float dot_q6_K_q8_K_avx512_plain(int64_t n, const void*
 SLM_TARGET_AVX512VNNI static float dot_q6_K_q8_K_avx512_vnni(int64_t n, const void* x, const void* y) {
     return dot_q6_K_avx512_body<true>(n, x, y);
 }
+// GEMM tile, AVX512-VNNI (gemm_tile.h): R weight rows x 4 tokens. Per super-block each row's 6-bit levels and
+// permuted scales are made once for the 4 tokens. Per output the steps are dot_q6_K_avx512_body's: the exact
+// integer sum folded to 8 lanes minus the offset 32 * sum_j sc_j * bsums[j], then
+// acc = fma(d_w * d_a, float(sum8), acc) per super-block and hsum(acc).
+namespace {
+
+template <int R>
+SLM_TARGET_AVX512VNNI void q6_K_micro_vnni(const GemmTile& g, int64_t r, int64_t t) {
+    using namespace simd;
+    constexpr int T = 4;
+    const int64_t nb = g.n_in / QK_K;
+    const block_q6_K* w[R];
+    const block_q8_K* a[T];
+    for (int j = 0; j < R; j++) w[j] = reinterpret_cast<const block_q6_K*>(g.w + (r + j) * g.w_stride);
+    for (int k = 0; k < T; k++) a[k] = reinterpret_cast<const block_q8_K*>(g.x + (t + k) * g.x_stride);
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i low2 = _mm512_set1_epi8(0x03);
+    const __m512i shift_lo = join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
+    const __m512i shift_hi = join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+    const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+    const __m512i zero = _mm512_setzero_si512();
+    __m256 acc[R][T];
+    for (int j = 0; j < R; j++)
+        for (int k = 0; k < T; k++) acc[j][k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        for (int j = 0; j < R; j++) {
+            const block_q6_K& b = w[j][i];
+            const float dw = half(b.d);
+            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+            const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+            const __m512i sc_lanes = _mm512_and_si512(_mm512_cvtepi8_epi32(sc8), low16);
+            __m512i q[4], s[4];  // per half h: low values (q[2h]), high values (q[2h+1])
+            for (int h = 0; h < 2; h++) {
+                const __m512i qlv = _mm512_loadu_si512(b.ql + 64 * h);
+                const __m256i qh256 = load32(b.qh + 32 * h);
+                const __m512i qh = join(qh256, qh256);
+                const __m512i hi_lo = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift_lo), low2), 4);
+                const __m512i hi_hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift_hi), low2), 4);
+                q[2 * h] = _mm512_or_si512(_mm512_and_si512(qlv, low4), hi_lo);
+                q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qlv, 4), low4), hi_hi);
+                s[2 * h] = _mm512_permutexvar_epi32(_mm512_add_epi32(quad, _mm512_set1_epi32(8 * h)), sc_lanes);
+                s[2 * h + 1] = _mm512_permutexvar_epi32(_mm512_add_epi32(quad, _mm512_set1_epi32(8 * h + 4)), sc_lanes);
+            }
+            for (int k = 0; k < T; k++) {
+                const block_q8_K& y = a[k][i];
+                const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(y.bsums)), 5);
+                __m512i sumi = _mm512_dpwssd_epi32(zero, _mm512_dpbusd_epi32(zero, q[0], _mm512_loadu_si512(y.qs)), s[0]);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q[1], _mm512_loadu_si512(y.qs + 64)), s[1]);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q[2], _mm512_loadu_si512(y.qs + 128)), s[2]);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_dpbusd_epi32(zero, q[3], _mm512_loadu_si512(y.qs + 192)), s[3]);
+                const __m256i sum8 = _mm256_sub_epi32(
+                    _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1)), offset);
+                acc[j][k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), _mm256_cvtepi32_ps(sum8), acc[j][k]);
+            }
+        }
+    }
+    for (int j = 0; j < R; j++)
+        for (int k = 0; k < T; k++) g.y[(t + k) * g.y_stride + r + j] = hsum(acc[j][k]);
+}
+
+SLM_TARGET_AVX512VNNI void gemm_q6_K_avx512vnni(const GemmTile& g) { gemm_tiles<4, 4>(g, q6_K_micro_vnni<4>); }
+
+}  // namespace
+
 TypeKernels kernels_q6_K() {
-    return dot_kernels({GgmlType::Q6_K, quantize_row_q6_K, dequantize_row_q6_K, GgmlType::Q8_K, dot_q6_K_q8_K_scalar},
-                       dot_q6_K_q8_K_avx2, dot_q6_K_q8_K_avx512_plain, dot_q6_K_q8_K_avx512_vnni);
+    TypeKernels k = dot_kernels({GgmlType::Q6_K, quantize_row_q6_K, dequantize_row_q6_K, GgmlType::Q8_K, dot_q6_K_q8_K_scalar},
+                                dot_q6_K_q8_K_avx2, dot_q6_K_q8_K_avx512_plain, dot_q6_K_q8_K_avx512_vnni);
+    k.level[int(SimdLevel::avx512_vnni)].gemm = gemm_q6_K_avx512vnni;
+    return k;
 }
 
 }  // namespace slm::kernels

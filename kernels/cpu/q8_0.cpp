@@ -87,6 +87,10 @@ SLM_TARGET_AVX2 float dot_q8_0_q8_0_avx2(int64_t n, const void* x, const void* y
 SLM_TARGET_AVX512 static float dot_q8_0_q8_0_avx512bw(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q8_0, false>(n, x, y); }
 SLM_TARGET_AVX512VNNI static float dot_q8_0_q8_0_avx512vnni(int64_t n, const void* x, const void* y) { return legacy::dot_avx512<Q8_0, true>(n, x, y); }
 
+// GEMM tiles (legacy_dot.h): AVX-512 and VNNI, each summing as that level's dot.
+SLM_TARGET_AVX512 static void gemm_q8_0_avx512bw(const GemmTile& g) { legacy::gemm_avx512<Q8_0, false>(g); }
+SLM_TARGET_AVX512VNNI static void gemm_q8_0_avx512vnni(const GemmTile& g) { legacy::gemm_avx512<Q8_0, true>(g); }
+
 // Dequantization for training's weight tiles: float(q) * d, as the reference (bit-identical).
 SLM_TARGET_AVX512 static void dequantize_row_q8_0_avx512(const void* vx, float* y, int64_t n) {
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
@@ -106,6 +110,8 @@ TypeKernels kernels_q8_0() {
     k.level[int(SimdLevel::avx2)].quantize = quantize_row_q8_0_avx2;
     k.level[int(SimdLevel::avx2)].quantize_activation = quantize_row_q8_0_act_avx2;
     k.level[int(SimdLevel::avx512)].dequantize = dequantize_row_q8_0_avx512;
+    k.level[int(SimdLevel::avx512)].gemm = gemm_q8_0_avx512bw;
+    k.level[int(SimdLevel::avx512_vnni)].gemm = gemm_q8_0_avx512vnni;
     return k;
 }
 
