@@ -47,14 +47,15 @@ void check_existing(const std::string& path) {
         fail("%s: exists and is not a regular file (a device, FIFO or socket); refusing to replace it", path.c_str());
 }
 
-// The targets of the open OutputFiles that exist as files, by (device, inode), for input_file.h's check.
+// The targets of the open OutputFiles: by canonical path (two outputs on one file) and, where the target
+// existed, by (device, inode) (input_file.h refuses to read it).
 struct Target {
-    bool exists;           // dev and ino are known (the target existed when the OutputFile was made)
+    bool exists;            // dev and ino are known (the target existed when the OutputFile was made)
     uint64_t dev, ino;
     std::string canonical;  // the target's absolute path with links and dots resolved (as far as it exists)
     std::string path;
-    const void* owner;  // the OutputFile, or nullptr for one that may replace an input (Replaces::input)
-    const void* self;   // the OutputFile
+    bool replaces_input;    // Replaces::input: the command may read this file before replacing it
+    const OutputFile* self;
 };
 
 std::string canonical_of(const std::string& path) {
@@ -65,7 +66,7 @@ std::string canonical_of(const std::string& path) {
 std::mutex g_targets_mu;
 std::vector<Target> g_targets;
 
-void forget_target(const void* self) {
+void forget_target(const OutputFile* self) {
     std::lock_guard<std::mutex> lk(g_targets_mu);
     for (size_t i = 0; i < g_targets.size(); i++)
         if (g_targets[i].self == self) {
@@ -79,7 +80,7 @@ void forget_target(const void* self) {
 std::string OutputFile::open_target(uint64_t dev, uint64_t ino) {
     std::lock_guard<std::mutex> lk(g_targets_mu);
     for (const Target& t : g_targets)
-        if (t.exists && t.dev == dev && t.ino == ino && t.owner) return t.path;
+        if (t.exists && t.dev == dev && t.ino == ino && !t.replaces_input) return t.path;
     return "";
 }
 
@@ -121,10 +122,9 @@ OutputFile::OutputFile(const std::string& path, Replaces replaces) : path_(path)
         if (fd >= 0) {
             fd_ = fd;
             tmp_ = tmp;
-            // Replaces::input: registered for the check above, but not as a target input_file.h refuses to read.
             std::lock_guard<std::mutex> lk(g_targets_mu);
             g_targets.push_back({exists, exists ? uint64_t(st.st_dev) : 0, exists ? uint64_t(st.st_ino) : 0, canon,
-                                 path, replaces == Replaces::input ? nullptr : this, this});
+                                 path, replaces == Replaces::input, this});
             registered_ = true;
             return;
         }
@@ -141,7 +141,7 @@ OutputFile::OutputFile(OutputFile&& o) noexcept
     if (registered_) {
         std::lock_guard<std::mutex> lk(g_targets_mu);
         for (Target& t : g_targets)
-            if (t.self == &o) t.self = this, t.owner = t.owner ? this : nullptr;
+            if (t.self == &o) t.self = this;
         o.registered_ = false;
     }
 }
