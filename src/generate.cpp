@@ -185,7 +185,7 @@ GenerateResult generate(Session& ctx, Sampler& sampler, const std::vector<int32_
         res.n_gen_evals++;
     }
     // The draft tokens no choice confirmed are forgotten, as is the last choice if a draft had evaluated it.
-    if (next < draft.size()) drop_unconfirmed();
+    drop_unconfirmed();
     res.gen_seconds = std::chrono::duration<double>(clock::now() - tg).count();
     // Flush what is left (an incomplete UTF-8 tail at the very end is printed as is).
     emit_upto(text.size());

@@ -501,7 +501,6 @@ const Template kTrainTemplates[] = {
     {PT, "other", "Até mais"}, {PT, "other", "Vai chover amanhã?"},
 };
 
-// Phrasings only test.jsonl uses.
 // Train-bank patterns: a template whose "(a|b|c)" groups each take one of their alternatives, so one line
 // stands for many phrasings (the verbs, containers and politeness a shopper picks from). Each pattern is one
 // candidate like a template; its phrasing is drawn among its expansions, minus any that is a test template.
@@ -662,6 +661,7 @@ const Template kTrainPatterns[] = {
     {PT, "other", "(que horas são|como vai|quem é você|como está o tempo)( hoje|)?"},
 };
 
+// Phrasings only test.jsonl uses.
 const Template kTestTemplates[] = {
     {EN, "add_to_cart", "throw {q} into my cart"}, {EN, "add_to_cart", "could you pop {q} in my basket?"},
     {EN, "add_to_cart", "grab me {q}"},
@@ -1019,6 +1019,7 @@ Generator::Generator(const GenOptions& opt, Bank bank) : opt_(opt), bank_(bank),
     }
     if (opt_.noise_per_mille < 0 || opt_.noise_per_mille > 1000) fail("noise rate must be in [0, 1]");
     for (int k = 0; k < 20; k++) rng_.next();  // decorrelate nearby seeds
+    noun_turn_.assign(catalog().products.size() * languages().size(), 0);
 }
 
 namespace {
@@ -1220,8 +1221,9 @@ Example Generator::draw() {
     }
 
     // Candidates: the templates, and (train bank) the patterns, each pattern weighing as much as 3 templates.
+    constexpr int kPatternWeight = 3;
     std::vector<const char*> texts;
-    std::vector<const std::vector<std::string>*> pattern_cands;
+    std::vector<const std::vector<std::string>*> patterns;
     auto scan = [&](const Template* b, const Template* e) {
         for (const Template* t = b; t != e; ++t)
             if (t->lang == frame && !std::strcmp(t->action, action)) texts.push_back(t->text);
@@ -1232,16 +1234,16 @@ Example Generator::draw() {
         const auto& ex = pattern_expansions();
         for (size_t i = 0; i < ex.size(); i++)
             if (!ex[i].empty() && kTrainPatterns[i].lang == frame && !std::strcmp(kTrainPatterns[i].action, action))
-                for (int w = 0; w < 3; w++) pattern_cands.push_back(&ex[i]);
+                patterns.push_back(&ex[i]);
     }
-    const int n_cands = int(texts.size() + pattern_cands.size());
+    const int n_cands = int(texts.size() + kPatternWeight * patterns.size());
     if (n_cands == 0) fail("intent generator: no template for %s in %s", action, languages()[size_t(frame)].c_str());
     const int pick = rng_.uniform(n_cands);
     std::string text;
     if (pick < int(texts.size())) {
         text = texts[size_t(pick)];
     } else {
-        const std::vector<std::string>& alts = *pattern_cands[size_t(pick) - texts.size()];
+        const std::vector<std::string>& alts = *patterns[(size_t(pick) - texts.size()) / kPatternWeight];
         text = alts[size_t(rng_.uniform(int(alts.size())))];
     }
 
@@ -1258,8 +1260,8 @@ Example Generator::draw() {
         }
         const int product = deck_.back();
         deck_.pop_back();
-        if (noun_turn_.empty()) noun_turn_.assign(size_t(n_products) * 6, 0);
-        Built b = fill_slot(rng_, slot, prod_lang, bank, product, noun_turn_[size_t(product) * 6 + size_t(prod_lang)]++);
+        Built b = fill_slot(rng_, slot, prod_lang, bank, product,
+                            noun_turn_[size_t(product) * languages().size() + size_t(prod_lang)]++);
         text.replace(open, close - open + 1, b.text);
         ex.gold.product = b.product;
         ex.gold.quantity = b.quantity;

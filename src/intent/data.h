@@ -63,7 +63,7 @@ private:
     // a language take turns, so every product word of every language appears about equally often: a model
     // trained on a few hundred examples has seen each of them, where independent draws leave a third unseen.
     std::vector<int> deck_;
-    std::vector<int> noun_turn_;  // [product * 6 + lang]: how many times that product was named in that language
+    std::vector<int> noun_turn_;  // [product * n_languages + lang]: how often that product was named in that language
 };
 
 // The noise kinds each bank draws from.
