@@ -21,32 +21,14 @@
 #include "cpu/matmul.h"
 #include "threadpool.h"
 #include "types.h"
+#include "bench_util.h"
 
 using namespace slm;
 
-static std::vector<float> rnd(size_t n, uint32_t seed) {
-    std::vector<float> v(n);
-    uint32_t s = seed * 2654435761u + 1;
-    for (float& x : v) {
-        s = s * 1664525u + 1013904223u;
-        x = float(s >> 8) / float(1 << 24) * 2.0f - 1.0f;
-    }
-    return v;
-}
+using bench::random_floats;
 
 // Best seconds per call of fn over repeated passes for `seconds` (at least 2 passes).
-static double best_time(double seconds, const std::function<void()>& fn) {
-    fn();  // warm-up
-    double best = 1e30, total = 0;
-    for (int n = 0; total < seconds || n < 2; n++) {
-        const auto t0 = std::chrono::steady_clock::now();
-        fn();
-        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        best = std::min(best, dt);
-        total += dt;
-    }
-    return best;
-}
+static double best_time(double seconds, const std::function<void()>& fn) { return bench::time_calls(seconds, fn, 2).best_wall; }
 
 int main(int argc, char** argv) {
     int tokens = 512, threads = 1;
@@ -75,13 +57,13 @@ int main(int argc, char** argv) {
     std::printf("%-20s %-12s %10s %10s %8s\n", "shape", "level", "tile", "dot loop", "ratio");
     for (const Shape& sh : shapes) {
         if (sh.n_in % type_info(*t).block_size) continue;
-        const std::vector<float> wf = rnd(size_t(sh.n_in) * size_t(sh.n_out), 3);
+        const std::vector<float> wf = random_floats(size_t(sh.n_in) * size_t(sh.n_out), 3);
         const int64_t rb = row_bytes(*t, sh.n_in);
         std::vector<uint8_t> wq(size_t(rb) * size_t(sh.n_out));
         for (int o = 0; o < sh.n_out; o++)
             kernels::type_ops(*t).quantize(wf.data() + size_t(o) * size_t(sh.n_in), wq.data() + size_t(o) * size_t(rb), sh.n_in);
         const WeightView W = ggml_view(*t, wq.data(), sh.n_in, sh.n_out);
-        const std::vector<float> x = rnd(size_t(tokens) * size_t(sh.n_in), 4);
+        const std::vector<float> x = random_floats(size_t(tokens) * size_t(sh.n_in), 4);
         std::vector<float> y(size_t(tokens) * size_t(sh.n_out));
         const double gop = 2.0 * tokens * sh.n_in * sh.n_out * 1e-9;
         MatmulScratch scratch;

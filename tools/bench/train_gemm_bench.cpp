@@ -28,44 +28,19 @@
 #include "cpu/kernels.h"
 #include "threadpool.h"
 #include "types.h"
+#include "bench_util.h"
 
 using namespace slm;
 
-static std::vector<float> rnd(size_t n, uint32_t seed) {
-    std::vector<float> v(n);
-    uint32_t s = seed * 2654435761u + 1;
-    for (float& x : v) {
-        s = s * 1664525u + 1013904223u;
-        x = float(s >> 8) / float(1 << 24) * 2.0f - 1.0f;
-    }
-    return v;
-}
-
-static double cpu_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
+using bench::random_floats;
 
 // Seconds per call of fn over repeated passes for `seconds` of wall time: the best wall-clock pass, or with
 // --cpu the mean process CPU time per call (all threads summed: steadier than wall time on a shared machine,
 // and at 2 threads it shows what the second thread costs rather than what it saves).
 static bool g_cpu = false;
 static double best_time(double seconds, const std::function<void()>& fn) {
-    fn();  // warm-up
-    double best = 1e30, total = 0, cpu = 0;
-    int calls = 0;
-    while (total < seconds) {
-        const auto t0 = std::chrono::steady_clock::now();
-        const double c0 = cpu_now();
-        fn();
-        cpu += cpu_now() - c0;
-        calls++;
-        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        best = std::min(best, dt);
-        total += dt;
-    }
-    return g_cpu ? cpu / calls : best;
+    const bench::Timing t = bench::time_calls(seconds, fn);
+    return g_cpu ? t.cpu_per_call : t.best_wall;
 }
 
 int main(int argc, char** argv) {
@@ -90,7 +65,7 @@ int main(int argc, char** argv) {
     std::printf("## micro-kernel alone (1 thread, a 64x256 . b 256x256 -> d 64x256, in cache)\n");
     {
         const int M = 64, N = 256, K = 256;
-        std::vector<float> a = rnd(size_t(M * K), 1), b = rnd(size_t(K * N), 2), d(size_t(M * N));
+        std::vector<float> a = random_floats(size_t(M * K), 1), b = random_floats(size_t(K * N), 2), d(size_t(M * N));
         for (int li = 0; li <= int(simd_level()); li++) {
             const kernels::gemm_f32::Kernel k = kernels::gemm_f32::for_level(SimdLevel(li));
             const double s = best_time(seconds, [&] { kernels::gemm_f32::gemm(k, M, N, K, a.data(), K, b.data(), N, d.data(), N); });
@@ -99,7 +74,7 @@ int main(int argc, char** argv) {
     }
     std::printf("\n## transpose alone (1 thread, %d x 576 -> 576 x %d, GB/s read + written)\n", tokens, tokens);
     {
-        const std::vector<float> src = rnd(size_t(tokens) * 576, 6);
+        const std::vector<float> src = random_floats(size_t(tokens) * 576, 6);
         std::vector<float> dst(src.size());
         for (int li = 0; li <= int(simd_level()); li++) {
             const kernels::gemm_f32::Kernel k = kernels::gemm_f32::for_level(SimdLevel(li));
@@ -116,12 +91,12 @@ int main(int argc, char** argv) {
                 kernels::gemm_f32::for_level(simd_level()).name);
     std::printf("%-20s %7s %12s %12s %12s\n", "shape", "threads", "forward", "dx", "dW");
     for (const Shape& sh : shapes) {
-        const std::vector<float> wf = rnd(size_t(sh.n_in) * size_t(sh.n_out), 3);
+        const std::vector<float> wf = random_floats(size_t(sh.n_in) * size_t(sh.n_out), 3);
         std::vector<uint8_t> wq(size_t(row_bytes(*t, sh.n_in)) * size_t(sh.n_out));
         for (int o = 0; o < sh.n_out; o++)
             kernels::type_ops(*t).quantize(wf.data() + size_t(o) * size_t(sh.n_in), wq.data() + size_t(o) * size_t(row_bytes(*t, sh.n_in)), sh.n_in);
         const WeightView W = ggml_view(*t, wq.data(), sh.n_in, sh.n_out);
-        const std::vector<float> x = rnd(size_t(tokens) * size_t(sh.n_in), 4), dy = rnd(size_t(tokens) * size_t(sh.n_out), 5);
+        const std::vector<float> x = random_floats(size_t(tokens) * size_t(sh.n_in), 4), dy = random_floats(size_t(tokens) * size_t(sh.n_out), 5);
         std::vector<float> y(size_t(tokens) * size_t(sh.n_out)), dx(size_t(tokens) * size_t(sh.n_in)),
             dW(size_t(sh.n_in) * size_t(sh.n_out));
         const double flops = 2.0 * tokens * sh.n_in * sh.n_out * 1e-9;
